@@ -1,0 +1,1 @@
+//! Command-line resolution: flags, environment and files become one set of values.

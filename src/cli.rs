@@ -1,0 +1,1 @@
+//! Command-line interface (clap derive). No logic lives here.

@@ -1,0 +1,82 @@
+//! Process exit codes. They are few, named here once, and documented in the README; `check`
+//! follows the Nagios plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), so every
+//! other failure uses a code above that range.
+
+use std::process::ExitCode;
+
+/// Every way the process can end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success (and `check`: OK).
+    Ok = 0,
+    /// `check`: at least one item below the warning threshold.
+    Warning = 1,
+    /// `check`: at least one item below the critical threshold.
+    Critical = 2,
+    /// `check`: the result cannot be judged (no data, reset detected, cannot connect).
+    Unknown = 3,
+    /// Bad command-line input: unknown flag, invalid value, out-of-range number.
+    Usage = 64,
+    /// A file could not be read or written, or a template failed to render.
+    Io = 66,
+    /// A PostgreSQL server could not be reached or answered with an error.
+    Server = 69,
+    /// Anything else (a bug): the message says what.
+    Internal = 70,
+}
+
+impl Exit {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e.code())
+    }
+}
+
+/// An error that carries the exit code it maps to. Anything else maps to [`Exit::Internal`]
+/// unless it is recognised by [`classify`].
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub exit: Exit,
+    /// The one-line message (without the `error: ` prefix).
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// A usage error: bad flag value or combination.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        exit: Exit::Usage,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// An I/O error (file, template).
+pub fn io(message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        exit: Exit::Io,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// The exit code an error maps to: the innermost [`Failure`] in the chain decides.
+pub fn classify(err: &anyhow::Error) -> Exit {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.exit))
+        .unwrap_or(Exit::Internal)
+}

@@ -1,0 +1,15 @@
+//! pgcache-tune: PostgreSQL cache tuning for the people who run it behind busy APIs.
+//!
+//! Data flows one way: inputs → facts → analysis → rendering. [`cli`] parses flags and
+//! [`app`] resolves them into values; [`host`] reads the machine (the only code that touches
+//! `/proc` and `/sys`); [`tune`] is a pure function from facts to recommendations; [`render`]
+//! turns values into text. [`units`] owns every size and duration conversion, with
+//! PostgreSQL's semantics. [`exit`] names the process exit codes.
+
+pub mod app;
+pub mod cli;
+pub mod exit;
+pub mod host;
+pub mod render;
+pub mod tune;
+pub mod units;

@@ -1,0 +1,4 @@
+//! The recommendation engine.
+
+pub mod input;
+pub use input::{Os, Profile, Storage};

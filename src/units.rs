@@ -1,0 +1,1 @@
+//! Sizes and durations with PostgreSQL semantics.

@@ -1,1 +1,187 @@
-//! Command-line resolution: flags, environment and files become one set of values.
+//! The I/O shell around the pure core: turns parsed flags into inputs (probing the host only
+//! when a value was not given), runs the engine and renders. Returns the whole stdout text so
+//! that `main` prints once: a failure never leaves half a snippet on stdout.
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::CommandFactory;
+
+use crate::cli::{
+    Cli, Command, CompletionShell, ProbeArgs, RecommendArgs, RecommendFormat, TableFormat,
+};
+use crate::exit::{self, Exit};
+use crate::render::recommend::Provenance;
+use crate::tune::{self, BuildCaps, DataSize, Os, TuneInput};
+use crate::units::KB_BYTES;
+
+/// What a command produced: the text for stdout and the exit code.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Everything to print on stdout.
+    pub stdout: Vec<u8>,
+    /// The exit code.
+    pub exit: Exit,
+}
+
+impl Outcome {
+    fn ok(text: String) -> Outcome {
+        Outcome {
+            stdout: text.into_bytes(),
+            exit: Exit::Ok,
+        }
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Recommend(args) => recommend(&args),
+        Command::Probe(args) => probe(&args),
+        Command::Completions { shell } => Ok(completions(shell)),
+        Command::Man => man(),
+    }
+}
+
+fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
+    if args.template.is_some() && args.format != RecommendFormat::Conf {
+        return Err(exit::usage(
+            "--template applies to --format conf only; drop it or use --format conf",
+        ));
+    }
+    // Read the template before any work so a bad path fails fast.
+    let template = args.template.as_deref().map(read_template).transpose()?;
+
+    let needs_probe = args.ram.is_none() || args.cpus.is_none();
+    let facts = if needs_probe {
+        Some(
+            crate::host::probe(None)
+                .context("probing this host (give --ram and --cpus to skip)")?,
+        )
+    } else {
+        None
+    };
+    let (ram_bytes, ram_source) = match (args.ram, &facts) {
+        (Some(bytes), _) => (bytes, "given".to_string()),
+        (None, Some(f)) => (
+            f.tuning_ram_bytes(),
+            format!("probed, {}", f.limit_description()),
+        ),
+        (None, None) => unreachable!("probed above when --ram is missing"),
+    };
+    let ram_kb = ram_bytes / KB_BYTES;
+    if ram_kb < tune::MIN_RAM_KB {
+        return Err(exit::usage(format!(
+            "this host offers {} of RAM, too little to tune (at least 64MB); pass --ram",
+            crate::units::format_bytes_human(ram_bytes)
+        )));
+    }
+    let ram_kb = ram_kb.min(tune::MAX_RAM_KB);
+    let (cpus, cpus_source) = match (args.cpus, &facts) {
+        (Some(n), _) => (n, "given".to_string()),
+        (None, Some(f)) => (f.usable_cpus.clamp(1, tune::MAX_CPUS), "probed".to_string()),
+        (None, None) => unreachable!("probed above when --cpus is missing"),
+    };
+    let os = args.os.unwrap_or_else(Os::this_host);
+    let input = TuneInput {
+        ram_kb,
+        cpus,
+        connections: args.connections,
+        profile: args.profile,
+        storage: args.storage,
+        pg_version: args.pg_version,
+        os,
+        data_size: DataSize::Mid,
+        build: BuildCaps::default(),
+    };
+    let recs = tune::recommend(&input);
+    let prov = Provenance {
+        ram: ram_source,
+        cpus: cpus_source,
+        connections: match args.connections {
+            Some(_) => "given".to_string(),
+            None => format!("{} profile default", args.profile.as_str()),
+        },
+        pg_version: if args.pg_version == tune::MAX_PG_VERSION {
+            "default (--pg-version)".to_string()
+        } else {
+            "given".to_string()
+        },
+        os: if args.os.is_some() {
+            "given".to_string()
+        } else {
+            "this host".to_string()
+        },
+        data_size: "unknown offline (connect with report to measure it)".to_string(),
+        server: None,
+    };
+    let text = match args.format {
+        RecommendFormat::Conf => crate::render::recommend::conf(&recs, &prov, template.as_deref())
+            .map_err(|e| {
+                let name = args.template.as_deref().map_or_else(
+                    || "built-in template".to_string(),
+                    |p| p.display().to_string(),
+                );
+                exit::data(format!("--template {name}: {e}"))
+            })?,
+        RecommendFormat::Sql => crate::render::recommend::sql(&recs, &prov),
+        RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
+    };
+    Ok(Outcome::ok(text))
+}
+
+fn read_template(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        exit::io(format!(
+            "--template {}: cannot read it: {}",
+            path.display(),
+            crate::exit::io_reason(&e)
+        ))
+    })
+}
+
+fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
+    if let Some(dir) = &args.data_dir
+        && !dir.exists()
+    {
+        return Err(exit::usage(format!(
+            "--data-dir {}: no such file or directory",
+            dir.display()
+        )));
+    }
+    let facts = crate::host::probe(args.data_dir.as_deref()).context("probing this host")?;
+    let text = match args.format {
+        TableFormat::Table => crate::render::probe::table(&facts),
+        TableFormat::Json => {
+            let mut t = serde_json::to_string_pretty(&facts).context("encoding JSON")?;
+            t.push('\n');
+            t
+        }
+    };
+    Ok(Outcome::ok(text))
+}
+
+fn completions(shell: CompletionShell) -> Outcome {
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "pgcache-tune", &mut buf);
+    Outcome {
+        stdout: buf,
+        exit: Exit::Ok,
+    }
+}
+
+fn man() -> anyhow::Result<Outcome> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut buf)
+        .context("rendering the man page")?;
+    Ok(Outcome {
+        stdout: buf,
+        exit: Exit::Ok,
+    })
+}

@@ -17,6 +17,8 @@ pub enum Exit {
     Unknown = 3,
     /// Bad command-line input: unknown flag, invalid value, out-of-range number.
     Usage = 64,
+    /// An input file is malformed: a template with a syntax error, a bad snapshot or config.
+    Data = 65,
     /// A file could not be read or written, or a template failed to render.
     Io = 66,
     /// A PostgreSQL server could not be reached or answered with an error.
@@ -65,6 +67,15 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// A malformed input file (template syntax, snapshot, config).
+pub fn data(message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        exit: Exit::Data,
+        message: message.into(),
+    }
+    .into()
+}
+
 /// An I/O error (file, template).
 pub fn io(message: impl Into<String>) -> anyhow::Error {
     Failure {
@@ -79,4 +90,18 @@ pub fn classify(err: &anyhow::Error) -> Exit {
     err.chain()
         .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.exit))
         .unwrap_or(Exit::Internal)
+}
+
+/// An I/O error's reason without Rust's "(os error 2)" suffix, lowercased like libc's.
+pub fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

@@ -1,1 +1,5 @@
-//! Rendering: pure functions from values to text.
+//! Rendering: pure functions from values to text (conf snippets, SQL, JSON, tables).
+//! Nothing here reads files, the clock or the environment.
+
+pub mod probe;
+pub mod recommend;

@@ -1,4 +1,216 @@
-//! The recommendation engine.
+//! The recommendation engine: a pure function from what we know about the host, the workload
+//! and the server to a list of postgresql.conf settings, each with its reason.
+//!
+//! The rules live in `../shared/design/recommendation-rules.md`; they reproduce PGTune's numbers
+//! for the same inputs (the reference users compare against), add the seed article's
+//! parameters, and gate every key on version, OS and build so that the server accepts the
+//! result. No I/O happens here: callers probe the host or the server and pass values in.
 
+mod defaults;
 pub mod input;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub use defaults::{default_value, requires_restart};
 pub use input::{Os, Profile, Storage};
+
+use serde::Serialize;
+
+/// Lowest supported PostgreSQL major.
+pub const MIN_PG_VERSION: u32 = 13;
+/// Highest supported PostgreSQL major, and the offline default.
+pub const MAX_PG_VERSION: u32 = 18;
+/// Smallest RAM the engine tunes for. Below it PostgreSQL's defaults serve better and some
+/// derived values would fall under the server's minimums.
+pub const MIN_RAM_KB: u64 = 64 * crate::units::MB_KB;
+/// Largest RAM the engine tunes for: beyond it effective_cache_size (3/4 of RAM) would exceed
+/// the server's maximum of 2³¹−1 blocks of 8kB (16TB).
+pub const MAX_RAM_KB: u64 = 16 * crate::units::TB_KB;
+/// Fewest connections the rules size work_mem for (PGTune's floor).
+pub const MIN_CONNECTIONS: u32 = 20;
+/// Most connections accepted; PostgreSQL's hard limit is 262143 backends in all, which must
+/// also hold the workers, so stay well below it.
+pub const MAX_CONNECTIONS: u32 = 100_000;
+/// Most CPUs accepted.
+pub const MAX_CPUS: u32 = 4096;
+
+/// How the total database size compares to RAM (the rules' "data size vs RAM" input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSize {
+    /// All databases together are smaller than RAM.
+    Less,
+    /// Unknown (offline): neither adjustment applies.
+    Mid,
+    /// The databases are larger than RAM.
+    Greater,
+}
+
+/// What the server build supports, from `pg_settings.enumvals`. `None` means unknown
+/// (offline), and the engine then emits only values every build accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BuildCaps {
+    /// `wal_compression` accepts `lz4`.
+    pub lz4: Option<bool>,
+    /// `io_method` accepts `io_uring`.
+    pub io_uring: Option<bool>,
+}
+
+/// Every input of the engine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TuneInput {
+    /// RAM available to PostgreSQL, in kB.
+    pub ram_kb: u64,
+    /// CPUs available to PostgreSQL.
+    pub cpus: u32,
+    /// Expected connections; `None` takes the profile's default.
+    pub connections: Option<u32>,
+    /// Workload profile.
+    pub profile: Profile,
+    /// Storage class.
+    pub storage: Storage,
+    /// PostgreSQL major version.
+    pub pg_version: u32,
+    /// Target operating system.
+    pub os: Os,
+    /// Data size against RAM.
+    pub data_size: DataSize,
+    /// Build capabilities of the server.
+    pub build: BuildCaps,
+}
+
+/// Which part of postgresql.conf a setting belongs to; the order is the snippet's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// Memory.
+    Memory,
+    /// WAL and checkpoints.
+    WalCheckpoints,
+    /// Planner costs.
+    Planner,
+    /// Parallelism.
+    Parallelism,
+    /// Other.
+    Other,
+}
+
+impl Section {
+    /// Every section in snippet order.
+    pub const ALL: [Section; 5] = [
+        Section::Memory,
+        Section::WalCheckpoints,
+        Section::Planner,
+        Section::Parallelism,
+        Section::Other,
+    ];
+
+    /// The heading printed in the snippet.
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Memory => "Memory",
+            Section::WalCheckpoints => "WAL and checkpoints",
+            Section::Planner => "Planner costs",
+            Section::Parallelism => "Parallelism",
+            Section::Other => "Other",
+        }
+    }
+}
+
+/// A recommended value, typed so that rendering and comparison need no parsing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A size in kB.
+    SizeKb(u64),
+    /// A duration in milliseconds.
+    TimeMs(u64),
+    /// An integer without unit.
+    Int(u64),
+    /// A real number, kept as the exact text to write (`0.9`, `1.1`, `0.0025`).
+    Real(&'static str),
+    /// An enum or boolean word (`try`, `off`, `lz4`, `minimal`).
+    Word(&'static str),
+}
+
+impl Value {
+    /// The text postgresql.conf gets.
+    pub fn to_conf(&self) -> String {
+        match self {
+            Value::SizeKb(kb) => crate::units::format_kb(*kb),
+            Value::TimeMs(ms) => crate::units::format_ms(*ms),
+            Value::Int(n) => n.to_string(),
+            Value::Real(s) | Value::Word(s) => (*s).to_string(),
+        }
+    }
+
+    /// The value in bytes, for size settings.
+    pub fn bytes(&self) -> Option<u64> {
+        match self {
+            Value::SizeKb(kb) => kb.checked_mul(crate::units::KB_BYTES),
+            _ => None,
+        }
+    }
+
+    /// The value in milliseconds, for time settings.
+    pub fn ms(&self) -> Option<u64> {
+        match self {
+            Value::TimeMs(ms) => Some(*ms),
+            _ => None,
+        }
+    }
+}
+
+/// One setting of the recommendation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// The GUC name.
+    pub name: &'static str,
+    /// The value.
+    pub value: Value,
+    /// Where it goes in the snippet.
+    pub section: Section,
+    /// Why, in one line.
+    pub reason: String,
+    /// Whether the value equals PostgreSQL's default for the target version.
+    pub is_default: bool,
+    /// Whether a change takes a server restart rather than a reload.
+    pub restart_required: bool,
+}
+
+/// The engine's whole answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendations {
+    /// The inputs, with defaults filled in (connections resolved).
+    pub input: TuneInput,
+    /// Connections the rules used (the flag, or the profile's default).
+    pub connections: u32,
+    /// Settings in snippet order.
+    pub settings: Vec<Recommendation>,
+    /// Warnings for the header.
+    pub warnings: Vec<String>,
+}
+
+impl Recommendations {
+    /// The setting with this name, if emitted.
+    pub fn get(&self, name: &str) -> Option<&Recommendation> {
+        self.settings.iter().find(|s| s.name == name)
+    }
+}
+
+/// Runs the rules. Inputs outside the documented ranges are clamped defensively, but callers
+/// validate them first and report bad input to the user.
+pub fn recommend(input: &TuneInput) -> Recommendations {
+    rules::recommend(input)
+}
+
+/// The connections a profile expects when `--connections` is not given.
+pub fn default_connections(profile: Profile) -> u32 {
+    match profile {
+        Profile::Web => 200,
+        Profile::Oltp => 300,
+        Profile::Dw => 40,
+        Profile::Desktop => 20,
+        Profile::Mixed => 100,
+    }
+}

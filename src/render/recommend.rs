@@ -1,0 +1,278 @@
+//! Renders a recommendation as a postgresql.conf snippet (through a minijinja template, the
+//! built-in one from `templates/` or the user's), as `ALTER SYSTEM` statements, or as JSON.
+//! Pure: the caller reads any template file and passes its text in.
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::tune::{Recommendation, Recommendations, Section};
+
+/// The built-in conf layout, embedded so the binary works from any directory.
+pub const BUILTIN_TEMPLATE: &str = include_str!("../../templates/postgresql.conf.j2");
+
+/// Where each input came from, in words for the header ("probed, cgroup limit none").
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    /// RAM: "given" or "probed, cgroup limit …".
+    pub ram: String,
+    /// CPUs: "given" or "probed".
+    pub cpus: String,
+    /// Connections: "given", "web profile default", "from server".
+    pub connections: String,
+    /// PostgreSQL version: "given", "default", "from server".
+    pub pg_version: String,
+    /// OS: "given" or "this host".
+    pub os: String,
+    /// Data size against RAM: "unknown offline" or "from server: 3.2 GiB of data".
+    pub data_size: String,
+    /// The server the inputs came from (redacted), when connected.
+    pub server: Option<String>,
+}
+
+/// One setting as templates and JSON see it.
+#[derive(Debug, Serialize)]
+struct SettingView<'a> {
+    name: &'a str,
+    value: String,
+    section: Section,
+    reason: &'a str,
+    is_default: bool,
+    restart_required: bool,
+    bytes: Option<u64>,
+    ms: Option<u64>,
+    /// `name = value`, padded so that reason comments line up.
+    line: String,
+}
+
+#[derive(Debug, Serialize)]
+struct SectionView<'a> {
+    title: &'static str,
+    settings: Vec<SettingView<'a>>,
+}
+
+fn setting_view(s: &Recommendation, width: usize) -> SettingView<'_> {
+    let value = s.value.to_conf();
+    let assignment = format!("{} = {}", s.name, value);
+    SettingView {
+        name: s.name,
+        section: s.section,
+        reason: &s.reason,
+        is_default: s.is_default,
+        restart_required: s.restart_required,
+        bytes: s.value.bytes(),
+        ms: s.value.ms(),
+        line: format!("{assignment:<width$}"),
+        value,
+    }
+}
+
+fn assignment_width(recs: &Recommendations) -> usize {
+    recs.settings
+        .iter()
+        .map(|s| s.name.len() + 3 + s.value.to_conf().len())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The header's input lines, shared by every format.
+pub fn input_lines(recs: &Recommendations, prov: &Provenance) -> Vec<String> {
+    let i = &recs.input;
+    let mut lines = vec![
+        format!(
+            "RAM: {}, {}",
+            crate::units::format_bytes_human(i.ram_kb.saturating_mul(crate::units::KB_BYTES)),
+            prov.ram
+        ),
+        format!("CPUs: {}, {}", i.cpus, prov.cpus),
+        format!("Connections: {}, {}", recs.connections, prov.connections),
+        format!("Profile: {}", i.profile.as_str()),
+        format!("Storage: {}", i.storage.as_str()),
+        format!("PostgreSQL: {}, {}", i.pg_version, prov.pg_version),
+        format!("OS: {}, {}", i.os.as_str(), prov.os),
+        format!("Data size vs RAM: {}", prov.data_size),
+    ];
+    if let Some(server) = &prov.server {
+        lines.push(format!("Server: {server}"));
+    }
+    lines
+}
+
+/// Renders the conf snippet through `template` (the built-in one when `None`). Errors carry
+/// minijinja's one-line message with the template line; the caller adds the file name.
+pub fn conf(
+    recs: &Recommendations,
+    prov: &Provenance,
+    template: Option<&str>,
+) -> Result<String, String> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    // A typo in a user template should fail loudly, not render an empty string.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.add_template("conf", template.unwrap_or(BUILTIN_TEMPLATE))
+        .map_err(one_line)?;
+    let width = assignment_width(recs);
+    let sections: Vec<SectionView<'_>> = Section::ALL
+        .iter()
+        .map(|&section| SectionView {
+            title: section.title(),
+            settings: recs
+                .settings
+                .iter()
+                .filter(|s| s.section == section)
+                .map(|s| setting_view(s, width))
+                .collect(),
+        })
+        .filter(|s| !s.settings.is_empty())
+        .collect();
+    let settings: Vec<SettingView<'_>> = recs
+        .settings
+        .iter()
+        .map(|s| setting_view(s, width))
+        .collect();
+    let ctx = minijinja::context! {
+        tool_version => env!("CARGO_PKG_VERSION"),
+        inputs => input_lines(recs, prov),
+        input => &recs.input,
+        connections => recs.connections,
+        warnings => &recs.warnings,
+        sections => sections,
+        settings => settings,
+    };
+    env.get_template("conf")
+        .and_then(|t| t.render(ctx))
+        .map_err(one_line)
+}
+
+/// minijinja errors can span lines (with `{:#}`); a user gets one line naming the problem
+/// and where it is.
+fn one_line(err: minijinja::Error) -> String {
+    let mut text = err.to_string();
+    if let (Some(name), Some(line)) = (err.name(), err.line())
+        && !text.contains(&format!("{name}:{line}"))
+    {
+        text.push_str(&format!(" (line {line})"));
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Renders one `ALTER SYSTEM SET` per setting, preceded by its reason, with the header as SQL
+/// comments. Values are always quoted: every GUC type accepts a quoted literal.
+pub fn sql(recs: &Recommendations, prov: &Provenance) -> String {
+    let mut out = format!(
+        "-- ALTER SYSTEM statements generated by pgcache-tune {}\n-- Run as a superuser, then SELECT pg_reload_conf(); settings marked [restart] need a restart.\n--\n-- Inputs:\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for line in input_lines(recs, prov) {
+        out.push_str(&format!("--   {line}\n"));
+    }
+    if !recs.warnings.is_empty() {
+        out.push_str("--\n-- Warnings:\n");
+        for w in &recs.warnings {
+            out.push_str(&format!("--   - {w}\n"));
+        }
+    }
+    for s in &recs.settings {
+        let default = if s.is_default {
+            " (PostgreSQL default)"
+        } else {
+            ""
+        };
+        let restart = if s.restart_required { " [restart]" } else { "" };
+        out.push_str(&format!(
+            "\n-- {}{default}{restart}\nALTER SYSTEM SET {} = '{}';\n",
+            s.reason,
+            s.name,
+            s.value.to_conf().replace('\'', "''")
+        ));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonInputs<'a> {
+    ram_bytes: u64,
+    ram_source: &'a str,
+    cpus: u32,
+    cpus_source: &'a str,
+    connections: u32,
+    connections_source: &'a str,
+    profile: &'static str,
+    storage: &'static str,
+    pg_version: u32,
+    pg_version_source: &'a str,
+    os: &'static str,
+    os_source: &'a str,
+    data_size: crate::tune::DataSize,
+    data_size_source: &'a str,
+    build: crate::tune::BuildCaps,
+    server: Option<&'a str>,
+}
+
+/// A setting in JSON: the template view without its layout-only `line`.
+#[derive(Serialize)]
+struct JsonSetting<'a> {
+    name: &'a str,
+    value: String,
+    section: Section,
+    reason: &'a str,
+    is_default: bool,
+    restart_required: bool,
+    bytes: Option<u64>,
+    ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct JsonDoc<'a> {
+    tool_version: &'static str,
+    inputs: JsonInputs<'a>,
+    warnings: &'a [String],
+    settings: Vec<JsonSetting<'a>>,
+}
+
+/// Renders inputs, warnings and every setting (value as written in the conf, plus bytes or ms
+/// where it has a unit, and the reason) as pretty JSON.
+pub fn json(recs: &Recommendations, prov: &Provenance) -> String {
+    let i = &recs.input;
+    let doc = JsonDoc {
+        tool_version: env!("CARGO_PKG_VERSION"),
+        inputs: JsonInputs {
+            ram_bytes: i.ram_kb.saturating_mul(crate::units::KB_BYTES),
+            ram_source: &prov.ram,
+            cpus: i.cpus,
+            cpus_source: &prov.cpus,
+            connections: recs.connections,
+            connections_source: &prov.connections,
+            profile: i.profile.as_str(),
+            storage: i.storage.as_str(),
+            pg_version: i.pg_version,
+            pg_version_source: &prov.pg_version,
+            os: i.os.as_str(),
+            os_source: &prov.os,
+            data_size: i.data_size,
+            data_size_source: &prov.data_size,
+            build: i.build,
+            server: prov.server.as_deref(),
+        },
+        warnings: &recs.warnings,
+        settings: recs
+            .settings
+            .iter()
+            .map(|s| JsonSetting {
+                name: s.name,
+                value: s.value.to_conf(),
+                section: s.section,
+                reason: &s.reason,
+                is_default: s.is_default,
+                restart_required: s.restart_required,
+                bytes: s.value.bytes(),
+                ms: s.value.ms(),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&doc).expect("plain data always serialises");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,279 @@
+//! Unit tests of the rules: the reference points of `recommendation-rules.md` and the gates.
+
+use super::*;
+use crate::units::{GB_KB, MB_KB};
+
+fn input(ram_kb: u64, cpus: u32, profile: Profile) -> TuneInput {
+    TuneInput {
+        ram_kb,
+        cpus,
+        connections: None,
+        profile,
+        storage: Storage::Ssd,
+        pg_version: 17,
+        os: Os::Linux,
+        data_size: DataSize::Mid,
+        build: BuildCaps::default(),
+    }
+}
+
+fn conf(recs: &Recommendations, name: &str) -> Option<String> {
+    recs.get(name).map(|s| s.value.to_conf())
+}
+
+#[test]
+fn reference_web_16gb_4cpus() {
+    let recs = recommend(&input(16 * GB_KB, 4, Profile::Web));
+    let expect = [
+        ("max_connections", "200"),
+        ("shared_buffers", "4GB"),
+        ("effective_cache_size", "12GB"),
+        ("maintenance_work_mem", "1GB"),
+        ("wal_buffers", "16MB"),
+        ("work_mem", "20560kB"),
+        ("huge_pages", "try"),
+        ("min_wal_size", "1GB"),
+        ("max_wal_size", "4GB"),
+        ("checkpoint_completion_target", "0.9"),
+        ("default_statistics_target", "100"),
+        ("random_page_cost", "1.1"),
+        ("effective_io_concurrency", "200"),
+        ("max_worker_processes", "4"),
+        ("max_parallel_workers_per_gather", "2"),
+        ("max_parallel_workers", "4"),
+        ("max_parallel_maintenance_workers", "2"),
+        ("jit", "off"),
+        ("wal_compression", "on"),
+    ];
+    for (name, value) in expect {
+        assert_eq!(conf(&recs, name).as_deref(), Some(value), "{name}");
+    }
+    for absent in [
+        "autovacuum_work_mem",
+        "autovacuum_max_workers",
+        "io_method",
+        "io_workers",
+        "wal_level",
+    ] {
+        assert_eq!(conf(&recs, absent), None, "{absent}");
+    }
+}
+
+#[test]
+fn work_mem_floor_with_many_connections() {
+    let mut i = input(4 * GB_KB, 4, Profile::Web);
+    i.connections = Some(9999);
+    assert_eq!(conf(&recommend(&i), "work_mem").as_deref(), Some("4MB"));
+}
+
+#[test]
+fn windows_caps_maintenance_work_mem_before_18() {
+    let mut i = input(256 * GB_KB, 8, Profile::Web);
+    i.os = Os::Windows;
+    let recs = recommend(&i);
+    assert_eq!(
+        conf(&recs, "maintenance_work_mem").as_deref(),
+        Some("2047MB")
+    );
+    assert_eq!(
+        conf(&recs, "autovacuum_work_mem").as_deref(),
+        Some("2047MB")
+    );
+    assert_eq!(conf(&recs, "effective_io_concurrency"), None);
+    i.pg_version = 18;
+    let recs = recommend(&i);
+    assert_eq!(conf(&recs, "maintenance_work_mem").as_deref(), Some("8GB"));
+    assert_eq!(conf(&recs, "autovacuum_work_mem").as_deref(), Some("2GB"));
+}
+
+#[test]
+fn done_when_example_64gb_16cpus() {
+    let mut i = input(64 * GB_KB, 16, Profile::Web);
+    i.pg_version = 18;
+    let recs = recommend(&i);
+    assert_eq!(conf(&recs, "shared_buffers").as_deref(), Some("16GB"));
+    assert_eq!(conf(&recs, "effective_cache_size").as_deref(), Some("48GB"));
+    assert_eq!(conf(&recs, "maintenance_work_mem").as_deref(), Some("4GB"));
+    assert_eq!(conf(&recs, "autovacuum_work_mem").as_deref(), Some("2GB"));
+    assert_eq!(conf(&recs, "autovacuum_max_workers").as_deref(), Some("4"));
+    assert_eq!(conf(&recs, "io_workers").as_deref(), Some("4"));
+    assert_eq!(
+        conf(&recs, "max_parallel_workers_per_gather").as_deref(),
+        Some("4")
+    );
+    // (64GB − 16GB) / ((200 + 16) × 3) = 77672 kB
+    assert_eq!(conf(&recs, "work_mem").as_deref(), Some("77672kB"));
+}
+
+#[test]
+fn profiles_change_what_they_should() {
+    let desktop = recommend(&input(8 * GB_KB, 2, Profile::Desktop));
+    assert_eq!(conf(&desktop, "shared_buffers").as_deref(), Some("512MB"));
+    assert_eq!(
+        conf(&desktop, "effective_cache_size").as_deref(),
+        Some("2GB")
+    );
+    assert_eq!(conf(&desktop, "wal_level").as_deref(), Some("minimal"));
+    assert_eq!(conf(&desktop, "max_wal_senders").as_deref(), Some("0"));
+    assert_eq!(conf(&desktop, "jit"), None);
+    assert_eq!(conf(&desktop, "max_connections").as_deref(), Some("20"));
+    assert_eq!(conf(&desktop, "huge_pages").as_deref(), Some("off"));
+
+    let dw = recommend(&input(64 * GB_KB, 32, Profile::Dw));
+    assert_eq!(conf(&dw, "maintenance_work_mem").as_deref(), Some("8GB"));
+    assert_eq!(
+        conf(&dw, "default_statistics_target").as_deref(),
+        Some("500")
+    );
+    assert_eq!(
+        conf(&dw, "max_parallel_workers_per_gather").as_deref(),
+        Some("16")
+    );
+    assert_eq!(conf(&dw, "random_page_cost").as_deref(), Some("4"));
+    assert_eq!(conf(&dw, "autovacuum_max_workers").as_deref(), Some("5"));
+    assert!(
+        dw.warnings
+            .iter()
+            .any(|w| w.contains("random_page_cost stays at 4"))
+    );
+    assert_eq!(conf(&dw, "jit"), None);
+    // (64GB − 16GB) / ((40 + 32) × 3) / 2
+    assert_eq!(
+        conf(&dw, "work_mem").as_deref(),
+        Some(format!("{}kB", 48 * GB_KB / 216 / 2).as_str())
+    );
+}
+
+#[test]
+fn storage_and_os_gates() {
+    let mut i = input(16 * GB_KB, 4, Profile::Web);
+    for (storage, eic) in [
+        (Storage::Hdd, "2"),
+        (Storage::Ssd, "200"),
+        (Storage::San, "300"),
+        (Storage::Nvme, "1000"),
+    ] {
+        i.storage = storage;
+        assert_eq!(
+            conf(&recommend(&i), "effective_io_concurrency").as_deref(),
+            Some(eic)
+        );
+    }
+    i.storage = Storage::Hdd;
+    assert_eq!(
+        conf(&recommend(&i), "random_page_cost").as_deref(),
+        Some("4")
+    );
+    i.data_size = DataSize::Less;
+    assert_eq!(
+        conf(&recommend(&i), "random_page_cost").as_deref(),
+        Some("1.1")
+    );
+    i.os = Os::Macos;
+    let mac = recommend(&i);
+    assert_eq!(conf(&mac, "huge_pages").as_deref(), Some("off"));
+    assert_eq!(conf(&mac, "effective_io_concurrency"), None);
+}
+
+#[test]
+fn data_size_scales_work_mem() {
+    let mut i = input(16 * GB_KB, 4, Profile::Web);
+    i.data_size = DataSize::Less;
+    assert_eq!(conf(&recommend(&i), "work_mem").as_deref(), Some("26728kB"));
+    i.data_size = DataSize::Greater;
+    assert_eq!(conf(&recommend(&i), "work_mem").as_deref(), Some("18504kB"));
+}
+
+#[test]
+fn build_dependent_values_only_when_the_server_has_them() {
+    let mut i = input(16 * GB_KB, 64, Profile::Web);
+    i.pg_version = 18;
+    let offline = recommend(&i);
+    assert_eq!(conf(&offline, "wal_compression").as_deref(), Some("on"));
+    assert_eq!(conf(&offline, "io_method"), None);
+    assert_eq!(conf(&offline, "io_workers").as_deref(), Some("16"));
+    i.build = BuildCaps {
+        lz4: Some(true),
+        io_uring: Some(true),
+    };
+    let connected = recommend(&i);
+    assert_eq!(conf(&connected, "wal_compression").as_deref(), Some("lz4"));
+    assert_eq!(conf(&connected, "io_method").as_deref(), Some("io_uring"));
+    assert_eq!(conf(&connected, "io_workers"), None);
+    assert!(connected.warnings.iter().any(|w| w.contains("lz4")));
+    i.pg_version = 14;
+    assert_eq!(
+        conf(&recommend(&i), "wal_compression").as_deref(),
+        Some("on")
+    );
+}
+
+#[test]
+fn wal_buffers_rules() {
+    // 3% of 128MB = 3932kB, rounded down to 8kB blocks.
+    assert_eq!(
+        conf(
+            &recommend(&input(512 * MB_KB, 1, Profile::Web)),
+            "wal_buffers"
+        )
+        .as_deref(),
+        Some("3928kB")
+    );
+    // 3% of 480MB shared_buffers = 14745kB: within (14MB, 16MB), rounds up.
+    assert_eq!(
+        conf(
+            &recommend(&input(1920 * MB_KB, 1, Profile::Web)),
+            "wal_buffers"
+        )
+        .as_deref(),
+        Some("16MB")
+    );
+    // Minimum 32kB.
+    assert_eq!(
+        conf(
+            &recommend(&input(64 * MB_KB, 1, Profile::Desktop)),
+            "wal_buffers"
+        )
+        .as_deref(),
+        Some("120kB")
+    );
+}
+
+#[test]
+fn defaults_are_flagged() {
+    let recs = recommend(&input(16 * GB_KB, 4, Profile::Web));
+    let d = |n: &str| recs.get(n).unwrap().is_default;
+    assert!(d("checkpoint_timeout"));
+    assert!(d("seq_page_cost"));
+    assert!(d("checkpoint_completion_target"));
+    assert!(!d("shared_buffers"));
+    let mut i = input(16 * GB_KB, 4, Profile::Web);
+    i.pg_version = 13;
+    assert!(
+        !recommend(&i)
+            .get("checkpoint_completion_target")
+            .unwrap()
+            .is_default
+    );
+}
+
+#[test]
+fn warnings_for_extreme_ram() {
+    assert!(
+        recommend(&input(128 * MB_KB, 1, Profile::Web))
+            .warnings
+            .iter()
+            .any(|w| w.contains("low memory"))
+    );
+    assert!(
+        recommend(&input(128 * GB_KB, 1, Profile::Web))
+            .warnings
+            .iter()
+            .any(|w| w.contains("very high memory"))
+    );
+    assert!(
+        recommend(&input(16 * GB_KB, 4, Profile::Web))
+            .warnings
+            .is_empty()
+    );
+}

@@ -79,7 +79,7 @@ fn scale_decimal(number: &str, multiplier: u64) -> Option<u128> {
         int_part.parse().ok()?
     };
     let m = u128::from(multiplier);
-    let whole = int_value.checked_mul(m).unwrap_or(u128::MAX);
+    let whole = int_value.saturating_mul(m);
     if frac_part.is_empty() {
         return Some(whole);
     }
@@ -92,9 +92,9 @@ fn scale_decimal(number: &str, multiplier: u64) -> Option<u128> {
 /// Formats a size in kB the way postgresql.conf wants it: an integer with the largest unit
 /// that divides it exactly (`16GB`, `2560MB`, `20560kB`). Never a decimal, never `KB`.
 pub fn format_kb(kb: u64) -> String {
-    if kb != 0 && kb % GB_KB == 0 {
+    if kb != 0 && kb.is_multiple_of(GB_KB) {
         format!("{}GB", kb / GB_KB)
-    } else if kb != 0 && kb % MB_KB == 0 {
+    } else if kb != 0 && kb.is_multiple_of(MB_KB) {
         format!("{}MB", kb / MB_KB)
     } else {
         format!("{kb}kB")
@@ -111,7 +111,7 @@ pub fn format_ms(ms: u64) -> String {
         (1_000, "s"),
     ];
     for (size, unit) in UNITS {
-        if ms != 0 && ms % size == 0 {
+        if ms != 0 && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -223,8 +223,14 @@ pub fn setting_unit(unit: Option<&str>) -> Option<SettingUnit> {
     {
         return Some(SettingUnit::Time(time));
     }
-    let (number, suffix) = split_pg_number(unit).map_or((1.0, unit), |(n, s)| (n, s));
-    let per_bytes = match suffix {
+    // Memory units are an optional whole multiplier and a suffix: `8kB`, `16MB`, `kB`.
+    let digits = unit.len() - unit.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let number: u64 = if digits == 0 {
+        1
+    } else {
+        unit[..digits].parse().ok().filter(|&n| n >= 1)?
+    };
+    let per_bytes = match &unit[digits..] {
         "B" => 1,
         "kB" => KB_BYTES,
         "MB" => MB_KB * KB_BYTES,
@@ -232,10 +238,7 @@ pub fn setting_unit(unit: Option<&str>) -> Option<SettingUnit> {
         "TB" => TB_KB * KB_BYTES,
         _ => return None,
     };
-    if number < 1.0 || number.fract() != 0.0 || number > 1e6 {
-        return None;
-    }
-    Some(SettingUnit::Memory(number as u64 * per_bytes))
+    number.checked_mul(per_bytes).map(SettingUnit::Memory)
 }
 
 #[cfg(test)]

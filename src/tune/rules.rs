@@ -132,8 +132,10 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
         (ram / 16, "1/16")
     };
     let mwm_raw = mwm_raw.min(MAX_MAINTENANCE_WORK_MEM_KB);
-    let mwm = if windows_capped(input) && mwm_raw >= 2 * GB_KB {
-        WINDOWS_MAX_WORK_MEM_KB
+    // The rules say "a value ≥ 2GB becomes 2047MB"; capping everything above 2047MB instead
+    // also covers the 1MB band just below 2GB, so more RAM never yields a smaller value.
+    let mwm = if windows_capped(input) {
+        mwm_raw.min(WINDOWS_MAX_WORK_MEM_KB)
     } else {
         mwm_raw
     };

@@ -1,0 +1,332 @@
+//! End-to-end tests of the binary without a server: output formats agree, bad input fails
+//! cleanly, shell integration works. The server-backed acceptance test is recommend_accept.rs.
+
+use std::collections::BTreeMap;
+
+use assert_cmd::Command;
+
+fn bin() -> Command {
+    let mut cmd = Command::cargo_bin("pgcache-tune").unwrap();
+    cmd.env_remove("NO_COLOR");
+    cmd
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{args:?} wrote to stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `name = value` pairs of a conf snippet (comments stripped).
+fn conf_pairs(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not a setting: {l}"));
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn done_when_64gb_16cpus_in_three_formats() {
+    let args = [
+        "recommend",
+        "--ram",
+        "64GB",
+        "--cpus",
+        "16",
+        "--os",
+        "linux",
+    ];
+    let conf = conf_pairs(&run_ok(&args));
+    assert_eq!(conf["shared_buffers"], "16GB");
+    assert_eq!(conf["effective_cache_size"], "48GB");
+    assert_eq!(conf["maintenance_work_mem"], "4GB");
+    assert_eq!(conf["work_mem"], "77672kB");
+    assert_eq!(conf["max_connections"], "200");
+
+    let sql: BTreeMap<String, String> = run_ok(&[&args[..], &["--format", "sql"]].concat())
+        .lines()
+        .filter_map(|l| l.strip_prefix("ALTER SYSTEM SET "))
+        .map(|l| {
+            let (k, v) = l.split_once(" = ").unwrap();
+            (
+                k.to_string(),
+                v.trim_end_matches(';').trim_matches('\'').to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(sql, conf, "sql and conf disagree");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&[&args[..], &["--format", "json"]].concat())).unwrap();
+    let from_json: BTreeMap<String, String> = json["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(from_json, conf, "json and conf disagree");
+    assert_eq!(json["inputs"]["ram_bytes"], 64u64 << 30);
+    assert_eq!(json["inputs"]["ram_source"], "given");
+    let sb = json["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "shared_buffers")
+        .unwrap();
+    assert_eq!(sb["bytes"], 16u64 << 30);
+    assert_eq!(sb["restart_required"], true);
+    let ct = json["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "checkpoint_timeout")
+        .unwrap();
+    assert_eq!(ct["ms"], 300_000);
+    assert_eq!(ct["is_default"], true);
+    assert!(
+        json["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| !s["reason"].as_str().unwrap().is_empty())
+    );
+}
+
+#[test]
+fn every_line_has_a_reason_and_sections_are_in_order() {
+    let text = run_ok(&[
+        "recommend",
+        "--ram",
+        "16GB",
+        "--cpus",
+        "8",
+        "--os",
+        "linux",
+        "--pg-version",
+        "17",
+    ]);
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (_, comment) = line
+            .split_once("  # ")
+            .unwrap_or_else(|| panic!("no reason: {line}"));
+        assert!(comment.len() > 5, "{line}");
+    }
+    let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("# --- ")).collect();
+    assert_eq!(
+        headings,
+        [
+            "# --- Memory ---",
+            "# --- WAL and checkpoints ---",
+            "# --- Planner costs ---",
+            "# --- Parallelism ---",
+            "# --- Other ---"
+        ]
+    );
+    assert!(text.contains("#   RAM: 16 GiB, given"));
+    assert!(text.contains("(PostgreSQL default)"));
+}
+
+#[test]
+fn snippet_snapshot() {
+    let text = run_ok(&[
+        "recommend",
+        "--ram",
+        "16GB",
+        "--cpus",
+        "4",
+        "--os",
+        "linux",
+        "--pg-version",
+        "17",
+    ]);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn probed_inputs_are_labelled() {
+    let text = run_ok(&["recommend", "--os", "linux"]);
+    assert!(
+        text.contains("#   RAM: ") && text.contains(", probed, cgroup limit "),
+        "{text}"
+    );
+    assert!(text.contains(", probed\n"), "CPUs should be probed: {text}");
+}
+
+#[test]
+fn ram_spellings_are_1024_based() {
+    for spelling in ["64GB", "64gb", "64GiB", "64G", "0.0625TB", "65536MB"] {
+        let json: serde_json::Value = serde_json::from_str(&run_ok(&[
+            "recommend",
+            "--ram",
+            spelling,
+            "--cpus",
+            "4",
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        assert_eq!(json["inputs"]["ram_bytes"], 64u64 << 30, "{spelling}");
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_documented_code() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["--ram", "abc"], 64, "--ram"),
+        (&["--ram", "0"], 64, "--ram"),
+        (&["--ram", "-5GB"], 64, "negative"),
+        (&["--ram", "64XB"], 64, "unknown unit"),
+        (&["--ram", "99999999999TB"], 64, "too large"),
+        (&["--ram", "100kB"], 64, "too small"),
+        (&["--cpus", "0"], 64, "--cpus"),
+        (&["--connections", "0"], 64, "--connections"),
+        (&["--connections", "5"], 64, "at least 20"),
+        (&["--pg-version", "9"], 64, "from 13 to 18"),
+        (&["--profile", "foo"], 64, "web, oltp, dw, mixed, desktop"),
+        (&["--storage", "tape"], 64, "ssd, nvme, san, hdd"),
+        (&["--format", "yaml"], 64, "conf, sql, json"),
+        (
+            &["--template", "/nonexistent/t.j2"],
+            66,
+            "/nonexistent/t.j2",
+        ),
+        (
+            &["--format", "sql", "--template", "Cargo.toml"],
+            64,
+            "--format conf",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let mut cmd = bin();
+        cmd.arg("recommend");
+        if !args.contains(&"--ram") {
+            cmd.args(["--ram", "8GB"]);
+        }
+        let out = cmd.args(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr} lacks {needle}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn user_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.j2");
+    std::fs::write(
+        &good,
+        "{% for s in settings %}{{ s.name }}={{ s.value }}\n{% endfor %}",
+    )
+    .unwrap();
+    let text = run_ok(&[
+        "recommend",
+        "--ram",
+        "16GB",
+        "--cpus",
+        "4",
+        "--template",
+        good.to_str().unwrap(),
+    ]);
+    assert!(text.lines().any(|l| l == "shared_buffers=4GB"), "{text}");
+
+    for (name, body) in [
+        ("syntax.j2", "{% for s in settings %}"),
+        ("typo.j2", "{{ settings.nope.nope }}"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let out = bin()
+            .args([
+                "recommend",
+                "--ram",
+                "16GB",
+                "--template",
+                path.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(65), "{name}: {stderr}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(name), "{stderr}");
+    }
+}
+
+#[test]
+fn shell_integration() {
+    for shell in ["bash", "zsh", "fish"] {
+        let text = run_ok(&["completions", shell]);
+        assert!(
+            text.contains("pgcache-tune") && text.contains("recommend"),
+            "{shell}"
+        );
+        assert!(text.contains("pg-version"), "{shell}");
+    }
+    let man = run_ok(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH"),
+        "{}",
+        &man[..80.min(man.len())]
+    );
+    for sub in [
+        &["--help"][..],
+        &["recommend", "--help"],
+        &["probe", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
+    ] {
+        assert!(run_ok(sub).contains("Examples:"), "{sub:?}");
+    }
+    assert!(run_ok(&["recommend", "--help"]).contains("GiB"));
+}
+
+#[test]
+fn missing_subcommand_is_a_usage_error() {
+    let out = bin().output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+#[test]
+fn broken_pipe_is_not_an_error() {
+    let exe = assert_cmd::cargo::cargo_bin("pgcache-tune");
+    let status = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "set -o pipefail; '{}' recommend --ram 8GB --cpus 2 | head -c 10 >/dev/null",
+                exe.display()
+            ),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

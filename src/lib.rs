@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod exit;
+pub mod facts;
 pub mod host;
 pub mod render;
 pub mod tune;

@@ -1,0 +1,174 @@
+//! What we learn from a live server, as plain serialisable data: the seam between `collect`
+//! (the only code that talks to PostgreSQL) and the pure analysis (`diag`, `gate`). The same
+//! structure is the JSON fixture format read by the hidden `--stats-from FILE` flag and the
+//! file written by `snapshot`, so it is versioned ([`SNAPSHOT_FORMAT`]) and only grows.
+//!
+//! Counters keep PostgreSQL's `bigint` as `i64`; sizes are bytes. Times are seconds since the
+//! Unix epoch as the *server* sees them, so windows are measured on one clock.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the snapshot/fixture format; bump on incompatible change.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// Everything one collection pass saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    /// [`SNAPSHOT_FORMAT`] of the writer.
+    pub format: u32,
+    /// The server.
+    pub server: ServerInfo,
+    /// One row per database of `pg_stat_database` (the shared-objects row excluded).
+    pub databases: Vec<DatabaseStats>,
+    /// User tables of the databases that were visited.
+    #[serde(default)]
+    pub tables: Vec<TableStats>,
+    /// User indexes of the databases that were visited.
+    #[serde(default)]
+    pub indexes: Vec<IndexStats>,
+    /// `pg_settings` rows (all of them, or those the tool compares).
+    #[serde(default)]
+    pub settings: Vec<LiveSetting>,
+    /// What the role may see.
+    pub privileges: Privileges,
+    /// Databases whose tables were collected (the connected one, or all with --all-databases).
+    #[serde(default)]
+    pub visited_databases: Vec<String>,
+    /// One-line notes about what this server version or role cannot show.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Facts about the server itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// `server_version_num`, e.g. 150020.
+    pub version_num: u32,
+    /// `server_version`, e.g. "15.20 (Debian 15.20-0+deb12u1)".
+    pub version: String,
+    /// `pg_control_system().system_identifier` as text, when the role may call it.
+    pub system_identifier: Option<String>,
+    /// The server's clock at collection time (epoch seconds).
+    pub now_epoch: f64,
+    /// `pg_postmaster_start_time()` (epoch seconds).
+    pub start_epoch: f64,
+    /// The database the session is connected to.
+    pub database: String,
+    /// The role the session runs as.
+    pub user: String,
+    /// Sum of `pg_database_size` over databases whose size could be read, in bytes.
+    pub total_data_bytes: Option<i64>,
+}
+
+/// A `pg_stat_database` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseStats {
+    /// Database name (raw from the server; sanitise before printing).
+    pub name: String,
+    /// Blocks found in shared_buffers.
+    pub blks_hit: i64,
+    /// Blocks read from the OS (page cache or storage).
+    pub blks_read: i64,
+    /// Time spent reading blocks, in ms (0 unless track_io_timing is on).
+    pub blk_read_time_ms: f64,
+    /// `pg_database_size`, when the role may connect to the database.
+    pub size_bytes: Option<i64>,
+    /// When this database's statistics were last reset (epoch seconds), if ever.
+    pub stats_reset_epoch: Option<f64>,
+    /// Whether the role may connect (decides what `--all-databases` visits).
+    pub can_connect: bool,
+}
+
+/// A `pg_statio_user_tables` row with the table's size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableStats {
+    /// Database the table lives in.
+    pub database: String,
+    /// Schema name.
+    pub schema: String,
+    /// Table name.
+    pub name: String,
+    /// Heap blocks hit.
+    pub heap_blks_hit: i64,
+    /// Heap blocks read.
+    pub heap_blks_read: i64,
+    /// Index blocks hit, over all the table's indexes; `None` without indexes.
+    pub idx_blks_hit: Option<i64>,
+    /// Index blocks read; `None` without indexes.
+    pub idx_blks_read: Option<i64>,
+    /// TOAST blocks hit; `None` without a TOAST table.
+    pub toast_blks_hit: Option<i64>,
+    /// TOAST blocks read; `None` without a TOAST table.
+    pub toast_blks_read: Option<i64>,
+    /// TOAST index blocks hit; `None` without a TOAST table.
+    pub tidx_blks_hit: Option<i64>,
+    /// TOAST index blocks read; `None` without a TOAST table.
+    pub tidx_blks_read: Option<i64>,
+    /// `pg_table_size` (heap + TOAST + maps), bytes.
+    pub size_bytes: i64,
+}
+
+/// A `pg_statio_user_indexes` row with the index's size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexStats {
+    /// Database the index lives in.
+    pub database: String,
+    /// Schema name.
+    pub schema: String,
+    /// Table the index belongs to.
+    pub table: String,
+    /// Index name.
+    pub name: String,
+    /// Index blocks hit.
+    pub idx_blks_hit: i64,
+    /// Index blocks read.
+    pub idx_blks_read: i64,
+    /// `pg_relation_size` of the index, bytes.
+    pub size_bytes: i64,
+}
+
+/// A `pg_settings` row, as the server reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSetting {
+    /// GUC name.
+    pub name: String,
+    /// Current value in the unit below (`setting`).
+    pub setting: String,
+    /// `unit` (`8kB`, `kB`, `MB`, `ms`, `s`, …).
+    pub unit: Option<String>,
+    /// `vartype` (bool, integer, real, string, enum).
+    pub vartype: String,
+    /// `context` (postmaster, sighup, user, …).
+    pub context: String,
+    /// `source` (default, configuration file, override, …).
+    pub source: String,
+    /// `sourcefile`, visible to superusers and pg_read_all_settings.
+    pub sourcefile: Option<String>,
+    /// `sourceline`.
+    pub sourceline: Option<i32>,
+    /// `pending_restart`.
+    pub pending_restart: bool,
+    /// `enumvals`, for enums.
+    pub enumvals: Option<Vec<String>>,
+}
+
+/// What the role may see; decides the one-line "GRANT pg_monitor would add …" note.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Privileges {
+    /// The role is a superuser.
+    pub superuser: bool,
+    /// The role has pg_monitor (or pg_read_all_stats and pg_read_all_settings).
+    pub pg_monitor: bool,
+}
+
+impl StatsSnapshot {
+    /// The `pg_settings` row named `name`.
+    pub fn setting(&self, name: &str) -> Option<&LiveSetting> {
+        self.settings.iter().find(|s| s.name == name)
+    }
+
+    /// The major version (15 for 150020).
+    pub fn major(&self) -> u32 {
+        self.server.version_num / 10_000
+    }
+}

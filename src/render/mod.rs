@@ -1,1 +1,3 @@
 //! Rendering: pure functions from values to text.
+
+pub mod probe;

@@ -118,23 +118,27 @@ pub fn format_ms(ms: u64) -> String {
     format!("{ms}ms")
 }
 
-/// Formats bytes for people: binary units with at most one decimal (`23.5 GiB`, `64 GiB`).
-/// Used in headers and tables, never in anything the server reads.
+/// Formats bytes for people, 1024-based: exact multiples without decimals ("2 GiB",
+/// "512 MiB"), anything else with one decimal ("23.5 GiB"). Used in headers and tables, never in
+/// anything the server reads.
 pub fn format_bytes_human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut unit = 0;
-    let mut scaled = bytes as f64;
-    while scaled >= 1024.0 && unit < UNITS.len() - 1 {
-        scaled /= 1024.0;
-        unit += 1;
+    const UNITS: [(&str, u64); 5] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("B", 1),
+    ];
+    let (name, unit) = UNITS
+        .into_iter()
+        .find(|&(_, unit)| bytes >= unit)
+        .unwrap_or(("B", 1));
+    if bytes.is_multiple_of(unit) {
+        return format!("{} {name}", bytes / unit);
     }
-    let text = format!("{scaled:.1}");
-    let text = text.strip_suffix(".0").unwrap_or(&text);
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{text} {}", UNITS[unit])
-    }
+    // Tenths, rounded half up, in integers so no float rounding surprises.
+    let tenths = (u128::from(bytes) * 10 + u128::from(unit) / 2) / u128::from(unit);
+    format!("{}.{} {name}", tenths / 10, tenths % 10)
 }
 
 /// Splits `"  4 GB"` into `(4.0, "GB")` the way PostgreSQL's `parse_int`/`parse_real` do:

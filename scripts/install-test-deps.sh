@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Installs what the live tests need and nothing else: PostgreSQL server binaries
+# (Debian's postgresql-15) and the `postgres` OS user that runs them when the tests
+# run as root. Idempotent: on a machine that has both, it only says so.
+#
+# Environment:
+#   PGCACHE_TUNE_PG_BIN  directory holding `postgres` (default /usr/lib/postgresql/15/bin).
+#                        When set, it must already hold the binaries: apt cannot put them there.
+set -euo pipefail
+
+log() { printf 'install-test-deps: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+default_bin=/usr/lib/postgresql/15/bin
+pg_bin="${PGCACHE_TUNE_PG_BIN:-$default_bin}"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@"
+    else
+        die "need root (or passwordless sudo) to run: $*"
+    fi
+}
+
+install_postgresql() {
+    command -v apt-get >/dev/null 2>&1 \
+        || die "$pg_bin/postgres is missing and apt-get is not available: install PostgreSQL 15 server binaries by hand, or set PGCACHE_TUNE_PG_BIN"
+
+    # Debian's postinst creates and starts a cluster on port 5432. Forbid service
+    # starts during the install (policy-rc.d exit 101), unless a policy is already in
+    # place, and stop the cluster afterwards in case something started it anyway.
+    local policy=/usr/sbin/policy-rc.d our_policy=0
+    if [ ! -e "$policy" ]; then
+        log "writing $policy (exit 101) so the install starts no service"
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+        our_policy=1
+    fi
+    cleanup_policy() {
+        if [ "$our_policy" -eq 1 ]; then
+            log "removing $policy"
+            as_root rm -f "$policy"
+        fi
+    }
+    trap cleanup_policy EXIT
+
+    log "running: apt-get update"
+    if ! as_root apt-get update >&2; then
+        die "apt-get update failed: cannot reach the Debian package registry (network or proxy?). Install postgresql-15 by hand or set PGCACHE_TUNE_PG_BIN."
+    fi
+    # An installed package whose files went missing needs --reinstall: a plain
+    # install of an installed package is a no-op.
+    local reinstall=()
+    if dpkg-query -W -f='${Status}' postgresql-15 2>/dev/null | grep -q 'install ok installed'; then
+        reinstall=(--reinstall)
+    fi
+    log "running: apt-get install -y --no-install-recommends ${reinstall[*]} postgresql-15"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${reinstall[@]}" postgresql-15 >&2; then
+        die "apt-get install postgresql-15 failed (package registry unreachable, or no postgresql-15 in the configured sources: it is in Debian 12 bookworm)"
+    fi
+
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+        # Columns: Ver Cluster Port Status Owner Data-directory Log-file
+        pg_lsclusters --no-header 2>/dev/null | while read -r ver name _port status _rest; do
+            if [ "$status" = online ]; then
+                log "stopping Debian's auto-created cluster $ver/$name"
+                as_root pg_ctlcluster "$ver" "$name" stop || log "warning: could not stop cluster $ver/$name"
+            fi
+        done
+    fi
+    cleanup_policy
+    trap - EXIT
+
+    [ -x "$pg_bin/postgres" ] || die "installed postgresql-15 but $pg_bin/postgres is still missing"
+    log "installed PostgreSQL server binaries in $pg_bin"
+}
+
+if [ -x "$pg_bin/postgres" ]; then
+    log "PostgreSQL server binaries present: $("$pg_bin/postgres" --version) in $pg_bin"
+elif [ -n "${PGCACHE_TUNE_PG_BIN:-}" ] && [ "$pg_bin" != "$default_bin" ]; then
+    die "PGCACHE_TUNE_PG_BIN=$pg_bin holds no executable postgres; point it at a server bin directory or unset it to use $default_bin"
+else
+    log "$pg_bin/postgres is missing: installing postgresql-15"
+    install_postgresql
+fi
+
+# The server refuses to run as root, so the test harness runs it as `postgres` when
+# the tests run as root. Non-root runs use the current user and need no account.
+if getent passwd postgres >/dev/null 2>&1; then
+    log "OS user postgres present"
+elif [ "$(id -u)" -eq 0 ]; then
+    log "creating OS user postgres"
+    useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres \
+        || die "could not create OS user postgres"
+else
+    log "OS user postgres missing; not needed since the tests do not run as root"
+fi

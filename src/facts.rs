@@ -84,6 +84,8 @@ pub struct DatabaseStats {
 pub struct TableStats {
     /// Database the table lives in.
     pub database: String,
+    /// The table's OID in that database (to fetch sizes of the rows a report keeps).
+    pub relid: u32,
     /// Schema name.
     pub schema: String,
     /// Table name.
@@ -104,8 +106,9 @@ pub struct TableStats {
     pub tidx_blks_hit: Option<i64>,
     /// TOAST index blocks read; `None` without a TOAST table.
     pub tidx_blks_read: Option<i64>,
-    /// `pg_table_size` (heap + TOAST + maps), bytes.
-    pub size_bytes: i64,
+    /// `pg_table_size` (heap + TOAST + maps), bytes; `None` when not fetched (sizes are read
+    /// only for the rows a report shows, since stat()ing 20,000 relations is the slow part).
+    pub size_bytes: Option<i64>,
 }
 
 /// A `pg_statio_user_indexes` row with the index's size.
@@ -113,6 +116,8 @@ pub struct TableStats {
 pub struct IndexStats {
     /// Database the index lives in.
     pub database: String,
+    /// The index's OID in that database.
+    pub indexrelid: u32,
     /// Schema name.
     pub schema: String,
     /// Table the index belongs to.
@@ -123,8 +128,8 @@ pub struct IndexStats {
     pub idx_blks_hit: i64,
     /// Index blocks read.
     pub idx_blks_read: i64,
-    /// `pg_relation_size` of the index, bytes.
-    pub size_bytes: i64,
+    /// `pg_relation_size` of the index, bytes; `None` when not fetched.
+    pub size_bytes: Option<i64>,
 }
 
 /// A `pg_settings` row, as the server reports it.

@@ -8,6 +8,9 @@
 
 pub mod app;
 pub mod cli;
+pub mod collect;
+pub mod conninfo;
+pub mod diag;
 pub mod exit;
 pub mod facts;
 pub mod host;

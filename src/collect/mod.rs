@@ -1,0 +1,1 @@
+//! Collection of statistics from a live server (stub; being written).

@@ -1,0 +1,1 @@
+//! Connection parameters the way libpq reads them (stub; being written).

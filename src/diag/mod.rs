@@ -1,0 +1,1 @@
+//! Diagnosis: ratios, settings diff, findings (stub; being written).

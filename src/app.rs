@@ -12,7 +12,7 @@ use crate::cli::{
 };
 use crate::exit::{self, Exit};
 use crate::render::recommend::Provenance;
-use crate::tune::{self, BuildCaps, DataSize, Os, TuneInput};
+use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
 use crate::units::KB_BYTES;
 
 /// What a command produced: the text for stdout and the exit code.
@@ -88,8 +88,8 @@ fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         cpus,
         connections: args.connections,
         profile: args.profile,
-        storage: args.storage,
-        pg_version: args.pg_version,
+        storage: args.storage.unwrap_or(Storage::Ssd),
+        pg_version: args.pg_version.unwrap_or(tune::MAX_PG_VERSION),
         os,
         data_size: DataSize::Mid,
         build: BuildCaps::default(),
@@ -102,16 +102,9 @@ fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
             Some(_) => "given".to_string(),
             None => format!("{} profile default", args.profile.as_str()),
         },
-        pg_version: if args.pg_version == tune::MAX_PG_VERSION {
-            "default (--pg-version)".to_string()
-        } else {
-            "given".to_string()
-        },
-        os: if args.os.is_some() {
-            "given".to_string()
-        } else {
-            "this host".to_string()
-        },
+        pg_version: given_or(args.pg_version.is_some(), "default"),
+        storage: given_or(args.storage.is_some(), "default"),
+        os: given_or(args.os.is_some(), "this host"),
         data_size: "unknown offline (connect with report to measure it)".to_string(),
         server: None,
     };
@@ -128,6 +121,10 @@ fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
     };
     Ok(Outcome::ok(text))
+}
+
+fn given_or(given: bool, otherwise: &str) -> String {
+    if given { "given" } else { otherwise }.to_string()
 }
 
 fn read_template(path: &Path) -> anyhow::Result<String> {

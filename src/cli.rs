@@ -74,12 +74,12 @@ pub struct RecommendArgs {
     /// Workload profile.
     #[arg(long, value_enum, default_value_t = Profile::Web)]
     pub profile: Profile,
-    /// Storage holding the data directory.
-    #[arg(long, value_enum, default_value_t = Storage::Ssd)]
-    pub storage: Storage,
-    /// Target PostgreSQL major version (13 to 18).
-    #[arg(long, value_name = "MAJOR", default_value_t = MAX_PG_VERSION, value_parser = parse_pg_version, allow_hyphen_values = true)]
-    pub pg_version: u32,
+    /// Storage holding the data directory [default: ssd].
+    #[arg(long, value_enum)]
+    pub storage: Option<Storage>,
+    /// Target PostgreSQL major version, 13 to 18 [default: 18].
+    #[arg(long, value_name = "MAJOR", value_parser = parse_pg_version, allow_hyphen_values = true)]
+    pub pg_version: Option<u32>,
     /// Target operating system. Default: this host's.
     #[arg(long, value_enum)]
     pub os: Option<Os>,

@@ -141,6 +141,84 @@ pub fn format_bytes_human(bytes: u64) -> String {
     format!("{}.{} {name}", tenths / 10, tenths % 10)
 }
 
+/// Formats a span of seconds for people: `45s`, `5min 3s`, `2h 5min`, `3d 4h`.
+// Float-to-integer `as` casts saturate, which is what a display wants for absurd inputs.
+#[allow(clippy::cast_possible_truncation)]
+pub fn format_duration_human(seconds: f64) -> String {
+    let total = if seconds.is_finite() && seconds > 0.0 {
+        seconds.round() as u64
+    } else {
+        0
+    };
+    let (d, h, m, s) = (
+        total / 86_400,
+        total % 86_400 / 3_600,
+        total % 3_600 / 60,
+        total % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}min {s}s"),
+        (0, _, _) => format!("{h}h {m}min"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// Formats epoch seconds as an ISO 8601 UTC timestamp (`2026-11-26T23:30:05Z`), without a
+/// date crate: the civil-from-days conversion is a few lines (Howard Hinnant's algorithm).
+#[allow(clippy::cast_possible_truncation)]
+pub fn format_epoch_utc(epoch: f64) -> String {
+    let secs = if epoch.is_finite() {
+        epoch.floor() as i64
+    } else {
+        0
+    };
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+/// Parses a duration flag (`30s`, `5m`, `5min`, `1h`, `500ms`; a bare number is seconds).
+/// Zero and negative spans are refused: a window must have a length.
+pub fn parse_duration_flag(text: &str) -> Result<std::time::Duration, String> {
+    let accepted = "expected a duration such as 30s, 5m or 1h (units ms, s, m/min, h)";
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim());
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration; {accepted}"))?;
+    let ms = value
+        * match unit {
+            "ms" => 1.0,
+            "" | "s" | "sec" => 1_000.0,
+            "m" | "min" => 60_000.0,
+            "h" => 3_600_000.0,
+            _ => return Err(format!("'{text}' has an unknown unit '{unit}'; {accepted}")),
+        };
+    if !(1.0..=7.0 * 86_400_000.0).contains(&ms) {
+        return Err(format!(
+            "'{text}' is out of range; {accepted}, from 1ms to 7 days"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(ms / 1_000.0))
+}
+
 /// Splits `"  4 GB"` into `(4.0, "GB")` the way PostgreSQL's `parse_int`/`parse_real` do:
 /// a number (possibly with a fraction or exponent), optional whitespace, then a unit.
 fn split_pg_number(text: &str) -> Option<(f64, &str)> {
@@ -338,6 +416,40 @@ mod tests {
         assert_eq!(setting_unit(None), Some(SettingUnit::None));
         assert_eq!(setting_unit(Some("")), Some(SettingUnit::None));
         assert_eq!(setting_unit(Some("parsecs")), None);
+    }
+
+    #[test]
+    fn durations_and_timestamps() {
+        assert_eq!(format_duration_human(45.0), "45s");
+        assert_eq!(format_duration_human(303.0), "5min 3s");
+        assert_eq!(format_duration_human(7_500.0), "2h 5min");
+        assert_eq!(format_duration_human(-3.0), "0s");
+        assert_eq!(format_epoch_utc(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_epoch_utc(1_795_736_405.9), "2026-11-26T23:40:05Z");
+        assert_eq!(format_epoch_utc(951_782_400.0), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            parse_duration_flag("30s"),
+            Ok(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_duration_flag("5m"),
+            Ok(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_duration_flag("5min"),
+            Ok(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_duration_flag("2"),
+            Ok(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse_duration_flag("250ms"),
+            Ok(std::time::Duration::from_millis(250))
+        );
+        for bad in ["0s", "-5s", "abc", "5x", "", "30d"] {
+            assert!(parse_duration_flag(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

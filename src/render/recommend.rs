@@ -21,6 +21,8 @@ pub struct Provenance {
     pub connections: String,
     /// PostgreSQL version: "given", "default", "from server".
     pub pg_version: String,
+    /// Storage: "given" or "default".
+    pub storage: String,
     /// OS: "given" or "this host".
     pub os: String,
     /// Data size against RAM: "unknown offline" or "from server: 3.2 GiB of data".
@@ -86,7 +88,7 @@ pub fn input_lines(recs: &Recommendations, prov: &Provenance) -> Vec<String> {
         format!("CPUs: {}, {}", i.cpus, prov.cpus),
         format!("Connections: {}, {}", recs.connections, prov.connections),
         format!("Profile: {}", i.profile.as_str()),
-        format!("Storage: {}", i.storage.as_str()),
+        format!("Storage: {}, {}", i.storage.as_str(), prov.storage),
         format!("PostgreSQL: {}, {}", i.pg_version, prov.pg_version),
         format!("OS: {}, {}", i.os.as_str(), prov.os),
         format!("Data size vs RAM: {}", prov.data_size),
@@ -201,6 +203,7 @@ struct JsonInputs<'a> {
     connections_source: &'a str,
     profile: &'static str,
     storage: &'static str,
+    storage_source: &'a str,
     pg_version: u32,
     pg_version_source: &'a str,
     os: &'static str,
@@ -247,6 +250,7 @@ pub fn json(recs: &Recommendations, prov: &Provenance) -> String {
             connections_source: &prov.connections,
             profile: i.profile.as_str(),
             storage: i.storage.as_str(),
+            storage_source: &prov.storage,
             pg_version: i.pg_version,
             pg_version_source: &prov.pg_version,
             os: i.os.as_str(),

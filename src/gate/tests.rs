@@ -1,0 +1,192 @@
+//! Unit tests of the gate: thresholds, floors, precedence, windows and their refusals.
+
+use super::*;
+use crate::facts::{DatabaseStats, Privileges, ServerInfo, StatsSnapshot, TableStats};
+
+fn counter(scope: Scope, name: &str, hits: i64, reads: i64) -> Counter {
+    Counter {
+        scope,
+        database: "app".to_string(),
+        schema: (scope != Scope::Database).then(|| "public".to_string()),
+        name: name.to_string(),
+        hits,
+        reads,
+    }
+}
+
+fn window() -> Window {
+    Window {
+        kind: WindowKind::Interval,
+        start_epoch: 1000.0,
+        end_epoch: 1030.0,
+    }
+}
+
+fn opts(warning: Option<f64>, critical: Option<f64>) -> GateOptions {
+    GateOptions {
+        thresholds: Thresholds { warning, critical },
+        min_blocks: DEFAULT_MIN_BLOCKS,
+        on_insufficient: OnInsufficient::Ok,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        overrides: Vec::new(),
+    }
+}
+
+#[test]
+fn thresholds_decide_the_state() {
+    let v = judge(
+        vec![
+            counter(Scope::Database, "a", 9_950, 50),  // 99.5%
+            counter(Scope::Database, "b", 9_700, 300), // 97%
+            counter(Scope::Database, "c", 8_000, 2_000), // 80%
+        ],
+        window(),
+        &opts(Some(99.0), Some(90.0)),
+    );
+    assert_eq!(v.status, Status::Critical);
+    let states: Vec<(&str, Status)> = v.items.iter().map(|i| (i.counter.name.as_str(), i.status)).collect();
+    assert_eq!(states, [("c", Status::Critical), ("b", Status::Warning), ("a", Status::Ok)]);
+    let v = judge(vec![counter(Scope::Database, "b", 9_700, 300)], window(), &opts(Some(99.0), Some(90.0)));
+    assert_eq!(v.status, Status::Warning);
+    let v = judge(vec![counter(Scope::Database, "a", 9_950, 50)], window(), &opts(Some(99.0), Some(90.0)));
+    assert_eq!(v.status, Status::Ok);
+    // Exactly at the threshold is not below it.
+    let v = judge(vec![counter(Scope::Database, "a", 9_900, 100)], window(), &opts(None, Some(99.0)));
+    assert_eq!(v.status, Status::Ok);
+}
+
+#[test]
+fn floor_and_insufficient_data() {
+    let items = vec![
+        counter(Scope::Tables, "hot", 100_000, 10),
+        counter(Scope::Tables, "cold", 5, 5), // 50% but only 10 blocks
+    ];
+    let v = judge(items.clone(), window(), &opts(None, Some(99.0)));
+    assert_eq!(v.status, Status::Ok);
+    assert!(v.items.iter().any(|i| i.counter.name == "cold" && i.insufficient));
+    let mut o = opts(None, Some(99.0));
+    o.on_insufficient = OnInsufficient::Unknown;
+    assert_eq!(judge(items.clone(), window(), &o).status, Status::Unknown);
+    o.on_insufficient = OnInsufficient::Critical;
+    assert_eq!(judge(items, window(), &o).status, Status::Critical);
+    // Every item under the floor: UNKNOWN whatever on_insufficient says.
+    let v = judge(vec![counter(Scope::Database, "idle", 0, 0)], window(), &opts(None, Some(99.0)));
+    assert_eq!(v.status, Status::Unknown);
+    assert!(v.reason.unwrap().contains("insufficient data"));
+    let v = judge(Vec::new(), window(), &opts(None, Some(99.0)));
+    assert_eq!(v.status, Status::Unknown);
+}
+
+#[test]
+fn overrides_and_patterns() {
+    let mut o = opts(None, Some(99.0));
+    o.overrides.push(Override {
+        pattern: Pattern::parse("public.archive").unwrap(),
+        thresholds: Thresholds { warning: None, critical: Some(50.0) },
+        min_blocks: None,
+    });
+    let items = vec![counter(Scope::Tables, "archive", 6_000, 4_000), counter(Scope::Tables, "orders", 99_990, 10)];
+    assert_eq!(judge(items.clone(), window(), &o).status, Status::Ok);
+    o.overrides.clear();
+    assert_eq!(judge(items.clone(), window(), &o).status, Status::Critical);
+    o.exclude.push(Pattern::parse("archive").unwrap());
+    assert_eq!(judge(items.clone(), window(), &o).status, Status::Ok);
+    o.exclude.clear();
+    o.include.push(Pattern::parse("~^ord").unwrap());
+    let v = judge(items, window(), &o);
+    assert_eq!(v.items.len(), 1);
+    assert_eq!(v.status, Status::Ok);
+}
+
+#[test]
+fn percentages() {
+    assert_eq!(parse_percent("99"), Ok(99.0));
+    assert_eq!(parse_percent("99.5%"), Ok(99.5));
+    for bad in ["101", "-1", "abc", "", "nan", "inf"] {
+        assert!(parse_percent(bad).is_err(), "{bad}");
+    }
+}
+
+fn snapshot(sysid: &str, start: f64, now: f64, reset: Option<f64>, hit: i64, read: i64) -> StatsSnapshot {
+    StatsSnapshot {
+        format: crate::facts::SNAPSHOT_FORMAT,
+        server: ServerInfo {
+            version_num: 150_000,
+            version: "15".to_string(),
+            system_identifier: Some(sysid.to_string()),
+            now_epoch: now,
+            start_epoch: start,
+            database: "app".to_string(),
+            user: "postgres".to_string(),
+            total_data_bytes: None,
+        },
+        databases: vec![DatabaseStats {
+            name: "app".to_string(),
+            blks_hit: hit,
+            blks_read: read,
+            blk_read_time_ms: 0.0,
+            size_bytes: None,
+            stats_reset_epoch: reset,
+            can_connect: true,
+        }],
+        tables: vec![TableStats {
+            database: "app".to_string(),
+            relid: 1,
+            schema: "public".to_string(),
+            name: "t".to_string(),
+            heap_blks_hit: hit / 2,
+            heap_blks_read: read / 2,
+            idx_blks_hit: None,
+            idx_blks_read: None,
+            toast_blks_hit: None,
+            toast_blks_read: None,
+            tidx_blks_hit: None,
+            tidx_blks_read: None,
+            size_bytes: None,
+        }],
+        indexes: Vec::new(),
+        settings: Vec::new(),
+        privileges: Privileges::default(),
+        visited_databases: vec!["app".to_string()],
+        notes: Vec::new(),
+    }
+}
+
+#[test]
+fn window_difference_is_after_minus_before() {
+    let before = snapshot("1", 100.0, 1_000.0, Some(50.0), 10_000, 100);
+    let after = snapshot("1", 100.0, 1_060.0, Some(50.0), 15_000, 1_100);
+    assert_eq!(window::comparable(&before, &after), Ok(()));
+    let scopes = [Scope::Database, Scope::Tables];
+    let diff = window::difference(
+        &window::counters(&before, &scopes, false),
+        &window::counters(&after, &scopes, false),
+    )
+    .unwrap();
+    assert_eq!((diff[0].hits, diff[0].reads), (5_000, 1_000));
+    assert_eq!((diff[1].hits, diff[1].reads), (2_500, 500));
+    let lifetime = window::lifetime_window(&after, &["app"]);
+    assert_eq!((lifetime.start_epoch, lifetime.end_epoch), (100.0, 1_060.0));
+    let reset_later = snapshot("1", 100.0, 1_060.0, Some(500.0), 1, 1);
+    assert_eq!(window::lifetime_window(&reset_later, &["app"]).start_epoch, 500.0);
+}
+
+#[test]
+fn window_refusals() {
+    let before = snapshot("1", 100.0, 1_000.0, Some(50.0), 10_000, 100);
+    let other_server = snapshot("2", 100.0, 1_060.0, Some(50.0), 15_000, 1_100);
+    assert!(window::comparable(&before, &other_server).unwrap_err().contains("different servers"));
+    let restarted = snapshot("1", 1_010.0, 1_060.0, Some(50.0), 15_000, 1_100);
+    assert!(window::comparable(&before, &restarted).unwrap_err().contains("restarted"));
+    let reset = snapshot("1", 100.0, 1_060.0, Some(1_030.0), 15, 11);
+    assert!(window::comparable(&before, &reset).unwrap_err().contains("reset"));
+    let backwards = snapshot("1", 100.0, 1_060.0, Some(50.0), 5_000, 1_100);
+    let scopes = [Scope::Database];
+    let err = window::difference(
+        &window::counters(&before, &scopes, false),
+        &window::counters(&backwards, &scopes, false),
+    )
+    .unwrap_err();
+    assert!(err.contains("went backwards"), "{err}");
+}

@@ -1,0 +1,296 @@
+//! Renders a `check` verdict: human lines, JSON, JUnit XML (so CI systems show items as test
+//! results) and the Nagios plugin format (status line with perfdata). Pure.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::gate::{Item, Status, Verdict, WindowKind};
+use crate::render::sanitize::sanitize;
+use crate::units::{format_duration_human, format_epoch_utc};
+
+fn pct(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "n/a".to_string(), |r| format!("{:.2}%", r * 100.0))
+}
+
+fn threshold_text(item: &Item) -> String {
+    let t = item.thresholds;
+    match (t.warning, t.critical) {
+        (Some(w), Some(c)) => format!("warning {w}%, critical {c}%"),
+        (Some(w), None) => format!("warning {w}%"),
+        (None, Some(c)) => format!("critical {c}%"),
+        (None, None) => "no threshold".to_string(),
+    }
+}
+
+fn scope_word(item: &Item) -> &'static str {
+    match item.counter.scope {
+        crate::gate::Scope::Database => "database",
+        crate::gate::Scope::Tables => "table",
+        crate::gate::Scope::Indexes => "index",
+    }
+}
+
+fn window_text(v: &Verdict) -> String {
+    let Some(w) = &v.window else {
+        return "no window".to_string();
+    };
+    let span = format_duration_human(w.seconds());
+    match w.kind {
+        WindowKind::Lifetime => format!(
+            "lifetime window of {span} (since {}, the last statistics reset or server start)",
+            format_epoch_utc(w.start_epoch)
+        ),
+        WindowKind::Interval => format!("interval window of {span}"),
+        WindowKind::Since => format!(
+            "window of {span} since the snapshot of {}",
+            format_epoch_utc(w.start_epoch)
+        ),
+    }
+}
+
+/// One line per failing item, then a summary line.
+pub fn human(v: &Verdict) -> String {
+    let mut out = String::new();
+    for item in v.items.iter().filter(|i| i.status != Status::Ok) {
+        let name = sanitize(&item.counter.label());
+        if item.insufficient {
+            let _ = writeln!(
+                out,
+                "{} {} {name}: insufficient data ({} blocks touched, floor {})",
+                item.status.as_str(),
+                scope_word(item),
+                item.counter.hits.saturating_add(item.counter.reads),
+                item.min_blocks
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{} {} {name}: hit ratio {} (hits {}, reads {}), {}",
+                item.status.as_str(),
+                scope_word(item),
+                pct(item.hit_ratio),
+                item.counter.hits,
+                item.counter.reads,
+                threshold_text(item)
+            );
+        }
+    }
+    let _ = writeln!(out, "{}", summary(v));
+    out
+}
+
+/// The summary line shared by the human and Nagios formats.
+fn summary(v: &Verdict) -> String {
+    if let Some(reason) = &v.reason {
+        return format!("{}: {reason}", v.status.as_str());
+    }
+    let judged: Vec<&Item> = v.items.iter().filter(|i| !i.insufficient).collect();
+    let failing = judged.iter().filter(|i| i.status != Status::Ok).count();
+    let skipped = v.items.len() - judged.len();
+    let worst = judged
+        .first()
+        .map(|i| {
+            format!(
+                "; worst {} {} ({})",
+                sanitize(&i.counter.label()),
+                pct(i.hit_ratio),
+                threshold_text(i)
+            )
+        })
+        .unwrap_or_default();
+    let skipped_text = if skipped > 0 {
+        format!(", {skipped} with too little traffic")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}: {failing} of {} judged items below threshold{skipped_text}{worst}; {}",
+        v.status.as_str(),
+        judged.len(),
+        window_text(v)
+    )
+}
+
+#[derive(Serialize)]
+struct JsonVerdict<'a> {
+    status: Status,
+    exit_code: u8,
+    reason: Option<&'a str>,
+    window: Option<JsonWindow>,
+    items: &'a [Item],
+}
+
+#[derive(Serialize)]
+struct JsonWindow {
+    kind: WindowKind,
+    start: String,
+    end: String,
+    start_epoch: f64,
+    end_epoch: f64,
+    seconds: f64,
+}
+
+/// The verdict as JSON: status, exit code, window and every judged item with its counts.
+pub fn json(v: &Verdict) -> String {
+    let doc = JsonVerdict {
+        status: v.status,
+        exit_code: v.status.exit().code(),
+        reason: v.reason.as_deref(),
+        window: v.window.as_ref().map(|w| JsonWindow {
+            kind: w.kind,
+            start: format_epoch_utc(w.start_epoch),
+            end: format_epoch_utc(w.end_epoch),
+            start_epoch: w.start_epoch,
+            end_epoch: w.end_epoch,
+            seconds: w.seconds(),
+        }),
+        items: &v.items,
+    };
+    let mut text = serde_json::to_string_pretty(&doc).expect("plain data always serialises");
+    text.push('\n');
+    text
+}
+
+/// XML-escapes text for attributes and content; control characters XML 1.0 forbids are
+/// replaced by their escaped form so the document stays well-formed.
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: one test case per judged item (failures for WARNING/CRITICAL, skipped for too
+/// little traffic), or one errored case carrying the reason of an UNKNOWN without items.
+pub fn junit(v: &Verdict) -> String {
+    let failures = v
+        .items
+        .iter()
+        .filter(|i| matches!(i.status, Status::Warning | Status::Critical))
+        .count();
+    let skipped = v
+        .items
+        .iter()
+        .filter(|i| i.insufficient && i.status == Status::Ok)
+        .count();
+    let errors = usize::from(v.reason.is_some())
+        + v.items.iter().filter(|i| i.status == Status::Unknown).count();
+    let tests = v.items.len() + usize::from(v.reason.is_some());
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"pgcache-tune check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">"
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"cache hit ratio\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        v.window.as_ref().map_or(0.0, |w| w.seconds())
+    );
+    let _ = writeln!(
+        out,
+        "    <properties><property name=\"window\" value=\"{}\"/></properties>",
+        xml(&window_text(v))
+    );
+    if let Some(reason) = &v.reason {
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"pgcache-tune\" name=\"check\">\n      <error message=\"{}\"/>\n    </testcase>",
+            xml(&format!("{}: {reason}", v.status.as_str()))
+        );
+    }
+    for item in &v.items {
+        let _ = write!(
+            out,
+            "    <testcase classname=\"pgcache-tune.{}\" name=\"{}\">",
+            item.counter.scope.as_str(),
+            xml(&item.counter.label())
+        );
+        let detail = format!(
+            "hit ratio {} (hits {}, reads {}), {}",
+            pct(item.hit_ratio),
+            item.counter.hits,
+            item.counter.reads,
+            threshold_text(item)
+        );
+        match (item.status, item.insufficient) {
+            (Status::Ok, false) => {}
+            (Status::Ok, true) => {
+                let _ = write!(
+                    out,
+                    "\n      <skipped message=\"insufficient data: {} blocks, floor {}\"/>\n    ",
+                    item.counter.hits.saturating_add(item.counter.reads),
+                    item.min_blocks
+                );
+            }
+            (Status::Unknown, _) => {
+                let _ = write!(
+                    out,
+                    "\n      <error message=\"UNKNOWN: insufficient data\"/>\n    "
+                );
+            }
+            (status, _) => {
+                let _ = write!(
+                    out,
+                    "\n      <failure type=\"{}\" message=\"{}\"/>\n    ",
+                    status.as_str(),
+                    xml(&detail)
+                );
+            }
+        }
+        out.push_str("</testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// A perfdata label: quoted, with `'` doubled and `=` removed as the plugin guidelines ask.
+fn perf_label(text: &str) -> String {
+    format!(
+        "'{}'",
+        sanitize(text).replace('\'', "''").replace('=', "_")
+    )
+}
+
+/// The Nagios plugin format: `PGCACHE_TUNE STATUS - summary | 'label'=ratio%;warn;crit ...`.
+pub fn nagios(v: &Verdict) -> String {
+    let text = summary(v);
+    let text = text
+        .split_once(": ")
+        .map_or(text.as_str(), |(_, rest)| rest)
+        .replace('|', "/");
+    let mut perf = Vec::new();
+    for item in &v.items {
+        let value = item
+            .hit_ratio
+            .map_or_else(|| "U".to_string(), |r| format!("{:.4}", r * 100.0));
+        let t = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
+        perf.push(format!(
+            "{}={value}%;{};{};0;100",
+            perf_label(&item.counter.label()),
+            t(item.thresholds.warning),
+            t(item.thresholds.critical)
+        ));
+    }
+    if perf.is_empty() {
+        format!("PGCACHE_TUNE {} - {text}\n", v.status.as_str())
+    } else {
+        format!(
+            "PGCACHE_TUNE {} - {text} | {}\n",
+            v.status.as_str(),
+            perf.join(" ")
+        )
+    }
+}

@@ -608,6 +608,13 @@ fn a_real_server_accepts_every_line_and_reads_back_the_same_value() {
     let (runs, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
     let runs: Vec<Recommendation> = runs.into_iter().map(Result::unwrap).collect();
     let errors: Vec<String> = errors.into_iter().map(Result::unwrap_err).collect();
+    if !errors.is_empty() && runs.is_empty() {
+        panic!(
+            "pgcache-tune recommend failed for all {} inputs; the first:\n{}",
+            grid.len(),
+            errors[0]
+        );
+    }
     fail_with("pgcache-tune recommend over the grid", &errors);
     eprintln!(
         "{} recommendations (json + conf) in {:.1?}",

@@ -1,8 +1,10 @@
 //! Connecting the way psql does. [`ConnectionArgs`] are the flags (`CONNECTION`, `-h -p -U
 //! -d`, two timeouts); [`resolve`] merges them with a connection string (URL or `key=value`),
 //! the `PG*` variables and libpq's defaults into one [`ConnParams`], reading `.pgpass` like
-//! libpq. Passwords never reach a message: [`ConnParams::redacted`] names the target and
-//! [`redact`] scrubs any text that might quote a connection string.
+//! libpq; [`connect`] opens a read-only, time-limited session with libpq's `sslmode`
+//! semantics on top of rustls. Passwords never reach a message: [`ConnParams::redacted`]
+//! names the target, [`redact`] scrubs any text that might quote a connection string, and
+//! [`describe_error`] turns any driver error into one line.
 //!
 //! Precedence is flags > connection string > `PG*` variables > defaults. (psql lets a
 //! connection string override `-h/-p/-U`; we let the explicit flag win, which is what a
@@ -10,10 +12,12 @@
 //! takes the host from `PGHOST`.
 
 mod args;
+mod connect;
 mod parse;
 mod pgpass;
 mod redact;
 mod resolve;
+mod tls;
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +31,7 @@ pub use args::{
     ConnectionArgs, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_STATEMENT_TIMEOUT,
     parse_statement_timeout,
 };
+pub use connect::{connect, describe_error, server_failure};
 pub use parse::is_connection_string;
 pub use redact::redact;
 pub use resolve::resolve;

@@ -1,0 +1,348 @@
+//! Opening a session, and saying in one line why it did not open. [`connect`] applies libpq's
+//! `sslmode` fallbacks (tokio-postgres knows only disable/prefer/require), bounds the whole
+//! attempt — TCP, TLS, authentication, session setup — by the connect timeout (the driver's
+//! own timeout covers only the TCP connect), and makes the session read-only and
+//! time-limited in one round trip. [`describe_error`] is the one place that turns a driver
+//! error into a message, so collection code reports query failures the same way.
+
+use std::error::Error as _;
+use std::io;
+use std::time::Duration;
+
+use tokio_postgres::Client;
+use tokio_postgres::config::SslMode as PgSslMode;
+use tokio_postgres::error::SqlState;
+
+use super::tls::{self, MakeTls};
+use super::{ConnParams, Host, PasswordSource, RootCert, SslMode, redact};
+use crate::exit::{self, Exit, Failure};
+use crate::units::format_ms;
+
+/// `lock_timeout` for our sessions: waiting on a lock means someone is doing DDL, and a
+/// diagnostic tool should step aside quickly. Never above the statement timeout.
+const LOCK_TIMEOUT_MS: u128 = 5_000;
+/// `idle_in_transaction_session_timeout`: if we die mid-transaction, the backend goes away.
+const IDLE_IN_TRANSACTION_TIMEOUT_MS: u128 = 60_000;
+
+/// Opens a read-only session (`default_transaction_read_only`, `statement_timeout`,
+/// `lock_timeout`, `idle_in_transaction_session_timeout`, `application_name`) within the
+/// connect timeout. The connection task is spawned on the current tokio runtime, so this must
+/// run inside one; a connection lost later surfaces as a query error. Failures are one line
+/// naming the redacted target, with [`Exit::Server`] (or [`Exit::Io`] for an unreadable root
+/// certificate file).
+pub async fn connect(params: &ConnParams) -> anyhow::Result<Client> {
+    let target = params.redacted();
+    let context = format!("connection to {target} failed");
+    let tls_possible = tls::tls_possible(params);
+    let check = if tls_possible {
+        tls::cert_check(params).map_err(|m| exit::io(redact(&m)))?
+    } else {
+        tls::CertCheck::Signatures
+    };
+    let tls = MakeTls::new(tls::client_config(&check).map_err(anyhow::Error::msg)?);
+
+    let attempt = establish(params, tls, tls_possible);
+    let result = match params.connect_timeout {
+        Some(limit) => match tokio::time::timeout(limit, attempt).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(server(format!(
+                    "{context}: timed out after {}",
+                    secs(limit)
+                )));
+            }
+        },
+        None => attempt.await,
+    };
+    result.map_err(|(e, phase)| {
+        let mut text = match phase {
+            Phase::Connect => describe_error(&e, &context),
+            Phase::Setup => describe_error(&e, &format!("setting up the session on {target}")),
+        };
+        if let (Some(&SqlState::INVALID_PASSWORD), PasswordSource::File(file)) =
+            (e.code(), &params.password_source)
+        {
+            text.push_str(&format!(" (password from \"{}\")", file.display()));
+        }
+        if text.ends_with(UNTRUSTED) {
+            match &params.sslrootcert {
+                Some(RootCert::File(file)) => {
+                    text.push_str(&format!(" in \"{}\"", file.display()));
+                }
+                Some(RootCert::System) => text.push_str(" (system roots)"),
+                None => {}
+            }
+        }
+        server(text)
+    })
+}
+
+/// Where an attempt failed.
+enum Phase {
+    Connect,
+    Setup,
+}
+
+/// The TLS attempts libpq makes for this sslmode, then the session setup.
+async fn establish(
+    params: &ConnParams,
+    tls: MakeTls,
+    tls_possible: bool,
+) -> Result<Client, (tokio_postgres::Error, Phase)> {
+    let attempts: &[PgSslMode] = match (tls_possible, params.sslmode) {
+        (false, _) => &[PgSslMode::Disable],
+        // libpq's allow: plain first, TLS if the server turns plain away.
+        (true, SslMode::Allow) => &[PgSslMode::Disable, PgSslMode::Require],
+        // libpq's prefer: TLS if offered, and plain again if the TLS handshake fails.
+        (true, SslMode::Prefer) => &[PgSslMode::Prefer, PgSslMode::Disable],
+        (true, _) => &[PgSslMode::Require],
+    };
+    let mut config = base_config(params);
+    let mut attempts = attempts.iter().peekable();
+    let client = loop {
+        let Some(&mode) = attempts.next() else {
+            unreachable!("at least one attempt");
+        };
+        config.ssl_mode(mode);
+        match config.connect(tls.clone()).await {
+            Ok((client, connection)) => {
+                // Errors after this point reach the caller through its next query.
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                break client;
+            }
+            Err(e) => {
+                let retry = attempts.peek().is_some()
+                    && match params.sslmode {
+                        SslMode::Allow => e.as_db_error().is_some(),
+                        SslMode::Prefer => driver_kind(&e) == DriverKind::Tls,
+                        _ => false,
+                    };
+                if !retry {
+                    return Err((e, Phase::Connect));
+                }
+            }
+        }
+    };
+    client
+        .batch_execute(&setup_sql(params.statement_timeout))
+        .await
+        .map_err(|e| (e, Phase::Setup))?;
+    Ok(client)
+}
+
+/// The driver configuration, TLS mode aside.
+fn base_config(params: &ConnParams) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .user(&params.user)
+        .dbname(&params.dbname)
+        .port(params.port)
+        .application_name(&params.application_name);
+    match &params.host {
+        Host::Socket(dir) => config.host_path(dir),
+        // The name is what TLS verifies; hostaddr, when set, is where we connect.
+        Host::Tcp(name) => config.host(name),
+    };
+    if let Some(addr) = params.hostaddr {
+        config.hostaddr(addr);
+    }
+    if let Some(pw) = &params.password {
+        config.password(pw);
+    }
+    if let Some(options) = &params.options {
+        config.options(options);
+    }
+    if let Some(limit) = params.connect_timeout {
+        config.connect_timeout(limit);
+    }
+    config
+}
+
+/// One simple-query round trip. Bare numbers are milliseconds for these settings.
+fn setup_sql(statement_timeout: Duration) -> String {
+    let statement_ms = statement_timeout.as_millis().max(1);
+    format!(
+        "SET default_transaction_read_only = on; \
+         SET statement_timeout = {statement_ms}; \
+         SET lock_timeout = {}; \
+         SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+        LOCK_TIMEOUT_MS.min(statement_ms)
+    )
+}
+
+/// A one-line message for any driver error: `"{target}: {reason}"`. `target` says what was
+/// being done, e.g. `connection to host=… failed` or `query pg_stat_database on host=…`. The
+/// reason is the server's own message when there is one (without severity, detail or hint),
+/// otherwise a plain account of what broke. The result holds no newline and no password.
+pub fn describe_error(err: &tokio_postgres::Error, target: &str) -> String {
+    one_line(&redact(&format!("{target}: {}", reason(err))))
+}
+
+/// [`describe_error`] as an error with [`Exit::Server`], ready to return.
+pub fn server_failure(err: &tokio_postgres::Error, target: &str) -> anyhow::Error {
+    server(describe_error(err, target))
+}
+
+fn server(message: String) -> anyhow::Error {
+    Failure {
+        exit: Exit::Server,
+        message: one_line(&redact(&message)),
+    }
+    .into()
+}
+
+/// What kind of driver error this is. tokio-postgres keeps its error kinds private but
+/// prints each as a fixed phrase, so the phrase is the kind.
+#[derive(Debug, PartialEq, Eq)]
+enum DriverKind {
+    Db,
+    Closed,
+    Tls,
+    Connect,
+    Io,
+    Protocol,
+    Config,
+    Authentication,
+    Timeout,
+    Other,
+}
+
+fn driver_kind(err: &tokio_postgres::Error) -> DriverKind {
+    if err.as_db_error().is_some() {
+        return DriverKind::Db;
+    }
+    match err.to_string().as_str() {
+        "connection closed" => DriverKind::Closed,
+        "error performing TLS handshake" => DriverKind::Tls,
+        "error connecting to server" => DriverKind::Connect,
+        "error communicating with the server" => DriverKind::Io,
+        "unexpected message from server" | "error parsing response from server" => {
+            DriverKind::Protocol
+        }
+        "invalid configuration" | "invalid connection string" => DriverKind::Config,
+        "authentication error" => DriverKind::Authentication,
+        "timeout waiting for server" => DriverKind::Timeout,
+        _ => DriverKind::Other,
+    }
+}
+
+/// Completed by [`connect`] with where the roots came from.
+const UNTRUSTED: &str = "the server certificate is not signed by a trusted root certificate";
+const CLOSED: &str = "server closed the connection unexpectedly";
+const NOT_POSTGRES: &str =
+    "the answer was not PostgreSQL's protocol (is another service listening on that port?)";
+
+fn reason(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        let mut text = db.message().to_string();
+        if db.code() == &SqlState::QUERY_CANCELED && text.contains("statement timeout") {
+            text.push_str(" (raise --statement-timeout to allow longer queries)");
+        }
+        return text;
+    }
+    let cause = err.source();
+    let cause_text = cause.map(ToString::to_string).unwrap_or_default();
+    let io = cause.and_then(|c| c.downcast_ref::<io::Error>());
+    match driver_kind(err) {
+        DriverKind::Closed => CLOSED.to_string(),
+        DriverKind::Tls => tls_reason(cause, &cause_text),
+        DriverKind::Connect | DriverKind::Io => match io {
+            Some(e) if is_hangup(e) => CLOSED.to_string(),
+            // The codec reads a huge "length" from a non-PostgreSQL answer, then hits EOF.
+            Some(e) if e.to_string().contains("bytes remaining on stream") => {
+                NOT_POSTGRES.to_string()
+            }
+            Some(e) => {
+                let mut text = exit::io_reason(e);
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                ) {
+                    text.push_str(" (is the server running and accepting connections there?)");
+                }
+                text
+            }
+            None => format!("{err}: {cause_text}"),
+        },
+        DriverKind::Protocol => NOT_POSTGRES.to_string(),
+        DriverKind::Config if cause_text == "password missing" => {
+            "no password supplied (set PGPASSWORD or use a password file)".to_string()
+        }
+        DriverKind::Authentication => format!("authentication failed: {cause_text}"),
+        DriverKind::Timeout => "timed out waiting for the server".to_string(),
+        _ if cause_text.is_empty() => err.to_string(),
+        _ => format!("{err}: {cause_text}"),
+    }
+}
+
+/// The peer went away: EOF mid-message, reset, or a write into a closed socket.
+fn is_hangup(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+fn tls_reason(cause: Option<&(dyn std::error::Error + 'static)>, cause_text: &str) -> String {
+    if cause_text == "server does not support TLS" {
+        return "the server refused TLS (or is not PostgreSQL at all), but the sslmode requires TLS"
+            .into();
+    }
+    let io = cause.and_then(|c| c.downcast_ref::<io::Error>());
+    if let Some(e) = io.filter(|e| is_hangup(e)) {
+        return format!("TLS handshake failed: {CLOSED} ({})", exit::io_reason(e));
+    }
+    let rustls_error = io
+        .and_then(|e| e.get_ref())
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) =
+        rustls_error
+    {
+        return format!("TLS handshake failed: {UNTRUSTED}");
+    }
+    format!("TLS handshake failed: {cause_text}")
+}
+
+/// Seconds for a timeout message (`10s`, `1s`; sub-second limits keep their milliseconds).
+fn secs(limit: Duration) -> String {
+    format_ms(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Collapses newlines and runs of blanks, so a server message with DETAIL lines or a path
+/// with a newline cannot break the one-line rule.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_is_one_batch_and_lock_timeout_stays_below_statement_timeout() {
+        let sql = setup_sql(Duration::from_secs(30));
+        assert!(sql.contains("SET default_transaction_read_only = on"));
+        assert!(sql.contains("SET statement_timeout = 30000;"));
+        assert!(sql.contains("SET lock_timeout = 5000;"));
+        assert!(sql.contains("SET idle_in_transaction_session_timeout = 60000"));
+        let sql = setup_sql(Duration::from_millis(100));
+        assert!(sql.contains("SET statement_timeout = 100;"));
+        assert!(sql.contains("SET lock_timeout = 100;"));
+    }
+
+    #[test]
+    fn timeouts_print_in_seconds() {
+        assert_eq!(secs(Duration::from_secs(10)), "10s");
+        assert_eq!(secs(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn one_line_collapses_everything() {
+        assert_eq!(one_line("a\nDETAIL:  b\r\n\tc "), "a DETAIL: b c");
+    }
+}

@@ -1,0 +1,273 @@
+//! Merging flags, a connection string, the `PG*` variables and libpq's defaults into one
+//! [`ConnParams`]: flags > connection string > environment > defaults, with empty values
+//! counting as "not given". The only I/O is the password-file lookup and the check for which
+//! default socket directory exists.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::args::{self, ConnectionArgs, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_STATEMENT_TIMEOUT};
+use super::{
+    ConnParams, DEFAULT_APPLICATION_NAME, DEFAULT_PORT, DEFAULT_SOCKET_DIRS, Host, PasswordSource,
+    RootCert, SslMode, is_connection_string, parse, pgpass, redact,
+};
+use crate::exit;
+
+/// Each supported key and the variable libpq reads for it.
+const ENV_VARS: &[(&str, &str)] = &[
+    ("host", "PGHOST"),
+    ("hostaddr", "PGHOSTADDR"),
+    ("port", "PGPORT"),
+    ("dbname", "PGDATABASE"),
+    ("user", "PGUSER"),
+    ("password", "PGPASSWORD"),
+    ("passfile", "PGPASSFILE"),
+    ("sslmode", "PGSSLMODE"),
+    ("sslrootcert", "PGSSLROOTCERT"),
+    ("connect_timeout", "PGCONNECT_TIMEOUT"),
+    ("application_name", "PGAPPNAME"),
+    ("options", "PGOPTIONS"),
+    ("gssencmode", "PGGSSENCMODE"),
+];
+
+/// Variables that change how libpq connects but that we do not act on: worth a warning,
+/// since silently ignoring e.g. a client certificate makes for a baffling failure.
+const UNSUPPORTED_ENV_VARS: &[&str] = &[
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLCRL",
+    "PGREQUIREAUTH",
+    "PGCHANNELBINDING",
+    "PGTARGETSESSIONATTRS",
+    "PGSSLNEGOTIATION",
+];
+
+/// Merges flags, connection string, `PG*` variables (read through `env`, so tests pass a
+/// fake) and libpq's defaults into [`ConnParams`]. `home` locates `~/.pgpass` and
+/// `~/.postgresql/root.crt`. Bad input is a usage error ([`exit::Exit::Usage`]) whose
+/// message quotes no password. Reads the password file, which is why warnings come back
+/// with the result.
+pub fn resolve(
+    args: &ConnectionArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    home: Option<&Path>,
+) -> anyhow::Result<ConnParams> {
+    resolve_with(args, env, home, &|p| p.is_dir())
+}
+
+/// [`resolve`] with the socket-directory probe injected, for tests.
+pub(super) fn resolve_with(
+    args: &ConnectionArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    home: Option<&Path>,
+    dir_exists: &dyn Fn(&Path) -> bool,
+) -> anyhow::Result<ConnParams> {
+    let usage = |m: String| exit::usage(redact(&m));
+    let mut values: HashMap<String, String> = HashMap::new();
+    let set = |values: &mut HashMap<String, String>, key: &str, value: &str| {
+        if !value.is_empty() {
+            values.insert(key.to_string(), value.to_string());
+        }
+    };
+
+    // Lowest layer first; each later layer overwrites.
+    let mut warnings = Vec::new();
+    for (key, var) in ENV_VARS {
+        if let Some(v) = env(var) {
+            set(&mut values, key, &v);
+        }
+    }
+    for var in UNSUPPORTED_ENV_VARS {
+        if env(var).is_some_and(|v| !v.is_empty()) {
+            warnings.push(format!(
+                "{var} is set but not supported by pgcache-tune; ignored"
+            ));
+        }
+    }
+    let (conn_string, plain_db) = match (&args.connection, &args.dbname) {
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "give the database once: either as CONNECTION or with -d/--dbname".to_string(),
+            ));
+        }
+        (Some(c), None) | (None, Some(c)) if is_connection_string(c) => (Some(c), None),
+        (Some(c), None) | (None, Some(c)) => (None, Some(c)),
+        (None, None) => (None, None),
+    };
+    if let Some(text) = conn_string {
+        for (key, value) in parse::parse_connection_string(text).map_err(usage)? {
+            set(&mut values, &key, &value);
+        }
+    }
+    let port_flag = args.port.map(|p| p.to_string());
+    let timeout_flag = args.connect_timeout.map(|s| s.to_string());
+    for (key, flag) in [
+        ("host", args.host.as_ref()),
+        ("port", port_flag.as_ref()),
+        ("user", args.username.as_ref()),
+        ("dbname", plain_db),
+        ("connect_timeout", timeout_flag.as_ref()),
+    ] {
+        if let Some(v) = flag {
+            set(&mut values, key, v);
+        }
+    }
+    let get = |key: &str| values.get(key).map(String::as_str);
+
+    for key in ["host", "hostaddr", "port"] {
+        if let Some(v) = get(key).filter(|v| v.contains(',')) {
+            return Err(usage(format!(
+                "several values in {key}=\"{v}\": pgcache-tune connects to one server at a time"
+            )));
+        }
+    }
+    let hostaddr = match get("hostaddr") {
+        Some(text) => Some(
+            text.parse::<IpAddr>()
+                .map_err(|_| usage(format!("could not parse network address \"{text}\"")))?,
+        ),
+        None => None,
+    };
+    let default_dir = default_socket_dir(dir_exists);
+    let host = match (get("host"), hostaddr) {
+        (Some(h), _) if h.starts_with('/') => Host::Socket(PathBuf::from(h)),
+        (Some(h), _) if h.starts_with('@') => {
+            return Err(usage(format!(
+                "host \"{h}\": abstract Unix sockets are not supported"
+            )));
+        }
+        (Some(h), _) => Host::Tcp(h.to_string()),
+        // Only an address: it doubles as the name TLS checks and .pgpass matches, as in libpq.
+        (None, Some(addr)) => Host::Tcp(addr.to_string()),
+        (None, None) => Host::Socket(default_dir.clone()),
+    };
+    let port = match get("port") {
+        Some(text) => args::parse_port(text).map_err(usage)?,
+        None => DEFAULT_PORT,
+    };
+    let user = get("user")
+        .map(str::to_string)
+        .or_else(|| env("USER").filter(|u| !u.is_empty()))
+        .or_else(|| env("LOGNAME").filter(|u| !u.is_empty()))
+        .ok_or_else(|| {
+            usage("cannot tell which database user to connect as: pass -U or set PGUSER".into())
+        })?;
+    let dbname = get("dbname").unwrap_or(&user).to_string();
+
+    let sslrootcert = match get("sslrootcert") {
+        Some("system") => Some(RootCert::System),
+        Some(path) => Some(RootCert::File(PathBuf::from(path))),
+        None => home.map(|h| RootCert::File(h.join(".postgresql").join("root.crt"))),
+    };
+    let sslmode = match get("sslmode") {
+        Some(text) => SslMode::parse(text)
+            .ok_or_else(|| usage(format!("invalid sslmode value: \"{text}\"")))?,
+        // libpq 16: trusting the system's roots only makes sense with full verification.
+        None if sslrootcert == Some(RootCert::System) => SslMode::VerifyFull,
+        None => SslMode::Prefer,
+    };
+    if sslrootcert == Some(RootCert::System) && sslmode != SslMode::VerifyFull {
+        return Err(usage(format!(
+            "weak sslmode \"{}\" may not be used with sslrootcert=system (use \"verify-full\")",
+            sslmode.as_str()
+        )));
+    }
+    match get("gssencmode") {
+        None | Some("disable" | "prefer") => {}
+        Some("require") => {
+            return Err(usage(
+                "gssencmode=require is not supported: pgcache-tune has no GSSAPI encryption".into(),
+            ));
+        }
+        Some(other) => return Err(usage(format!("invalid gssencmode value: \"{other}\""))),
+    }
+    let connect_timeout = match get("connect_timeout") {
+        None => Some(Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS)),
+        Some(text) => {
+            let secs: i64 = text.trim().parse().map_err(|_| {
+                usage(format!(
+                    "invalid integer value \"{text}\" for connection option \"connect_timeout\""
+                ))
+            })?;
+            // libpq: zero or negative means wait forever.
+            u64::try_from(secs)
+                .ok()
+                .filter(|&s| s > 0)
+                .map(Duration::from_secs)
+        }
+    };
+    let application_name = get("application_name")
+        .or(get("fallback_application_name"))
+        .unwrap_or(DEFAULT_APPLICATION_NAME)
+        .to_string();
+
+    let passfile = get("passfile")
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".pgpass")));
+    let (password, password_source) = match get("password") {
+        Some(pw) => (Some(pw.to_string()), PasswordSource::Given),
+        None => match &passfile {
+            Some(file) => {
+                let port_text = port.to_string();
+                let pw_host = pgpass_host(&host, &default_dir);
+                let found = pgpass::lookup(
+                    file,
+                    &pgpass::Key {
+                        host: &pw_host,
+                        port: &port_text,
+                        dbname: &dbname,
+                        user: &user,
+                    },
+                );
+                warnings.extend(found.warning);
+                match found.password {
+                    Some(pw) => (Some(pw), PasswordSource::File(file.clone())),
+                    None => (None, PasswordSource::None),
+                }
+            }
+            None => (None, PasswordSource::None),
+        },
+    };
+
+    Ok(ConnParams {
+        host,
+        hostaddr,
+        port,
+        user,
+        dbname,
+        password,
+        password_source,
+        passfile,
+        sslmode,
+        sslrootcert,
+        connect_timeout,
+        statement_timeout: args.statement_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
+        application_name,
+        options: get("options").map(str::to_string),
+        warnings,
+    })
+}
+
+/// The first of [`DEFAULT_SOCKET_DIRS`] that exists, else the first (so the eventual error
+/// names the directory a Debian user expects).
+pub(super) fn default_socket_dir(dir_exists: &dyn Fn(&Path) -> bool) -> PathBuf {
+    DEFAULT_SOCKET_DIRS
+        .iter()
+        .map(Path::new)
+        .find(|d| dir_exists(d))
+        .unwrap_or(Path::new(DEFAULT_SOCKET_DIRS[0]))
+        .to_path_buf()
+}
+
+/// The host as `.pgpass` names it: `localhost` stands for the default socket directory.
+pub(super) fn pgpass_host(host: &Host, default_dir: &Path) -> String {
+    match host {
+        Host::Socket(dir) if dir == default_dir => "localhost".to_string(),
+        Host::Socket(dir) => dir.to_string_lossy().into_owned(),
+        Host::Tcp(name) => name.clone(),
+    }
+}

@@ -1,0 +1,571 @@
+//! Live tests of `conninfo`: every way of naming a server (URL, key=value, PG* variables,
+//! Unix socket, .pgpass, each sslmode) against a throwaway cluster, and every way of failing
+//! (bad input, nothing listening, a silent listener, something that is not PostgreSQL, wrong
+//! password, missing database, a backend killed mid-session, a statement timeout), each
+//! checked for one line, the right exit code and no password in the text.
+//!
+//! The environment is always a fake closure, never the real one, so a developer's PG*
+//! variables cannot leak in. Network traffic stays on loopback.
+
+mod support;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use pgcache_tune::conninfo::{ConnParams, ConnectionArgs, connect, describe_error, resolve};
+use pgcache_tune::exit::{Exit, classify};
+use support::{Cluster, ClusterOptions};
+use tokio_postgres::error::SqlState;
+
+const PASSWORD: &str = "S3cret-Pa55word";
+const WRONG_PASSWORD: &str = "Wr0ng-Pa55word";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn fake_env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k: &str| map.get(k).cloned()
+}
+
+fn conn(text: &str) -> ConnectionArgs {
+    ConnectionArgs {
+        connection: Some(text.to_string()),
+        ..ConnectionArgs::default()
+    }
+}
+
+/// Resolves with a fake environment (just `USER=postgres` plus `vars`) and no home dir.
+fn params(args: &ConnectionArgs, vars: &[(&str, &str)]) -> ConnParams {
+    let mut all = vec![("USER", "postgres")];
+    all.extend_from_slice(vars);
+    resolve(args, &fake_env(&all), None).unwrap_or_else(|e| panic!("resolve: {e:#}"))
+}
+
+fn started(configure: impl FnOnce(&Cluster)) -> Option<Cluster> {
+    let bin = support::require_pg()?;
+    let mut c = Cluster::init(ClusterOptions::new(bin));
+    configure(&c);
+    c.start();
+    Some(c)
+}
+
+/// What a session reports about itself, and whether TLS carries it.
+struct Session {
+    read_only: String,
+    application_name: String,
+    statement_timeout: String,
+    user: String,
+    ssl: bool,
+}
+
+/// Connects, reads the session settings, and checks that a write is refused.
+fn session(p: &ConnParams) -> Session {
+    runtime().block_on(async {
+        let client = connect(p)
+            .await
+            .unwrap_or_else(|e| panic!("connect {}: {e:#}", p.redacted()));
+        let row = client
+            .query_one(
+                "select current_setting('default_transaction_read_only'), \
+                        current_setting('application_name'), \
+                        current_setting('statement_timeout'), \
+                        current_user::text, \
+                        coalesce((select ssl from pg_stat_ssl where pid = pg_backend_pid()), false)",
+                &[],
+            )
+            .await
+            .expect("session query");
+        let err = client
+            .batch_execute("create table t()")
+            .await
+            .expect_err("a write must fail in a read-only session");
+        assert_eq!(err.code(), Some(&SqlState::READ_ONLY_SQL_TRANSACTION), "{err:?}");
+        Session {
+            read_only: row.get(0),
+            application_name: row.get(1),
+            statement_timeout: row.get(2),
+            user: row.get(3),
+            ssl: row.get(4),
+        }
+    })
+}
+
+fn assert_default_session(p: &ConnParams) -> Session {
+    let s = session(p);
+    assert_eq!(s.read_only, "on");
+    assert_eq!(s.application_name, "pgcache-tune");
+    assert_eq!(s.statement_timeout, "30s");
+    s
+}
+
+/// A connect failure: its one-line text and exit code. Asserts no password leaks.
+fn connect_error(p: &ConnParams) -> (String, Exit) {
+    let err = runtime()
+        .block_on(connect(p))
+        .map(drop)
+        .expect_err("connect should fail");
+    let text = format!("{err:#}");
+    assert!(!text.contains('\n'), "not one line: {text:?}");
+    assert!(
+        !text.contains(PASSWORD) && !text.contains(WRONG_PASSWORD),
+        "{text}"
+    );
+    (text, classify(&err))
+}
+
+fn usage_error(args: &ConnectionArgs) -> String {
+    let err = resolve(args, &fake_env(&[("USER", "postgres")]), None).expect_err("should fail");
+    let text = format!("{err:#}");
+    assert_eq!(classify(&err), Exit::Usage, "{text}");
+    assert!(!text.contains('\n') && !text.contains(PASSWORD), "{text}");
+    text
+}
+
+#[test]
+fn url_key_value_env_and_socket_all_give_read_only_sessions() {
+    let Some(c) = started(|_| {}) else { return };
+    let port = c.port();
+
+    let url = format!("postgresql://postgres@127.0.0.1:{port}/postgres?application_name=via-url");
+    let s = session(&params(&conn(&url), &[]));
+    assert_eq!(
+        (s.read_only.as_str(), s.application_name.as_str()),
+        ("on", "via-url")
+    );
+    assert_eq!(s.statement_timeout, "30s");
+
+    let kv = format!("host=127.0.0.1 port = {port} user='postgres' dbname=postgres");
+    assert_default_session(&params(&conn(&kv), &[]));
+
+    let port_text = port.to_string();
+    let vars = [
+        ("PGHOST", "127.0.0.1"),
+        ("PGPORT", port_text.as_str()),
+        ("PGUSER", "postgres"),
+        ("PGDATABASE", "postgres"),
+        ("PGAPPNAME", "via-env"),
+    ];
+    let args = ConnectionArgs {
+        statement_timeout: Some(Duration::from_secs(45)),
+        ..ConnectionArgs::default()
+    };
+    let s = session(&params(&args, &vars));
+    assert_eq!(s.application_name, "via-env");
+    assert_eq!(s.statement_timeout, "45s");
+
+    let args = ConnectionArgs {
+        host: Some(c.socket_dir().display().to_string()),
+        port: Some(port),
+        dbname: Some("postgres".into()),
+        ..ConnectionArgs::default()
+    };
+    let p = params(&args, &[]);
+    assert!(p.is_local());
+    let s = assert_default_session(&p);
+    assert!(!s.ssl, "TLS is never attempted on a Unix socket");
+    assert_eq!(s.user, "postgres");
+
+    // prefer (the default) against a server without TLS falls back to plain.
+    let p = params(
+        &conn(&format!("host=127.0.0.1 port={port} dbname=postgres")),
+        &[],
+    );
+    assert!(!assert_default_session(&p).ssl);
+    // require against it fails clearly.
+    let p = params(
+        &conn(&format!(
+            "host=127.0.0.1 port={port} dbname=postgres sslmode=require"
+        )),
+        &[],
+    );
+    let (text, exit) = connect_error(&p);
+    assert_eq!(exit, Exit::Server);
+    assert!(text.contains("the server refused TLS"), "{text}");
+}
+
+#[test]
+fn server_side_failures_are_one_line() {
+    let Some(c) = started(|_| {}) else { return };
+    let port = c.port();
+    let target = |db: &str| format!("host=127.0.0.1 port={port} dbname={db}");
+
+    let (text, exit) = connect_error(&params(&conn(&target("nope")), &[]));
+    assert_eq!(exit, Exit::Server);
+    assert!(
+        text.starts_with(&format!(
+            "connection to host=127.0.0.1 port={port} user=postgres dbname=nope"
+        )),
+        "{text}"
+    );
+    assert!(text.ends_with("database \"nope\" does not exist"), "{text}");
+
+    // A statement timeout.
+    let args = ConnectionArgs {
+        statement_timeout: Some(Duration::from_millis(100)),
+        ..conn(&target("postgres"))
+    };
+    let p = params(&args, &[]);
+    runtime().block_on(async {
+        let client = connect(&p).await.expect("connect");
+        let t: String = client
+            .query_one("select current_setting('statement_timeout')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(t, "100ms");
+        let lock: String = client
+            .query_one("select current_setting('lock_timeout')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            lock, "100ms",
+            "lock_timeout never exceeds statement_timeout"
+        );
+        let err = client.query("select pg_sleep(1)", &[]).await.unwrap_err();
+        let text = describe_error(&err, &format!("query on {}", p.redacted()));
+        assert!(!text.contains('\n'), "{text}");
+        assert!(
+            text.contains("canceling statement due to statement timeout"),
+            "{text}"
+        );
+        assert!(text.contains("--statement-timeout"), "{text}");
+    });
+
+    // The backend is terminated mid-session.
+    let p = params(&conn(&target("postgres")), &[]);
+    runtime().block_on(async {
+        let client = connect(&p).await.expect("connect");
+        let pid: i32 = client
+            .query_one("select pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            c.psql(
+                "postgres",
+                &format!("select pg_terminate_backend({pid}, 5000)")
+            ),
+            "t"
+        );
+        let err = client.query("select 1", &[]).await.unwrap_err();
+        let text = describe_error(&err, &format!("query on {}", p.redacted()));
+        assert!(!text.contains('\n'), "{text}");
+        assert!(
+            text.contains("server closed the connection unexpectedly")
+                || text.contains("terminating connection due to administrator command"),
+            "{text}"
+        );
+    });
+}
+
+#[test]
+fn passwords_from_pgpass_url_and_their_failures() {
+    let Some(c) = started(|c| {
+        c.conf_append("password_encryption = 'scram-sha-256'");
+        // The harness's psql uses the socket (trust); TCP needs a password.
+        c.write_data_file(
+            "pg_hba.conf",
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        );
+    }) else {
+        return;
+    };
+    c.psql(
+        "postgres",
+        &format!("create role app_user login password '{PASSWORD}'"),
+    );
+    let port = c.port();
+    let base = format!("host=127.0.0.1 port={port} user=app_user dbname=postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = dir.path().join("pgpass");
+    let passfile = pgpass.to_str().unwrap();
+    let write_pgpass = |password: &str, mode: u32| {
+        fs::write(
+            &pgpass,
+            format!(
+                "# test\nelsewhere:*:*:*:nope\n127.0.0.1:{port}:postgres:app_user:{password}\n"
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&pgpass, fs::Permissions::from_mode(mode)).unwrap();
+    };
+
+    write_pgpass(PASSWORD, 0o600);
+    let p = params(&conn(&base), &[("PGPASSFILE", passfile)]);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let s = assert_default_session(&p);
+    assert_eq!(s.user, "app_user");
+
+    // Group/world readable: ignored with a warning, and the server's demand then fails.
+    write_pgpass(PASSWORD, 0o644);
+    let p = params(&conn(&base), &[("PGPASSFILE", passfile)]);
+    assert_eq!(p.password, None);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].contains("group or world access"));
+    let (text, exit) = connect_error(&p);
+    assert_eq!(exit, Exit::Server);
+    assert!(text.contains("no password supplied"), "{text}");
+
+    // A wrong password from the file says where it came from.
+    write_pgpass(WRONG_PASSWORD, 0o600);
+    let p = params(&conn(&base), &[("PGPASSFILE", passfile)]);
+    let (text, _) = connect_error(&p);
+    assert!(
+        text.contains("password authentication failed for user \"app_user\""),
+        "{text}"
+    );
+    assert!(text.contains(passfile), "{text}");
+
+    // From a URL: right and wrong.
+    let url = |pw: &str| format!("postgresql://app_user:{pw}@127.0.0.1:{port}/postgres");
+    assert_default_session(&params(&conn(&url(PASSWORD)), &[]));
+    let (text, exit) = connect_error(&params(&conn(&url(WRONG_PASSWORD)), &[]));
+    assert_eq!(exit, Exit::Server);
+    assert!(text.contains("password authentication failed"), "{text}");
+
+    // PGPASSWORD in the (fake) environment.
+    assert_default_session(&params(&conn(&base), &[("PGPASSWORD", PASSWORD)]));
+}
+
+/// A CA, and a server certificate for `localhost` only, signed by it.
+struct Pki {
+    ca_pem: String,
+    other_ca_pem: String,
+    server_cert_pem: String,
+    server_key_pem: String,
+}
+
+fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert, rcgen::Issuer::new(params, key))
+}
+
+fn make_pki() -> Pki {
+    let (ca, issuer) = make_ca("pgcache-tune test CA");
+    let (other_ca, _) = make_ca("some other CA");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca_pem: ca.pem(),
+        other_ca_pem: other_ca.pem(),
+        server_cert_pem: cert.pem(),
+        server_key_pem: key.serialize_pem(),
+    }
+}
+
+fn write_client_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn tls_modes_follow_libpq() {
+    let pki = make_pki();
+    let Some(c) = started(|c| {
+        c.write_data_file("server.crt", &pki.server_cert_pem);
+        let key = c.write_data_file("server.key", &pki.server_key_pem);
+        // The server refuses a key others can read.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        c.conf_append("ssl = on");
+        // `tls_only` may not connect in plain text: what sslmode=allow must recover from.
+        c.write_data_file(
+            "pg_hba.conf",
+            "local all all trust\n\
+             hostnossl all tls_only 127.0.0.1/32 reject\n\
+             host all all 127.0.0.1/32 trust\n",
+        );
+    }) else {
+        return;
+    };
+    c.psql("postgres", "create role tls_only login");
+    let port = c.port();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_client_file(dir.path(), "ca.crt", &pki.ca_pem);
+    let other = write_client_file(dir.path(), "other.crt", &pki.other_ca_pem);
+    let (ca, other) = (ca.display(), other.display());
+    let p = |opts: &str| {
+        params(
+            &conn(&format!("port={port} user=postgres dbname=postgres {opts}")),
+            &[],
+        )
+    };
+
+    let ok = |opts: &str| {
+        let s = assert_default_session(&p(opts));
+        assert!(s.ssl, "{opts}: session is not encrypted");
+    };
+    let plain = |opts: &str| {
+        let s = assert_default_session(&p(opts));
+        assert!(!s.ssl, "{opts}: session is encrypted");
+    };
+    let fails = |opts: &str, expected: &str| {
+        let (text, exit) = connect_error(&p(opts));
+        assert_eq!(exit, Exit::Server, "{opts}: {text}");
+        assert!(text.contains(expected), "{opts}: {text}");
+    };
+
+    ok(&format!(
+        "host=localhost sslmode=verify-full sslrootcert={ca}"
+    ));
+    fails(
+        &format!("host=localhost sslmode=verify-full sslrootcert={other}"),
+        &format!("not signed by a trusted root certificate in \"{other}\""),
+    );
+    fails(
+        &format!("host=127.0.0.1 sslmode=verify-full sslrootcert={ca}"),
+        "certificate not valid for name \"127.0.0.1\"",
+    );
+    ok("host=127.0.0.1 sslmode=require");
+    ok(&format!(
+        "host=127.0.0.1 sslmode=verify-ca sslrootcert={ca}"
+    ));
+    // libpq: require with a root certificate file present checks the chain like verify-ca.
+    fails(
+        &format!("host=127.0.0.1 sslmode=require sslrootcert={other}"),
+        "not signed by a trusted root certificate",
+    );
+    // prefer uses TLS when offered; allow and disable do not.
+    ok("host=127.0.0.1");
+    plain("host=127.0.0.1 sslmode=allow");
+    plain("host=127.0.0.1 sslmode=disable");
+    // allow turns to TLS when the server rejects plain text; disable then fails.
+    ok("host=127.0.0.1 sslmode=allow user=tls_only");
+    fails(
+        "host=127.0.0.1 sslmode=disable user=tls_only",
+        "no encryption",
+    );
+    // hostaddr connects; the name is what verify-full checks.
+    ok(&format!(
+        "host=localhost hostaddr=127.0.0.1 sslmode=verify-full sslrootcert={ca}"
+    ));
+
+    // A missing root certificate file for verify-* names the file.
+    let missing = dir.path().join("missing.crt");
+    let err = runtime()
+        .block_on(connect(&p(&format!(
+            "host=localhost sslmode=verify-full sslrootcert={}",
+            missing.display()
+        ))))
+        .map(drop)
+        .unwrap_err();
+    let text = format!("{err:#}");
+    assert_eq!(classify(&err), Exit::Io, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "root certificate file \"{}\" does not exist",
+            missing.display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_usage_error() {
+    let text = usage_error(&conn(&format!("postgresql://u:{PASSWORD}@[::1/db")));
+    assert!(text.contains("IPv6"), "{text}");
+    let text = usage_error(&conn(&format!("host=h password={PASSWORD} foo=bar")));
+    assert_eq!(text, "invalid connection option \"foo\"");
+    let text = usage_error(&conn(&format!(
+        "postgresql://u:{PASSWORD}@h/db?sslmode=sometimes"
+    )));
+    assert_eq!(text, "invalid sslmode value: \"sometimes\"");
+}
+
+#[test]
+fn nothing_listening_is_refused() {
+    let port = support::free_port();
+    let p = params(
+        &conn(&format!("host=127.0.0.1 port={port} password={PASSWORD}")),
+        &[],
+    );
+    let (text, exit) = connect_error(&p);
+    assert_eq!(exit, Exit::Server);
+    assert!(
+        text.starts_with(&format!(
+            "connection to host=127.0.0.1 port={port} user=postgres"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("connection refused"), "{text}");
+}
+
+#[test]
+fn a_silent_server_times_out_within_the_connect_timeout() {
+    // The kernel completes the TCP handshake for a listening socket nobody reads from.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let args = ConnectionArgs {
+        connect_timeout: Some(1),
+        ..conn(&format!("host=127.0.0.1 port={port}"))
+    };
+    let p = params(&args, &[]);
+    let start = Instant::now();
+    let (text, exit) = connect_error(&p);
+    let took = start.elapsed();
+    assert_eq!(exit, Exit::Server);
+    assert!(text.ends_with("timed out after 1s"), "{text}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    drop(listener);
+}
+
+#[test]
+fn something_that_is_not_postgresql_is_named_as_such() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        // Answer every attempt (sslmode fallbacks may reconnect) like an HTTP server.
+        for _ in 0..3 {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    for mode in ["prefer", "disable", "require"] {
+        let p = params(
+            &conn(&format!("host=127.0.0.1 port={port} sslmode={mode}")),
+            &[],
+        );
+        let (text, exit) = connect_error(&p);
+        assert_eq!(exit, Exit::Server, "{mode}: {text}");
+        assert!(text.contains("not PostgreSQL"), "{mode}: {text}");
+    }
+    drop(server);
+}

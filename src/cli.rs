@@ -34,6 +34,15 @@ pub enum Command {
         after_help = "Examples:\n  pgcache-tune probe\n  pgcache-tune probe --data-dir /var/lib/postgresql/18/main --format json"
     )]
     Probe(ProbeArgs),
+    /// Connect to a server and report cache hit ratios, a settings diff and findings.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
+    /// Fail (Nagios exit codes) when the cache hit ratio is below a threshold over a window.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Save the server's hit and read counters to a file, for a later `check --since FILE`.
+    #[command(after_help = SNAPSHOT_EXAMPLES)]
+    Snapshot(SnapshotArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"
@@ -50,11 +59,30 @@ pub enum Command {
     Man,
 }
 
+const REPORT_EXAMPLES: &str = "Examples:
+  pgcache-tune report                                      # local server, like psql
+  pgcache-tune report postgres://app@db.internal:5432/app --ram 64GB --cpus 16
+  pgcache-tune report -h /var/run/postgresql -U postgres --all-databases
+  pgcache-tune report \"dbname=app sslmode=verify-full\" --format markdown > report.md";
+
+const CHECK_EXAMPLES: &str = "Examples:
+  pgcache-tune check --min-hit-ratio 99                    # lifetime ratio of every database
+  pgcache-tune check app --warning 99.5 --critical 99 --interval 30s
+  pgcache-tune check app --scope tables --exclude '~^audit_' --format nagios
+  pgcache-tune snapshot app -o before.json && ./run-tests && pgcache-tune check app --since before.json --min-hit-ratio 95
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 64 usage error.";
+
+const SNAPSHOT_EXAMPLES: &str = "Examples:
+  pgcache-tune snapshot app --output before.json
+  pgcache-tune check app --since before.json --min-hit-ratio 95";
+
 const RECOMMEND_EXAMPLES: &str = "Examples:
   pgcache-tune recommend > postgresql.conf                 # this host, probed
   pgcache-tune recommend --ram 64GB --cpus 16 > postgresql.conf
   pgcache-tune recommend --ram 1.5TB --profile dw --storage nvme --format sql | psql
-  pgcache-tune recommend --ram 16GB --format json | jq '.settings[] | {name, value}'";
+  pgcache-tune recommend --ram 16GB --format json | jq '.settings[] | {name, value}'
+  pgcache-tune recommend --from postgres://postgres@localhost/app   # tailored to that server";
 
 /// Flags of `recommend`.
 #[derive(Debug, Args)]
@@ -90,6 +118,152 @@ pub struct RecommendArgs {
     /// (variables: inputs, warnings, sections, settings; see the README).
     #[arg(long, value_name = "FILE")]
     pub template: Option<PathBuf>,
+    /// Tailor the recommendation to this server (a URL, key=value string or database name):
+    /// its major version, build options, max_connections and data size. PG* variables and
+    /// ~/.pgpass apply as with psql.
+    #[arg(long, value_name = "CONNECTION")]
+    pub from: Option<String>,
+    /// Statement timeout for the --from session.
+    #[arg(long, value_name = "DURATION", requires = "from", value_parser = crate::conninfo::parse_statement_timeout)]
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
+/// Inputs of the settings diff that a client cannot see on a remote server.
+#[derive(Debug, Args, Clone)]
+pub struct HostOverrides {
+    /// RAM of the server host, for a remote server (same syntax as recommend --ram). A local
+    /// server (Unix socket or loopback) is probed instead unless this is given.
+    #[arg(long, value_name = "SIZE", value_parser = parse_ram, allow_hyphen_values = true)]
+    pub ram: Option<u64>,
+    /// CPUs of the server host, for a remote server.
+    #[arg(long, value_name = "N", value_parser = parse_cpus, allow_hyphen_values = true)]
+    pub cpus: Option<u32>,
+    /// Workload profile for the settings diff.
+    #[arg(long, value_enum, default_value_t = Profile::Web)]
+    pub profile: Profile,
+    /// Storage of the server's data directory, for the settings diff.
+    #[arg(long, value_enum, default_value_t = Storage::Ssd)]
+    pub storage: Storage,
+}
+
+/// Flags of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Where to connect.
+    #[command(flatten)]
+    pub conn: crate::conninfo::ConnectionArgs,
+    /// Host facts for the settings diff.
+    #[command(flatten)]
+    pub host: HostOverrides,
+    /// Visit every database the role may connect to (one connection each, concurrently).
+    #[arg(long)]
+    pub all_databases: bool,
+    /// Ignore tables and indexes with fewer blocks hit + read than this.
+    #[arg(long, value_name = "BLOCKS", default_value_t = 1000, value_parser = parse_blocks)]
+    pub min_blocks: i64,
+    /// Show at most this many tables and indexes.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Only tables and indexes in schemas matching this (name, or ~regex); repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub schema: Vec<String>,
+    /// Leave out tables and indexes matching this (name, schema.name, schema., or ~regex);
+    /// repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Read the statistics from a JSON capture instead of a server (for tests and demos).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub stats_from: Option<PathBuf>,
+}
+
+/// Output formats of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Tables for a terminal.
+    Table,
+    /// JSON (schema in the README).
+    Json,
+    /// Markdown, for pull-request comments.
+    Markdown,
+}
+
+/// Flags of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Where to connect.
+    #[command(flatten)]
+    pub conn: crate::conninfo::ConnectionArgs,
+    /// Fail (CRITICAL) below this hit ratio, in percent: 99, 99.5 or 99.5%. Same as --critical.
+    #[arg(long, value_name = "PCT", value_parser = crate::gate::parse_percent, allow_hyphen_values = true, conflicts_with = "critical")]
+    pub min_hit_ratio: Option<f64>,
+    /// WARNING below this hit ratio, in percent.
+    #[arg(long, value_name = "PCT", value_parser = crate::gate::parse_percent, allow_hyphen_values = true)]
+    pub warning: Option<f64>,
+    /// CRITICAL below this hit ratio, in percent.
+    #[arg(long, value_name = "PCT", value_parser = crate::gate::parse_percent, allow_hyphen_values = true)]
+    pub critical: Option<f64>,
+    /// What to judge: database (each database), tables (heap ratios), indexes; repeatable
+    /// [default: database].
+    #[arg(long, value_enum, value_name = "SCOPE")]
+    pub scope: Vec<crate::gate::Scope>,
+    /// With the database scope, judge only the connected database.
+    #[arg(long)]
+    pub only_connected: bool,
+    /// Judge only items matching this (name, schema.name, schema., or ~regex); repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub include: Vec<String>,
+    /// Skip items matching this; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Items with fewer blocks touched in the window are "insufficient data" [default: 1000].
+    #[arg(long, value_name = "BLOCKS", value_parser = parse_blocks)]
+    pub min_blocks: Option<i64>,
+    /// What an item with insufficient data counts as [default: ok].
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub on_insufficient: Option<crate::gate::OnInsufficient>,
+    /// Judge the difference between two samples taken this far apart (30s, 5m) instead of
+    /// the lifetime counters.
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration_flag, allow_hyphen_values = true, conflicts_with = "since")]
+    pub interval: Option<std::time::Duration>,
+    /// Judge what happened since this snapshot (written by `pgcache-tune snapshot`).
+    #[arg(long, value_name = "FILE")]
+    pub since: Option<PathBuf>,
+    /// Config file [default: ./pgcache-tune.toml when present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+    /// Read the current sample from a JSON capture instead of a server (tests and demos).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub stats_from: Option<PathBuf>,
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// One line per failing item and a summary line.
+    Human,
+    /// JSON: status, window and every judged item.
+    Json,
+    /// JUnit XML, one test case per item.
+    Junit,
+    /// Nagios plugin output with perfdata.
+    Nagios,
+}
+
+/// Flags of `snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Where to connect.
+    #[command(flatten)]
+    pub conn: crate::conninfo::ConnectionArgs,
+    /// File to write (replaced atomically); `-` writes to stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 /// Output formats of `recommend`.
@@ -147,6 +321,14 @@ fn parse_ram(text: &str) -> Result<u64, String> {
         return Err(format!("'{text}' is too large: at most 16TB"));
     }
     Ok(bytes)
+}
+
+fn parse_blocks(text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| format!("'{text}' is not a block count; expected a whole number, 0 or more"))
 }
 
 fn parse_bounded(text: &str, min: u32, max: u32, what: &str) -> Result<u32, String> {

@@ -10,7 +10,7 @@ use serde::Serialize;
 pub use window::{Counter, Scope, Window, WindowKind};
 
 use crate::diag::pattern::Pattern;
-use crate::diag::ratio::hit_ratio;
+use crate::diag::hit_ratio;
 
 /// Default floor: an item with fewer blocks touched in the window is "insufficient data".
 pub const DEFAULT_MIN_BLOCKS: i64 = 1000;
@@ -154,8 +154,10 @@ impl Verdict {
     }
 }
 
+/// Databases have no schema: a plain-name or regex pattern still matches them by name, while a
+/// `schema.` pattern never does.
 fn matches(pattern: &Pattern, c: &Counter) -> bool {
-    pattern.matches(c.schema.as_deref(), &c.name)
+    pattern.matches(c.schema.as_deref().unwrap_or(""), &c.name)
 }
 
 /// Judges every counter against its thresholds. See [`Status`] for the precedence: any

@@ -1,49 +1,18 @@
-//! The I/O shell around the pure core: turns parsed flags into inputs (probing the host only
-//! when a value was not given), runs the engine and renders. Returns the whole stdout text so
-//! that `main` prints once: a failure never leaves half a snippet on stdout.
+//! `recommend` and `probe`: the offline half of the tool, plus `recommend --from`, which asks
+//! a server for the inputs it knows better than we do.
 
 use std::path::Path;
 
 use anyhow::Context;
-use clap::CommandFactory;
 
-use crate::cli::{
-    Cli, Command, CompletionShell, ProbeArgs, RecommendArgs, RecommendFormat, TableFormat,
-};
-use crate::exit::{self, Exit};
+use super::Outcome;
+use crate::cli::{ProbeArgs, RecommendArgs, RecommendFormat, TableFormat};
+use crate::exit;
 use crate::render::recommend::Provenance;
 use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
 use crate::units::KB_BYTES;
 
-/// What a command produced: the text for stdout and the exit code.
-#[derive(Debug)]
-pub struct Outcome {
-    /// Everything to print on stdout.
-    pub stdout: Vec<u8>,
-    /// The exit code.
-    pub exit: Exit,
-}
-
-impl Outcome {
-    fn ok(text: String) -> Outcome {
-        Outcome {
-            stdout: text.into_bytes(),
-            exit: Exit::Ok,
-        }
-    }
-}
-
-/// Runs one parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    match cli.command {
-        Command::Recommend(args) => recommend(&args),
-        Command::Probe(args) => probe(&args),
-        Command::Completions { shell } => Ok(completions(shell)),
-        Command::Man => man(),
-    }
-}
-
-fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
+pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
     if args.template.is_some() && args.format != RecommendFormat::Conf {
         return Err(exit::usage(
             "--template applies to --format conf only; drop it or use --format conf",
@@ -137,7 +106,7 @@ fn read_template(path: &Path) -> anyhow::Result<String> {
     })
 }
 
-fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
+pub(super) fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
     if let Some(dir) = &args.data_dir
         && !dir.exists()
     {
@@ -158,27 +127,3 @@ fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::ok(text))
 }
 
-fn completions(shell: CompletionShell) -> Outcome {
-    let shell = match shell {
-        CompletionShell::Bash => clap_complete::Shell::Bash,
-        CompletionShell::Zsh => clap_complete::Shell::Zsh,
-        CompletionShell::Fish => clap_complete::Shell::Fish,
-    };
-    let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "pgcache-tune", &mut buf);
-    Outcome {
-        stdout: buf,
-        exit: Exit::Ok,
-    }
-}
-
-fn man() -> anyhow::Result<Outcome> {
-    let mut buf = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut buf)
-        .context("rendering the man page")?;
-    Ok(Outcome {
-        stdout: buf,
-        exit: Exit::Ok,
-    })
-}

@@ -1,0 +1,73 @@
+//! The I/O shell around the pure core: turns parsed flags into inputs (probing the host or
+//! asking the server only when needed), runs the pure analysis and renders. Every command
+//! returns its whole stdout text so that `main` prints once: a failure never leaves half a
+//! snippet on stdout.
+
+mod live;
+mod recommend;
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::CommandFactory;
+
+use crate::cli::{
+    Cli, Command, CompletionShell, ProbeArgs, RecommendArgs, RecommendFormat, TableFormat,
+};
+use crate::exit::{self, Exit};
+use crate::render::recommend::Provenance;
+use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
+use crate::units::KB_BYTES;
+
+/// What a command produced: the text for stdout and the exit code.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Everything to print on stdout.
+    pub stdout: Vec<u8>,
+    /// The exit code.
+    pub exit: Exit,
+}
+
+impl Outcome {
+    pub(crate) fn ok(text: String) -> Outcome {
+        Outcome {
+            stdout: text.into_bytes(),
+            exit: Exit::Ok,
+        }
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Recommend(args) => recommend::recommend(&args),
+        Command::Probe(args) => recommend::probe(&args),
+        Command::Completions { shell } => Ok(completions(shell)),
+        Command::Man => man(),
+    }
+}
+
+fn completions(shell: CompletionShell) -> Outcome {
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "pgcache-tune", &mut buf);
+    Outcome {
+        stdout: buf,
+        exit: Exit::Ok,
+    }
+}
+
+fn man() -> anyhow::Result<Outcome> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut buf)
+        .context("rendering the man page")?;
+    Ok(Outcome {
+        stdout: buf,
+        exit: Exit::Ok,
+    })
+}

@@ -160,11 +160,11 @@ fn memory(i: &Inputs<'_>, low: Option<Severity>, out: &mut Vec<Finding>) {
                 severity,
                 "raise_shared_buffers",
                 format!(
-                    "raise shared_buffers from {} to {} ({reason}): it holds {} of {ram_text} RAM \
-                     while databases miss the cache; takes a restart",
+                    "raise shared_buffers from {} ({} of {ram_text} RAM) to {} ({reason}): \
+                     databases miss the cache; takes a restart",
                     kb_text(sb_kb),
-                    format_kb(rec_kb),
                     format_ratio(Some(share)),
+                    format_kb(rec_kb),
                 ),
             );
         }

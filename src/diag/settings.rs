@@ -198,7 +198,7 @@ pub(super) fn diff(snap: &StatsSnapshot, host: &HostContext) -> Diff {
             _ => "CPUs",
         };
         notes.push(format!(
-            "{unknown} unknown: not compared, as they depend on it: {}",
+            "{unknown} unknown, so these settings are not compared: {}",
             skipped.join(", ")
         ));
     }

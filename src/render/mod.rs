@@ -4,3 +4,4 @@
 pub mod probe;
 pub mod recommend;
 pub mod report;
+pub mod sanitize;

@@ -29,6 +29,10 @@ pub const SHARED_BUFFERS_HIGH_RAM_SHARE: f64 = 0.40;
 pub const OS_CACHE_MAX_READ_MS_PER_BLOCK: f64 = 0.1;
 /// A table causing more than this share of its database's heap reads is named.
 pub const DOMINANT_READ_SHARE: f64 = 0.5;
+/// Fewest blocks (hit + read) for a database's ratio to raise a finding, whatever
+/// `--min-blocks` says: a rarely used database (`postgres` after a few psql sessions reading
+/// the catalog) has a low ratio over a few thousand blocks, and that is not a problem.
+pub const MIN_DATABASE_FINDING_BLOCKS: i64 = 10_000;
 
 /// Everything the findings look at.
 pub(super) struct Inputs<'a> {
@@ -112,7 +116,8 @@ fn low_ratios(i: &Inputs<'_>, out: &mut Vec<Finding>) -> Option<Severity> {
     for d in i.databases {
         let Some(ratio) = d.hit_ratio else { continue };
         let touched = d.blks_hit.max(0).saturating_add(d.blks_read.max(0));
-        if touched < i.opts.min_blocks || ratio >= WARNING_HIT_RATIO {
+        let floor = i.opts.min_blocks.max(MIN_DATABASE_FINDING_BLOCKS);
+        if touched < floor || ratio >= WARNING_HIT_RATIO {
             continue;
         }
         let (severity, threshold) = if ratio < CRITICAL_HIT_RATIO {
@@ -227,8 +232,11 @@ fn memory(i: &Inputs<'_>, low: Option<Severity>, out: &mut Vec<Finding>) {
 
 /// Tables causing most of their database's heap reads.
 fn dominant_tables(i: &Inputs<'_>, out: &mut Vec<Finding>) {
-    for db in &i.snap.visited_databases {
-        let tables: Vec<_> = i.snap.tables.iter().filter(|t| &t.database == db).collect();
+    let mut databases: Vec<&str> = i.snap.tables.iter().map(|t| t.database.as_str()).collect();
+    databases.sort_unstable();
+    databases.dedup();
+    for db in databases {
+        let tables: Vec<_> = i.snap.tables.iter().filter(|t| t.database == db).collect();
         let total = tables
             .iter()
             .fold(0i64, |acc, t| acc.saturating_add(t.heap_blks_read.max(0)));

@@ -132,6 +132,11 @@ fn databases_below_the_floor_raise_nothing() {
     let mut snap = testdata::snapshot();
     all_ratios(&mut snap, 500, 499);
     assert!(!codes(&snap, &testdata::host_16g()).contains(&"low_db_hit_ratio".to_owned()));
+    // Over --min-blocks but under the database floor: still nothing.
+    all_ratios(&mut snap, 5_000, 4_999);
+    assert!(!codes(&snap, &testdata::host_16g()).contains(&"low_db_hit_ratio".to_owned()));
+    all_ratios(&mut snap, 5_000, 5_000);
+    assert!(codes(&snap, &testdata::host_16g()).contains(&"low_db_hit_ratio".to_owned()));
 }
 
 #[test]
@@ -292,6 +297,8 @@ fn io_timing_off_and_where_reads_come_from() {
 #[test]
 fn dominant_table_respects_share_and_filters() {
     let mut snap = testdata::snapshot();
+    snap.visited_databases.clear(); // an old fixture: databases come from the rows
+    assert!(codes(&snap, &testdata::host_16g()).contains(&"table_dominates_reads".to_owned()));
     let events = snap.tables.iter_mut().find(|t| t.name == "events").unwrap();
     events.heap_blks_read = 300_000; // 300k of 621k: 48%
     assert!(!codes(&snap, &testdata::host_16g()).contains(&"table_dominates_reads".to_owned()));

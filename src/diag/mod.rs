@@ -20,8 +20,8 @@ pub(crate) mod testdata;
 pub mod text;
 
 pub use findings::{
-    DOMINANT_READ_SHARE, OS_CACHE_MAX_READ_MS_PER_BLOCK, SHARED_BUFFERS_HIGH_RAM_SHARE,
-    SHARED_BUFFERS_LOW_RAM_SHARE,
+    DOMINANT_READ_SHARE, MIN_DATABASE_FINDING_BLOCKS, OS_CACHE_MAX_READ_MS_PER_BLOCK,
+    SHARED_BUFFERS_HIGH_RAM_SHARE, SHARED_BUFFERS_LOW_RAM_SHARE,
 };
 pub use pattern::Pattern;
 pub use report::{
@@ -70,7 +70,8 @@ pub struct HostContext {
 #[derive(Debug, Clone)]
 pub struct DiagOptions {
     /// Relations that touched fewer blocks (hit + read, heap + index + TOAST) are not listed:
-    /// their ratios are noise. Also the floor for database- and table-level findings.
+    /// their ratios are noise. Also the floor for table-level findings, and for database
+    /// findings together with [`MIN_DATABASE_FINDING_BLOCKS`] (the larger wins).
     pub min_blocks: i64,
     /// Most rows in each of the tables and indexes sections.
     pub limit: usize,

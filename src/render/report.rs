@@ -3,7 +3,7 @@
 //!
 //! Table and Markdown show the same content because both are built from one neutral list of
 //! sections; only the last step differs. Every cell passes through the format's escaping
-//! ([`sanitize`] for terminals, [`sanitize::markdown`] for Markdown) since many of them hold
+//! ([`sanitize()`] for terminals, [`sanitize::markdown`] for Markdown) since many of them hold
 //! server-provided names. Colour is decided by the caller (stdout a terminal, NO_COLOR unset)
 //! and only marks low ratios and severities, so nothing is lost without it.
 

@@ -13,7 +13,7 @@ pub mod conninfo;
 pub mod diag;
 pub mod exit;
 pub mod facts;
-// pub mod gate;
+pub mod gate;
 pub mod host;
 pub mod render;
 pub mod tune;

@@ -4,4 +4,5 @@
 pub mod probe;
 pub mod recommend;
 pub mod report;
-// pub mod verdict;
+pub mod sanitize;
+pub mod verdict;

@@ -1,0 +1,126 @@
+//! Makes server-provided text safe to print. Relation names, database names, setting source
+//! files and even the version string come from the server, and PostgreSQL accepts any
+//! character in a quoted identifier: a table named `"\x1b]0;pwned\x07"` would retitle the
+//! terminal, `"\x1b[2J"` would clear it, and a right-to-left override (U+202E) makes text
+//! read differently from what it is ("Trojan Source"). Such characters are replaced by
+//! visible escapes, so the reader sees that they are there.
+//!
+//! JSON output does not go through here: serde escapes control characters, and consumers
+//! want the raw names to match on.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Characters that must not reach a terminal raw: C0 controls (newline and tab included,
+/// since they break table layout), DEL, C1 controls, Unicode bidirectional controls, and the
+/// Unicode line and paragraph separators.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// Escapes control characters for a terminal: ASCII ones as `\x1b`, others as `\u{202e}`.
+/// Text without any comes back borrowed. Backslashes are left alone (Windows paths stay
+/// readable), so the escapes are for eyes, not for parsing back.
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            let code = u32::from(c);
+            // Writing to a String cannot fail.
+            let _ = if code < 0x80 {
+                write!(out, "\\x{code:02x}")
+            } else {
+                write!(out, "\\u{{{code:x}}}")
+            };
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`sanitize`], then escapes what GitHub-flavoured Markdown would interpret inside a table
+/// cell or list item: `|` (ends a cell), backticks, emphasis and link brackets, and the
+/// backslash itself (so `a\|b` cannot unescape our `\|`); `<`, `>` and `&` become entities so
+/// a name cannot smuggle HTML or `&#x202e;` into a pull-request comment.
+pub fn markdown(s: &str) -> Cow<'_, str> {
+    const SPECIAL: &[char] = &['\\', '|', '`', '*', '_', '[', ']', '~', '<', '>', '&'];
+    let clean = sanitize(s);
+    if !clean.contains(SPECIAL) {
+        return clean;
+    }
+    let mut out = String::with_capacity(clean.len() + 8);
+    for c in clean.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c if SPECIAL.contains(&c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed() {
+        assert!(matches!(sanitize("orders"), Cow::Borrowed("orders")));
+        assert!(matches!(sanitize("café ünïcode 表"), Cow::Borrowed(_)));
+        assert!(matches!(markdown("orders"), Cow::Borrowed("orders")));
+    }
+
+    #[test]
+    fn escape_sequences_become_visible() {
+        assert_eq!(sanitize("evil\x1b[31mred"), "evil\\x1b[31mred");
+        assert_eq!(sanitize("\x1b]0;title\x07"), "\\x1b]0;title\\x07");
+        assert_eq!(sanitize("a\nb\tc\rd"), "a\\x0ab\\x09c\\x0dd");
+        assert_eq!(sanitize("nul\0"), "nul\\x00");
+        assert_eq!(sanitize("del\x7f"), "del\\x7f");
+        assert_eq!(sanitize("c1\u{9b}31m"), "c1\\u{9b}31m");
+        assert_eq!(sanitize("c1\u{85}"), "c1\\u{85}");
+    }
+
+    #[test]
+    fn bidi_controls_become_visible() {
+        assert_eq!(sanitize("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(sanitize("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+        assert_eq!(sanitize("\u{200f}\u{61c}"), "\\u{200f}\\u{61c}");
+        assert_eq!(sanitize("line\u{2028}sep"), "line\\u{2028}sep");
+        // Ordinary right-to-left text is not a control and stays.
+        assert_eq!(sanitize("שלום"), "שלום");
+    }
+
+    #[test]
+    fn markdown_escapes_table_and_inline_syntax() {
+        assert_eq!(markdown("a|b"), "a\\|b");
+        assert_eq!(markdown("`tick`"), "\\`tick\\`");
+        assert_eq!(markdown("a\\|b"), "a\\\\\\|b");
+        assert_eq!(markdown("<img src=x>"), "&lt;img src=x&gt;");
+        assert_eq!(markdown("&#x202e;"), "&amp;#x202e;");
+        assert_eq!(
+            markdown("*bold* _it_ [l](u) ~~s~~"),
+            "\\*bold\\* \\_it\\_ \\[l\\](u) \\~\\~s\\~\\~"
+        );
+        assert_eq!(markdown("x\x1b[1m|"), "x\\\\x1b\\[1m\\|");
+    }
+}

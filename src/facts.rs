@@ -37,6 +37,9 @@ pub struct StatsSnapshot {
     /// One-line notes about what this server version or role cannot show.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Checkpoint counters, when they were read (not by the fast `check` path).
+    #[serde(default)]
+    pub checkpoints: Option<CheckpointStats>,
 }
 
 /// Facts about the server itself.
@@ -155,6 +158,19 @@ pub struct LiveSetting {
     pub pending_restart: bool,
     /// `enumvals`, for enums.
     pub enumvals: Option<Vec<String>>,
+}
+
+/// Checkpoint counters: `pg_stat_bgwriter` up to PostgreSQL 16, `pg_stat_checkpointer` from
+/// 17. Many requested checkpoints against timed ones mean `max_wal_size` is too small, which
+/// also churns shared_buffers with forced writes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointStats {
+    /// Checkpoints started because `checkpoint_timeout` passed.
+    pub timed: i64,
+    /// Checkpoints requested (WAL volume, `CHECKPOINT`, shutdown, …).
+    pub requested: i64,
+    /// When these counters were last reset (epoch seconds), if ever.
+    pub stats_reset_epoch: Option<f64>,
 }
 
 /// What the role may see; decides the one-line "GRANT pg_monitor would add …" note.

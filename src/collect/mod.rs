@@ -1,1 +1,504 @@
-//! Collection of statistics from a live server (stub; being written).
+//! Statistics from a live server, and the JSON fixture seam beside it: the only code that
+//! talks to PostgreSQL. It takes a connected [`Client`] (the connector in `conninfo` owns
+//! connection parameters, TLS and the read-only session setup) and fills the plain
+//! [`crate::facts`] structs, so everything downstream is pure.
+//!
+//! Speed matters on databases with tens of thousands of tables, so each view is read in one
+//! query, the independent queries are pipelined on the one connection (tokio-postgres sends
+//! every request of futures polled together before the first answer arrives), no statement
+//! is prepared separately (`query_typed` sends parse, bind and execute in one message), and
+//! rows are turned into facts as they stream in. Per-relation sizes are the slow part of the
+//! straightforward query set (one `stat()` per file), so counters come without them and
+//! [`table_sizes`] / [`index_sizes`] fetch sizes for the few rows a report keeps.
+//!
+//! Every query error maps to exit code 69 ([`Exit::Server`]) with a one-line message that
+//! names the view and quotes the server.
+
+mod snapshot;
+pub mod sql;
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use anyhow::Context as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
+
+use crate::exit::{Exit, Failure};
+use crate::facts::{
+    CheckpointStats, DatabaseStats, IndexStats, LiveSetting, Privileges, SNAPSHOT_FORMAT,
+    ServerInfo, StatsSnapshot, TableStats,
+};
+
+pub use snapshot::{load_snapshot, save_snapshot};
+
+/// How many other databases `--all-databases` reads at once: enough to overlap connection
+/// setup and TLS handshakes, few enough not to crowd a busy server.
+pub const MAX_PARALLEL_DATABASES: usize = 4;
+
+/// What one collection pass reads besides the server and `pg_stat_database` rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectOptions {
+    /// Read `pg_statio_user_tables` counters.
+    pub tables: bool,
+    /// Read `pg_statio_user_indexes` counters.
+    pub indexes: bool,
+    /// Read every `pg_settings` row.
+    pub settings: bool,
+}
+
+impl CollectOptions {
+    /// Everything: tables, indexes and settings.
+    pub fn everything() -> Self {
+        CollectOptions {
+            tables: true,
+            indexes: true,
+            settings: true,
+        }
+    }
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        Self::everything()
+    }
+}
+
+/// A server error (exit code 69) with a one-line message.
+fn server(message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        exit: Exit::Server,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// A tokio-postgres error as one line. Its `Display` is "db error" for server errors, so the
+/// server's own message (and detail, which often names the object) is used instead.
+fn describe(err: &tokio_postgres::Error) -> String {
+    let text = match err.as_db_error() {
+        Some(db) => {
+            let mut text = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                text.push_str(" (");
+                text.push_str(detail);
+                text.push(')');
+            }
+            text.push_str(&format!(" [SQLSTATE {}]", db.code().code()));
+            text
+        }
+        None => err.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An error from reading `what`, mapped to [`Exit::Server`].
+fn query_error(what: &str, err: &tokio_postgres::Error) -> anyhow::Error {
+    server(describe(err)).context(format!("reading {what}"))
+}
+
+/// Runs `sql` with typed parameters (no separate prepare round trip) and converts each row
+/// with `convert` as it arrives, so only the facts are kept, never the raw rows.
+async fn read<T>(
+    client: &Client,
+    what: &str,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+    mut convert: impl FnMut(&Row) -> Result<T, tokio_postgres::Error>,
+) -> anyhow::Result<Vec<T>> {
+    let stream = client
+        .query_typed_raw(sql, params.iter().map(|(v, t)| (*v, t.clone())))
+        .await
+        .map_err(|e| query_error(what, &e))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut out = Vec::new();
+    while let Some(row) = stream.try_next().await.map_err(|e| query_error(what, &e))? {
+        out.push(convert(&row).map_err(|e| query_error(what, &e))?);
+    }
+    Ok(out)
+}
+
+/// [`read`] for a query that answers exactly one row.
+async fn read_one<T>(
+    client: &Client,
+    what: &str,
+    sql: &str,
+    convert: impl FnMut(&Row) -> Result<T, tokio_postgres::Error>,
+) -> anyhow::Result<T> {
+    let rows = read(client, what, sql, &[], convert).await?;
+    let n = rows.len();
+    rows.into_iter().next().filter(|_| n == 1).ok_or_else(|| {
+        server(format!("expected one row, got {n}")).context(format!("reading {what}"))
+    })
+}
+
+/// Server facts, privileges and the extras that depend on the version.
+struct Head {
+    server: ServerInfo,
+    privileges: Privileges,
+    checkpoints: Option<CheckpointStats>,
+    notes: Vec<String>,
+}
+
+/// Reads the server row, then (concurrently) the system identifier when the role may call
+/// `pg_control_system()` and, when asked, the checkpoint counters in the version's form.
+async fn read_head(client: &Client, checkpoints: bool) -> anyhow::Result<Head> {
+    struct Info {
+        server: ServerInfo,
+        privileges: Privileges,
+        may_read_control: bool,
+    }
+    let info = read_one(client, "server information", sql::SERVER_INFO, |r| {
+        let version_num: i32 = r.try_get("version_num")?;
+        Ok(Info {
+            server: ServerInfo {
+                // server_version_num is positive by definition; 0 would only mean "unknown".
+                version_num: u32::try_from(version_num).unwrap_or(0),
+                version: r.try_get("version")?,
+                system_identifier: None,
+                now_epoch: r.try_get("now_epoch")?,
+                start_epoch: r.try_get("start_epoch")?,
+                database: r.try_get("database")?,
+                user: r.try_get("user")?,
+                total_data_bytes: None,
+            },
+            privileges: Privileges {
+                superuser: r.try_get("superuser")?,
+                pg_monitor: r.try_get("pg_monitor")?,
+            },
+            may_read_control: r.try_get("may_read_control")?,
+        })
+    })
+    .await?;
+
+    let version_num = info.server.version_num;
+    let mut notes = sql::version_notes(version_num);
+    let sysid = async {
+        if !info.may_read_control {
+            return Ok(None);
+        }
+        read_one(
+            client,
+            "the system identifier",
+            sql::SYSTEM_IDENTIFIER,
+            |r| r.try_get::<_, String>("system_identifier"),
+        )
+        .await
+        .map(Some)
+    };
+    let ckpt = async {
+        let Some(q) = sql::CHECKPOINTS
+            .sql_for(version_num)
+            .filter(|_| checkpoints)
+        else {
+            return Ok(None);
+        };
+        read_one(client, sql::CHECKPOINTS.what, q, |r| {
+            Ok(CheckpointStats {
+                timed: r.try_get("timed")?,
+                requested: r.try_get("requested")?,
+                stats_reset_epoch: r.try_get("stats_reset_epoch")?,
+            })
+        })
+        .await
+        .map(Some)
+    };
+    let (system_identifier, checkpoints) = tokio::try_join!(sysid, ckpt)?;
+    if !info.may_read_control {
+        notes.push(
+            "the role may not call pg_control_system(), so the snapshot has no system \
+             identifier to tell clusters apart"
+                .to_string(),
+        );
+    }
+    let mut server = info.server;
+    server.system_identifier = system_identifier;
+    Ok(Head {
+        server,
+        privileges: info.privileges,
+        checkpoints,
+        notes,
+    })
+}
+
+/// `pg_stat_database` rows, with `pg_database_size` when `sizes`.
+async fn read_databases(client: &Client, sizes: bool) -> anyhow::Result<Vec<DatabaseStats>> {
+    read(
+        client,
+        "pg_stat_database",
+        sql::DATABASES,
+        &[(&sizes, Type::BOOL)],
+        |r| {
+            Ok(DatabaseStats {
+                name: r.try_get("name")?,
+                blks_hit: r.try_get("blks_hit")?,
+                blks_read: r.try_get("blks_read")?,
+                blk_read_time_ms: r.try_get("blk_read_time")?,
+                size_bytes: r.try_get("size_bytes")?,
+                stats_reset_epoch: r.try_get("stats_reset_epoch")?,
+                can_connect: r.try_get("can_connect")?,
+            })
+        },
+    )
+    .await
+}
+
+/// `pg_statio_user_tables` counters of the connected database, labelled `database`.
+async fn read_tables(client: &Client, database: &str) -> anyhow::Result<Vec<TableStats>> {
+    read(client, "pg_statio_user_tables", sql::TABLES, &[], |r| {
+        Ok(TableStats {
+            database: database.to_string(),
+            relid: r.try_get("relid")?,
+            schema: r.try_get("schema")?,
+            name: r.try_get("name")?,
+            heap_blks_hit: r.try_get("heap_blks_hit")?,
+            heap_blks_read: r.try_get("heap_blks_read")?,
+            idx_blks_hit: r.try_get("idx_blks_hit")?,
+            idx_blks_read: r.try_get("idx_blks_read")?,
+            toast_blks_hit: r.try_get("toast_blks_hit")?,
+            toast_blks_read: r.try_get("toast_blks_read")?,
+            tidx_blks_hit: r.try_get("tidx_blks_hit")?,
+            tidx_blks_read: r.try_get("tidx_blks_read")?,
+            size_bytes: None,
+        })
+    })
+    .await
+}
+
+/// `pg_statio_user_indexes` counters of the connected database, labelled `database`.
+async fn read_indexes(client: &Client, database: &str) -> anyhow::Result<Vec<IndexStats>> {
+    read(client, "pg_statio_user_indexes", sql::INDEXES, &[], |r| {
+        Ok(IndexStats {
+            database: database.to_string(),
+            indexrelid: r.try_get("indexrelid")?,
+            schema: r.try_get("schema")?,
+            table: r.try_get("table")?,
+            name: r.try_get("name")?,
+            idx_blks_hit: r.try_get("idx_blks_hit")?,
+            idx_blks_read: r.try_get("idx_blks_read")?,
+            size_bytes: None,
+        })
+    })
+    .await
+}
+
+/// Every `pg_settings` row.
+async fn read_settings(client: &Client) -> anyhow::Result<Vec<LiveSetting>> {
+    read(client, "pg_settings", sql::SETTINGS, &[], |r| {
+        Ok(LiveSetting {
+            name: r.try_get("name")?,
+            setting: r.try_get("setting")?,
+            unit: r.try_get("unit")?,
+            vartype: r.try_get("vartype")?,
+            context: r.try_get("context")?,
+            source: r.try_get("source")?,
+            sourcefile: r.try_get("sourcefile")?,
+            sourceline: r.try_get("sourceline")?,
+            pending_restart: r.try_get("pending_restart")?,
+            enumvals: r.try_get("enumvals")?,
+        })
+    })
+    .await
+}
+
+/// Runs `fut` when `wanted`, else yields an empty list without touching the server.
+async fn when<T, F>(wanted: bool, fut: F) -> anyhow::Result<Vec<T>>
+where
+    F: Future<Output = anyhow::Result<Vec<T>>>,
+{
+    if wanted { fut.await } else { Ok(Vec::new()) }
+}
+
+/// The pieces of one pass, read concurrently on one connection.
+struct Pass {
+    head: Head,
+    databases: Vec<DatabaseStats>,
+    tables: Vec<TableStats>,
+    indexes: Vec<IndexStats>,
+    settings: Vec<LiveSetting>,
+}
+
+/// One concurrent pass. Relations are labelled with the connected database once the server
+/// row has named it, so their queries need not wait for it.
+async fn pass(
+    client: &Client,
+    full: bool,
+    tables: bool,
+    indexes: bool,
+    settings: bool,
+) -> anyhow::Result<Pass> {
+    let (head, databases, mut tables, mut indexes, settings) = tokio::try_join!(
+        read_head(client, full),
+        read_databases(client, full),
+        when(tables, read_tables(client, "")),
+        when(indexes, read_indexes(client, "")),
+        when(settings, read_settings(client)),
+    )?;
+    let db = &head.server.database;
+    for t in &mut tables {
+        t.database.clone_from(db);
+    }
+    for i in &mut indexes {
+        i.database.clone_from(db);
+    }
+    Ok(Pass {
+        head,
+        databases,
+        tables,
+        indexes,
+        settings,
+    })
+}
+
+/// Assembles a snapshot; `total_data_bytes` sums the database sizes that could be read.
+fn snapshot(p: Pass) -> StatsSnapshot {
+    let mut server = p.head.server;
+    server.total_data_bytes = p
+        .databases
+        .iter()
+        .filter_map(|d| d.size_bytes)
+        .reduce(i64::saturating_add);
+    let visited = if p.tables.is_empty() && p.indexes.is_empty() {
+        Vec::new()
+    } else {
+        vec![server.database.clone()]
+    };
+    StatsSnapshot {
+        format: SNAPSHOT_FORMAT,
+        server,
+        databases: p.databases,
+        tables: p.tables,
+        indexes: p.indexes,
+        settings: p.settings,
+        privileges: p.head.privileges,
+        visited_databases: visited,
+        notes: p.head.notes,
+        checkpoints: p.head.checkpoints,
+    }
+}
+
+/// One pass over the connected database: server info, every database row of
+/// `pg_stat_database` (without the shared-objects row) with sizes where the role may read
+/// them, the connected database's table and index counters (`size_bytes` left `None`, see
+/// [`table_sizes`]), all `pg_settings` rows, privileges, checkpoint counters and notes on
+/// what this server version or role cannot show.
+pub async fn collect(client: &Client, opts: &CollectOptions) -> anyhow::Result<StatsSnapshot> {
+    let p = pass(client, true, opts.tables, opts.indexes, opts.settings).await?;
+    Ok(snapshot(p))
+}
+
+/// [`collect`], then the table and index counters of every other database the role may
+/// connect to, each through its own connection from `connect(database_name)`, a few at a
+/// time ([`MAX_PARALLEL_DATABASES`]). A database that cannot be connected to or read is
+/// skipped with a note rather than failing the whole report.
+pub async fn collect_all_databases<F, Fut>(
+    client: &Client,
+    opts: &CollectOptions,
+    connect: F,
+) -> anyhow::Result<StatsSnapshot>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<Client>>,
+{
+    let mut snap = collect(client, opts).await?;
+    if !opts.tables && !opts.indexes {
+        return Ok(snap);
+    }
+    let others: Vec<String> = snap
+        .databases
+        .iter()
+        .filter(|d| d.can_connect && d.name != snap.server.database)
+        .map(|d| d.name.clone())
+        .collect();
+    let connect = &connect;
+    let mut visits = futures_util::stream::iter(others)
+        .map(|name| async move {
+            let result = async {
+                let other = connect(name.clone())
+                    .await
+                    .with_context(|| format!("connecting to database {name:?}"))?;
+                let (tables, indexes) = tokio::try_join!(
+                    when(opts.tables, read_tables(&other, &name)),
+                    when(opts.indexes, read_indexes(&other, &name)),
+                )?;
+                anyhow::Ok((tables, indexes))
+            }
+            .await;
+            (name, result)
+        })
+        .buffered(MAX_PARALLEL_DATABASES);
+    while let Some((name, result)) = visits.next().await {
+        match result {
+            Ok((tables, indexes)) => {
+                snap.tables.extend(tables);
+                snap.indexes.extend(indexes);
+                snap.visited_databases.push(name);
+            }
+            Err(e) => snap
+                .notes
+                .push(format!("database {name:?} was skipped: {e:#}")),
+        }
+    }
+    Ok(snap)
+}
+
+/// Table and index counters of the database `client` is connected to (for
+/// `--all-databases`, through that database's own connection), labelled `database`.
+pub async fn collect_relations(
+    client: &Client,
+    database: &str,
+) -> anyhow::Result<(Vec<TableStats>, Vec<IndexStats>)> {
+    tokio::try_join!(
+        read_tables(client, database),
+        read_indexes(client, database)
+    )
+}
+
+/// Sizes in one query for a list of OIDs (`= any($1::oid[])` style): OID → bytes, leaving
+/// out relations dropped since their counters were read.
+async fn sizes(
+    client: &Client,
+    what: &str,
+    sql: &str,
+    relids: &[u32],
+) -> anyhow::Result<HashMap<u32, i64>> {
+    if relids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let pairs = read(client, what, sql, &[(&relids, Type::OID_ARRAY)], |r| {
+        Ok((
+            r.try_get::<_, u32>("relid")?,
+            r.try_get::<_, Option<i64>>("size_bytes")?,
+        ))
+    })
+    .await?;
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(oid, size)| Some((oid, size?)))
+        .collect())
+}
+
+/// `pg_table_size` (heap, TOAST and maps) of these tables of the connected database, in one
+/// query. Tables that no longer exist are absent from the map.
+pub async fn table_sizes(client: &Client, relids: &[u32]) -> anyhow::Result<HashMap<u32, i64>> {
+    sizes(client, "table sizes", sql::TABLE_SIZES, relids).await
+}
+
+/// `pg_relation_size` of these indexes of the connected database, in one query. Indexes that
+/// no longer exist are absent from the map.
+pub async fn index_sizes(client: &Client, relids: &[u32]) -> anyhow::Result<HashMap<u32, i64>> {
+    sizes(client, "index sizes", sql::INDEX_SIZES, relids).await
+}
+
+/// Only what `check` needs, fast: server info, privileges and `pg_stat_database` counters
+/// without database sizes (+ table / index counters when asked). No settings, no checkpoint
+/// counters.
+pub async fn collect_counters(
+    client: &Client,
+    tables: bool,
+    indexes: bool,
+) -> anyhow::Result<StatsSnapshot> {
+    let p = pass(client, false, tables, indexes, false).await?;
+    Ok(snapshot(p))
+}

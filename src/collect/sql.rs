@@ -1,0 +1,211 @@
+//! The SQL catalog: every query the tool sends, one per file under `src/sql/`, compiled in
+//! with `include_str!`. A query whose view or columns differ between server versions is a
+//! [`Versioned`] with one file per variant, chosen from `server_version_num`, so adding a
+//! PostgreSQL release means adding a file and a line here, never editing a string at run
+//! time. Values always travel as bind parameters.
+
+/// The oldest `server_version_num` the queries are written for (PostgreSQL 13).
+pub const MIN_SUPPORTED_VERSION_NUM: u32 = 130_000;
+/// The first `server_version_num` past the newest major the queries are tested on (19).
+pub const PAST_SUPPORTED_VERSION_NUM: u32 = 190_000;
+
+/// Server identity, clocks and the role's privileges (one row).
+pub const SERVER_INFO: &str = include_str!("../sql/server_info.sql");
+/// `pg_control_system().system_identifier`, for roles allowed to call it.
+pub const SYSTEM_IDENTIFIER: &str = include_str!("../sql/system_identifier.sql");
+/// `pg_stat_database` rows; `$1::bool` asks for `pg_database_size`.
+pub const DATABASES: &str = include_str!("../sql/databases.sql");
+/// `pg_statio_user_tables` counters, no sizes.
+pub const TABLES: &str = include_str!("../sql/tables.sql");
+/// `pg_statio_user_indexes` counters, no sizes.
+pub const INDEXES: &str = include_str!("../sql/indexes.sql");
+/// `pg_table_size` of `$1::oid[]`.
+pub const TABLE_SIZES: &str = include_str!("../sql/table_sizes.sql");
+/// `pg_relation_size` of `$1::oid[]`.
+pub const INDEX_SIZES: &str = include_str!("../sql/index_sizes.sql");
+/// Every `pg_settings` row.
+pub const SETTINGS: &str = include_str!("../sql/settings.sql");
+
+/// A query that exists in several versions. `variants` lists `(since, sql)` pairs, newest
+/// first: the first whose `since` is at most the server's `server_version_num` applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Versioned {
+    /// What the query reads, for error contexts and notes ("checkpoint statistics").
+    pub what: &'static str,
+    /// `(first server_version_num, sql)`, newest first.
+    pub variants: &'static [(u32, &'static str)],
+}
+
+impl Versioned {
+    /// The SQL for a server of `version_num`, or `None` when the server predates every
+    /// variant (the caller then adds a note saying what this version cannot show).
+    pub fn sql_for(&self, version_num: u32) -> Option<&'static str> {
+        self.variants
+            .iter()
+            .find(|(since, _)| *since <= version_num)
+            .map(|(_, sql)| *sql)
+    }
+}
+
+/// Timed and requested checkpoints: `pg_stat_bgwriter` up to 16, `pg_stat_checkpointer`
+/// from 17 (which dropped the columns from `pg_stat_bgwriter`).
+pub const CHECKPOINTS: Versioned = Versioned {
+    what: "checkpoint statistics",
+    variants: &[
+        (170_000, include_str!("../sql/checkpoints_17.sql")),
+        (130_000, include_str!("../sql/checkpoints_13.sql")),
+    ],
+};
+
+/// Every versioned query, so tests can check them all.
+pub const VERSIONED: &[Versioned] = &[CHECKPOINTS];
+
+/// `150020` → `"15.20"`, `90624` → `"9.6.24"`: how people write versions in notes.
+pub fn version_text(version_num: u32) -> String {
+    let major = version_num / 10_000;
+    if major >= 10 {
+        format!("{major}.{}", version_num % 10_000)
+    } else {
+        format!(
+            "{}.{}.{}",
+            major,
+            version_num / 100 % 100,
+            version_num % 100
+        )
+    }
+}
+
+/// One-line notes on what a server of `version_num` cannot show, or why its numbers deserve
+/// care. Empty for the supported majors when every versioned query has a variant.
+pub fn version_notes(version_num: u32) -> Vec<String> {
+    let mut notes = Vec::new();
+    let version = version_text(version_num);
+    if version_num < MIN_SUPPORTED_VERSION_NUM {
+        notes.push(format!(
+            "PostgreSQL {version} is older than 13, the oldest version pgcache-tune supports; \
+             its numbers were read with the queries written for 13"
+        ));
+    } else if version_num >= PAST_SUPPORTED_VERSION_NUM {
+        notes.push(format!(
+            "PostgreSQL {version} is newer than 18, the newest version pgcache-tune was tested \
+             with; its numbers were read with the queries written for 18"
+        ));
+    }
+    for q in VERSIONED {
+        if q.sql_for(version_num).is_none() {
+            notes.push(format!("PostgreSQL {version} cannot show {}", q.what));
+        }
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PG16_LAST: u32 = 160_014;
+    const PG17_FIRST: u32 = 170_000;
+
+    #[test]
+    fn checkpoints_come_from_bgwriter_up_to_16_and_checkpointer_from_17() {
+        for v in [130_000, 130_023, 140_012, 150_020, PG16_LAST] {
+            let sql = CHECKPOINTS.sql_for(v).expect("a variant");
+            assert!(sql.contains("from pg_stat_bgwriter"), "{v}: {sql}");
+            assert!(sql.contains("checkpoints_timed"), "{v}");
+        }
+        for v in [PG17_FIRST, 170_010, 180_004, 190_000] {
+            let sql = CHECKPOINTS.sql_for(v).expect("a variant");
+            assert!(sql.contains("from pg_stat_checkpointer"), "{v}: {sql}");
+            assert!(sql.contains("num_timed"), "{v}");
+        }
+    }
+
+    #[test]
+    fn servers_older_than_every_variant_get_none_and_a_note() {
+        assert_eq!(CHECKPOINTS.sql_for(120_022), None);
+        let notes = version_notes(120_022);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n == "PostgreSQL 12.22 cannot show checkpoint statistics"),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n.contains("older than 13")),
+            "{notes:?}"
+        );
+        assert!(version_notes(90_624)[0].starts_with("PostgreSQL 9.6.24 is older"));
+    }
+
+    #[test]
+    fn supported_majors_have_no_notes_and_newer_ones_one() {
+        for major in 13..=18 {
+            assert_eq!(
+                version_notes(major * 10_000 + 3),
+                Vec::<String>::new(),
+                "{major}"
+            );
+        }
+        let notes = version_notes(190_000);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("newer than 18"), "{notes:?}");
+    }
+
+    #[test]
+    fn variants_are_newest_first_and_reach_the_oldest_supported_version() {
+        for q in VERSIONED {
+            assert!(
+                q.variants.windows(2).all(|w| w[0].0 > w[1].0),
+                "{}: variants not newest first",
+                q.what
+            );
+            assert!(q.sql_for(MIN_SUPPORTED_VERSION_NUM).is_some(), "{}", q.what);
+        }
+    }
+
+    #[test]
+    fn queries_only_read() {
+        let all = [
+            SERVER_INFO,
+            SYSTEM_IDENTIFIER,
+            DATABASES,
+            TABLES,
+            INDEXES,
+            TABLE_SIZES,
+            INDEX_SIZES,
+            SETTINGS,
+        ]
+        .into_iter()
+        .chain(
+            VERSIONED
+                .iter()
+                .flat_map(|q| q.variants.iter().map(|(_, s)| *s)),
+        );
+        for sql in all {
+            let code: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(code.trim_start().starts_with("select"), "{sql}");
+            assert!(!code.contains(';'), "one statement per file: {sql}");
+            for word in [
+                "insert",
+                "update ",
+                "delete",
+                "create",
+                " set ",
+                "pg_size_pretty",
+            ] {
+                assert!(!code.to_lowercase().contains(word), "{word} in {sql}");
+            }
+        }
+    }
+
+    #[test]
+    fn version_text_follows_the_numbering_scheme() {
+        assert_eq!(version_text(150_020), "15.20");
+        assert_eq!(version_text(180_000), "18.0");
+        assert_eq!(version_text(90_624), "9.6.24");
+    }
+}

@@ -67,6 +67,15 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// A server error: cannot connect, or a query failed.
+pub fn server(message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        exit: Exit::Server,
+        message: message.into(),
+    }
+    .into()
+}
+
 /// A malformed input file (template syntax, snapshot, config).
 pub fn data(message: impl Into<String>) -> anyhow::Error {
     Failure {

@@ -3,21 +3,16 @@
 //! returns its whole stdout text so that `main` prints once: a failure never leaves half a
 //! snippet on stdout.
 
+mod check;
 mod live;
 mod recommend;
-
-use std::path::Path;
+mod report;
 
 use anyhow::Context;
 use clap::CommandFactory;
 
-use crate::cli::{
-    Cli, Command, CompletionShell, ProbeArgs, RecommendArgs, RecommendFormat, TableFormat,
-};
-use crate::exit::{self, Exit};
-use crate::render::recommend::Provenance;
-use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
-use crate::units::KB_BYTES;
+use crate::cli::{Cli, Command, CompletionShell};
+use crate::exit::Exit;
 
 /// What a command produced: the text for stdout and the exit code.
 #[derive(Debug)]
@@ -42,6 +37,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Recommend(args) => recommend::recommend(&args),
         Command::Probe(args) => recommend::probe(&args),
+        Command::Report(args) => report::report(&args),
+        Command::Check(args) => check::check(&args),
+        Command::Snapshot(args) => check::snapshot(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man => man(),
     }

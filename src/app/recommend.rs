@@ -5,8 +5,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::Outcome;
-use crate::cli::{ProbeArgs, RecommendArgs, RecommendFormat, TableFormat};
+use super::{Outcome, live, report};
+use crate::cli::{HostOverrides, ProbeArgs, RecommendArgs, RecommendFormat, TableFormat};
+use crate::collect::{self, CollectOptions};
+use crate::conninfo::{self, ConnectionArgs};
+use crate::diag;
 use crate::exit;
 use crate::render::recommend::Provenance;
 use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
@@ -20,7 +23,28 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
     }
     // Read the template before any work so a bad path fails fast.
     let template = args.template.as_deref().map(read_template).transpose()?;
+    let (input, prov) = match &args.from {
+        Some(from) => from_server(args, from)?,
+        None => offline(args)?,
+    };
+    let recs = tune::recommend(&input);
+    let text = match args.format {
+        RecommendFormat::Conf => crate::render::recommend::conf(&recs, &prov, template.as_deref())
+            .map_err(|e| {
+                let name = args.template.as_deref().map_or_else(
+                    || "built-in template".to_string(),
+                    |p| p.display().to_string(),
+                );
+                exit::data(format!("--template {name}: {e}"))
+            })?,
+        RecommendFormat::Sql => crate::render::recommend::sql(&recs, &prov),
+        RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
+    };
+    Ok(Outcome::ok(text))
+}
 
+/// Inputs from the flags and, for what they leave out, this host's probe.
+fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance)> {
     let needs_probe = args.ram.is_none() || args.cpus.is_none();
     let facts = if needs_probe {
         Some(
@@ -63,7 +87,6 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         data_size: DataSize::Mid,
         build: BuildCaps::default(),
     };
-    let recs = tune::recommend(&input);
     let prov = Provenance {
         ram: ram_source,
         cpus: cpus_source,
@@ -77,19 +100,96 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         data_size: "unknown offline (connect with report to measure it)".to_string(),
         server: None,
     };
-    let text = match args.format {
-        RecommendFormat::Conf => crate::render::recommend::conf(&recs, &prov, template.as_deref())
-            .map_err(|e| {
-                let name = args.template.as_deref().map_or_else(
-                    || "built-in template".to_string(),
-                    |p| p.display().to_string(),
-                );
-                exit::data(format!("--template {name}: {e}"))
-            })?,
-        RecommendFormat::Sql => crate::render::recommend::sql(&recs, &prov),
-        RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
+    Ok((input, prov))
+}
+
+/// Inputs from the server (major version, build options, max_connections, data size) and the
+/// host it runs on: probed when the server is local, else the --ram/--cpus flags, required.
+fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, Provenance)> {
+    if args.pg_version.is_some() {
+        return Err(exit::usage(
+            "--pg-version cannot be combined with --from: the server's own major version is used",
+        ));
+    }
+    let conn = ConnectionArgs {
+        connection: Some(from.to_string()),
+        statement_timeout: args.statement_timeout,
+        ..ConnectionArgs::default()
     };
-    Ok(Outcome::ok(text))
+    let params = live::resolve(&conn)?;
+    let flags = HostOverrides {
+        ram: args.ram,
+        cpus: args.cpus,
+        profile: args.profile,
+        storage: args.storage.unwrap_or(Storage::Ssd),
+    };
+    let mut host = report::host_context(&flags, Some(&params))?;
+    host.os = args.os.unwrap_or_else(Os::this_host);
+    if host.ram_bytes.is_none() || host.cpus.is_none() {
+        return Err(exit::usage(format!(
+            "--from {}: the server is not on this machine, so its RAM and CPUs are not visible from here; pass --ram and --cpus",
+            params.redacted()
+        )));
+    }
+    let rt = live::runtime()?;
+    let snap = rt.block_on(async {
+        let client = conninfo::connect(&params).await?;
+        let opts = CollectOptions {
+            tables: false,
+            indexes: false,
+            settings: true,
+        };
+        collect::collect(&client, &opts).await
+    })?;
+    let major = snap.major();
+    if !(tune::MIN_PG_VERSION..=tune::MAX_PG_VERSION).contains(&major) {
+        return Err(exit::server(format!(
+            "{}: PostgreSQL {major} is not supported; pgcache-tune tunes 13 to 18",
+            params.redacted()
+        )));
+    }
+    let mut input = diag::tune_input_from_server(&snap, &host).ok_or_else(|| {
+        exit::usage("the server's host has too little RAM to tune (at least 64MB); pass --ram")
+    })?;
+    if args.connections.is_some() {
+        input.connections = args.connections;
+    }
+    let data = snap.server.total_data_bytes.map_or_else(
+        || "unknown (no database size visible to this role)".to_string(),
+        |b| {
+            format!(
+                "{}, from server: {} of data",
+                match input.data_size {
+                    DataSize::Less => "less than RAM",
+                    DataSize::Greater => "more than RAM",
+                    DataSize::Mid => "about RAM",
+                },
+                crate::units::format_bytes_human(u64::try_from(b).unwrap_or(0))
+            )
+        },
+    );
+    let prov = Provenance {
+        ram: host.source.clone(),
+        cpus: if args.cpus.is_some() {
+            "given".to_string()
+        } else {
+            "probed (the server is local)".to_string()
+        },
+        connections: if args.connections.is_some() {
+            "given".to_string()
+        } else {
+            "from server (max_connections)".to_string()
+        },
+        pg_version: format!(
+            "from server ({})",
+            crate::render::sanitize::sanitize(&snap.server.version)
+        ),
+        storage: given_or(args.storage.is_some(), "default"),
+        os: given_or(args.os.is_some(), "this host"),
+        data_size: data,
+        server: Some(params.redacted()),
+    };
+    Ok((input, prov))
 }
 
 fn given_or(given: bool, otherwise: &str) -> String {
@@ -126,4 +226,3 @@ pub(super) fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
     };
     Ok(Outcome::ok(text))
 }
-

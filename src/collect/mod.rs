@@ -11,7 +11,7 @@
 //! straightforward query set (one `stat()` per file), so counters come without them and
 //! [`table_sizes`] / [`index_sizes`] fetch sizes for the few rows a report keeps.
 //!
-//! Every query error maps to exit code 69 ([`Exit::Server`]) with a one-line message that
+//! Every query error maps to exit code 69 ([`crate::exit::Exit::Server`]) with a one-line message that
 //! names the view and quotes the server.
 
 mod snapshot;
@@ -25,7 +25,6 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
-use crate::exit::{Exit, Failure};
 use crate::facts::{
     CheckpointStats, DatabaseStats, IndexStats, LiveSetting, Privileges, SNAPSHOT_FORMAT,
     ServerInfo, StatsSnapshot, TableStats,
@@ -65,37 +64,10 @@ impl Default for CollectOptions {
     }
 }
 
-/// A server error (exit code 69) with a one-line message.
-fn server(message: impl Into<String>) -> anyhow::Error {
-    Failure {
-        exit: Exit::Server,
-        message: message.into(),
-    }
-    .into()
-}
-
-/// A tokio-postgres error as one line. Its `Display` is "db error" for server errors, so the
-/// server's own message (and detail, which often names the object) is used instead.
-fn describe(err: &tokio_postgres::Error) -> String {
-    let text = match err.as_db_error() {
-        Some(db) => {
-            let mut text = db.message().to_string();
-            if let Some(detail) = db.detail() {
-                text.push_str(" (");
-                text.push_str(detail);
-                text.push(')');
-            }
-            text.push_str(&format!(" [SQLSTATE {}]", db.code().code()));
-            text
-        }
-        None => err.to_string(),
-    };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// An error from reading `what`, mapped to [`Exit::Server`].
+/// An error from reading `what`, mapped to [`crate::exit::Exit::Server`], worded by the connector's
+/// describer so a dropped connection or a statement timeout reads the same everywhere.
 fn query_error(what: &str, err: &tokio_postgres::Error) -> anyhow::Error {
-    server(describe(err)).context(format!("reading {what}"))
+    crate::conninfo::server_failure(err, &format!("reading {what}"))
 }
 
 /// Runs `sql` with typed parameters (no separate prepare round trip) and converts each row
@@ -129,7 +101,7 @@ async fn read_one<T>(
     let rows = read(client, what, sql, &[], convert).await?;
     let n = rows.len();
     rows.into_iter().next().filter(|_| n == 1).ok_or_else(|| {
-        server(format!("expected one row, got {n}")).context(format!("reading {what}"))
+        crate::exit::server(format!("expected one row, got {n}")).context(format!("reading {what}"))
     })
 }
 

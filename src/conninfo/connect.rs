@@ -15,7 +15,7 @@ use tokio_postgres::error::SqlState;
 
 use super::tls::{self, MakeTls};
 use super::{ConnParams, Host, PasswordSource, RootCert, SslMode, redact};
-use crate::exit::{self, Exit, Failure};
+use crate::exit;
 use crate::units::format_ms;
 
 /// `lock_timeout` for our sessions: waiting on a lock means someone is doing DDL, and a
@@ -186,11 +186,7 @@ pub fn server_failure(err: &tokio_postgres::Error, target: &str) -> anyhow::Erro
 }
 
 fn server(message: String) -> anyhow::Error {
-    Failure {
-        exit: Exit::Server,
-        message: one_line(&redact(&message)),
-    }
-    .into()
+    exit::server(one_line(&redact(&message)))
 }
 
 /// What kind of driver error this is. tokio-postgres keeps its error kinds private but

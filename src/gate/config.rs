@@ -88,15 +88,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             None => format!("{}: {message}", path.display()),
         }
     })?;
-    for (what, value) in [("min_blocks", config.min_blocks)]
-        .into_iter()
-        .chain(config.overrides.iter().map(|o| ("min_blocks", o.min_blocks)))
-    {
+    for (what, value) in [("min_blocks", config.min_blocks)].into_iter().chain(
+        config
+            .overrides
+            .iter()
+            .map(|o| ("min_blocks", o.min_blocks)),
+    ) {
         if value.is_some_and(|v| v < 0) {
-            return Err(format!(
-                "{}: {what} must be zero or more",
-                path.display()
-            ));
+            return Err(format!("{}: {what} must be zero or more", path.display()));
         }
     }
     Ok(config)
@@ -144,12 +143,19 @@ critical = 50
     #[test]
     fn wrong_types_and_ranges() {
         let err = p("min_blocks = \"many\"\n").unwrap_err();
-        assert!(err.contains(":1:") && err.contains("min_blocks") || err.contains("invalid type"), "{err}");
+        assert!(
+            err.contains(":1:") && err.contains("min_blocks") || err.contains("invalid type"),
+            "{err}"
+        );
         let err = p("\n\ncritical = 101\n").unwrap_err();
         assert!(err.contains(":3:") && err.contains("0 to 100"), "{err}");
         let err = p("scopes = [\"everything\"]\n").unwrap_err();
         assert!(err.contains("everything"), "{err}");
         assert!(p("min_blocks = -1\n").unwrap_err().contains("zero or more"));
-        assert!(p("[[override]]\ncritical = 5\n").unwrap_err().contains("match"));
+        assert!(
+            p("[[override]]\ncritical = 5\n")
+                .unwrap_err()
+                .contains("match")
+        );
     }
 }

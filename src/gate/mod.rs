@@ -9,8 +9,8 @@ use serde::Serialize;
 
 pub use window::{Counter, Scope, Window, WindowKind};
 
-use crate::diag::pattern::Pattern;
 use crate::diag::hit_ratio;
+use crate::diag::pattern::Pattern;
 
 /// Default floor: an item with fewer blocks touched in the window is "insufficient data".
 pub const DEFAULT_MIN_BLOCKS: i64 = 1000;

@@ -37,22 +37,45 @@ fn opts(warning: Option<f64>, critical: Option<f64>) -> GateOptions {
 fn thresholds_decide_the_state() {
     let v = judge(
         vec![
-            counter(Scope::Database, "a", 9_950, 50),  // 99.5%
-            counter(Scope::Database, "b", 9_700, 300), // 97%
+            counter(Scope::Database, "a", 9_950, 50),    // 99.5%
+            counter(Scope::Database, "b", 9_700, 300),   // 97%
             counter(Scope::Database, "c", 8_000, 2_000), // 80%
         ],
         window(),
         &opts(Some(99.0), Some(90.0)),
     );
     assert_eq!(v.status, Status::Critical);
-    let states: Vec<(&str, Status)> = v.items.iter().map(|i| (i.counter.name.as_str(), i.status)).collect();
-    assert_eq!(states, [("c", Status::Critical), ("b", Status::Warning), ("a", Status::Ok)]);
-    let v = judge(vec![counter(Scope::Database, "b", 9_700, 300)], window(), &opts(Some(99.0), Some(90.0)));
+    let states: Vec<(&str, Status)> = v
+        .items
+        .iter()
+        .map(|i| (i.counter.name.as_str(), i.status))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("c", Status::Critical),
+            ("b", Status::Warning),
+            ("a", Status::Ok)
+        ]
+    );
+    let v = judge(
+        vec![counter(Scope::Database, "b", 9_700, 300)],
+        window(),
+        &opts(Some(99.0), Some(90.0)),
+    );
     assert_eq!(v.status, Status::Warning);
-    let v = judge(vec![counter(Scope::Database, "a", 9_950, 50)], window(), &opts(Some(99.0), Some(90.0)));
+    let v = judge(
+        vec![counter(Scope::Database, "a", 9_950, 50)],
+        window(),
+        &opts(Some(99.0), Some(90.0)),
+    );
     assert_eq!(v.status, Status::Ok);
     // Exactly at the threshold is not below it.
-    let v = judge(vec![counter(Scope::Database, "a", 9_900, 100)], window(), &opts(None, Some(99.0)));
+    let v = judge(
+        vec![counter(Scope::Database, "a", 9_900, 100)],
+        window(),
+        &opts(None, Some(99.0)),
+    );
     assert_eq!(v.status, Status::Ok);
 }
 
@@ -64,14 +87,22 @@ fn floor_and_insufficient_data() {
     ];
     let v = judge(items.clone(), window(), &opts(None, Some(99.0)));
     assert_eq!(v.status, Status::Ok);
-    assert!(v.items.iter().any(|i| i.counter.name == "cold" && i.insufficient));
+    assert!(
+        v.items
+            .iter()
+            .any(|i| i.counter.name == "cold" && i.insufficient)
+    );
     let mut o = opts(None, Some(99.0));
     o.on_insufficient = OnInsufficient::Unknown;
     assert_eq!(judge(items.clone(), window(), &o).status, Status::Unknown);
     o.on_insufficient = OnInsufficient::Critical;
     assert_eq!(judge(items, window(), &o).status, Status::Critical);
     // Every item under the floor: UNKNOWN whatever on_insufficient says.
-    let v = judge(vec![counter(Scope::Database, "idle", 0, 0)], window(), &opts(None, Some(99.0)));
+    let v = judge(
+        vec![counter(Scope::Database, "idle", 0, 0)],
+        window(),
+        &opts(None, Some(99.0)),
+    );
     assert_eq!(v.status, Status::Unknown);
     assert!(v.reason.unwrap().contains("insufficient data"));
     let v = judge(Vec::new(), window(), &opts(None, Some(99.0)));
@@ -83,10 +114,16 @@ fn overrides_and_patterns() {
     let mut o = opts(None, Some(99.0));
     o.overrides.push(Override {
         pattern: Pattern::parse("public.archive").unwrap(),
-        thresholds: Thresholds { warning: None, critical: Some(50.0) },
+        thresholds: Thresholds {
+            warning: None,
+            critical: Some(50.0),
+        },
         min_blocks: None,
     });
-    let items = vec![counter(Scope::Tables, "archive", 6_000, 4_000), counter(Scope::Tables, "orders", 99_990, 10)];
+    let items = vec![
+        counter(Scope::Tables, "archive", 6_000, 4_000),
+        counter(Scope::Tables, "orders", 99_990, 10),
+    ];
     assert_eq!(judge(items.clone(), window(), &o).status, Status::Ok);
     o.overrides.clear();
     assert_eq!(judge(items.clone(), window(), &o).status, Status::Critical);
@@ -108,7 +145,14 @@ fn percentages() {
     }
 }
 
-fn snapshot(sysid: &str, start: f64, now: f64, reset: Option<f64>, hit: i64, read: i64) -> StatsSnapshot {
+fn snapshot(
+    sysid: &str,
+    start: f64,
+    now: f64,
+    reset: Option<f64>,
+    hit: i64,
+    read: i64,
+) -> StatsSnapshot {
     StatsSnapshot {
         format: crate::facts::SNAPSHOT_FORMAT,
         server: ServerInfo {
@@ -150,6 +194,7 @@ fn snapshot(sysid: &str, start: f64, now: f64, reset: Option<f64>, hit: i64, rea
         privileges: Privileges::default(),
         visited_databases: vec!["app".to_string()],
         notes: Vec::new(),
+        checkpoints: None,
     }
 }
 
@@ -169,18 +214,33 @@ fn window_difference_is_after_minus_before() {
     let lifetime = window::lifetime_window(&after, &["app"]);
     assert_eq!((lifetime.start_epoch, lifetime.end_epoch), (100.0, 1_060.0));
     let reset_later = snapshot("1", 100.0, 1_060.0, Some(500.0), 1, 1);
-    assert_eq!(window::lifetime_window(&reset_later, &["app"]).start_epoch, 500.0);
+    assert_eq!(
+        window::lifetime_window(&reset_later, &["app"]).start_epoch,
+        500.0
+    );
 }
 
 #[test]
 fn window_refusals() {
     let before = snapshot("1", 100.0, 1_000.0, Some(50.0), 10_000, 100);
     let other_server = snapshot("2", 100.0, 1_060.0, Some(50.0), 15_000, 1_100);
-    assert!(window::comparable(&before, &other_server).unwrap_err().contains("different servers"));
+    assert!(
+        window::comparable(&before, &other_server)
+            .unwrap_err()
+            .contains("different servers")
+    );
     let restarted = snapshot("1", 1_010.0, 1_060.0, Some(50.0), 15_000, 1_100);
-    assert!(window::comparable(&before, &restarted).unwrap_err().contains("restarted"));
+    assert!(
+        window::comparable(&before, &restarted)
+            .unwrap_err()
+            .contains("restarted")
+    );
     let reset = snapshot("1", 100.0, 1_060.0, Some(1_030.0), 15, 11);
-    assert!(window::comparable(&before, &reset).unwrap_err().contains("reset"));
+    assert!(
+        window::comparable(&before, &reset)
+            .unwrap_err()
+            .contains("reset")
+    );
     let backwards = snapshot("1", 100.0, 1_060.0, Some(50.0), 5_000, 1_100);
     let scopes = [Scope::Database];
     let err = window::difference(

@@ -15,7 +15,17 @@ use crate::facts::StatsSnapshot;
 
 /// What kind of object an item is.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
@@ -209,7 +219,12 @@ pub fn difference(before: &[Counter], after: &[Counter]) -> Result<Vec<Counter>,
         .iter()
         .map(|c| {
             (
-                (c.scope, c.database.as_str(), c.schema.as_deref(), c.name.as_str()),
+                (
+                    c.scope,
+                    c.database.as_str(),
+                    c.schema.as_deref(),
+                    c.name.as_str(),
+                ),
                 c,
             )
         })

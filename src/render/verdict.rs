@@ -53,7 +53,8 @@ fn window_text(v: &Verdict) -> String {
 pub fn human(v: &Verdict) -> String {
     let mut out = String::new();
     for item in v.items.iter().filter(|i| i.status != Status::Ok) {
-        let name = sanitize(&item.counter.label());
+        let label = item.counter.label();
+        let name = sanitize(&label);
         if item.insufficient {
             let _ = writeln!(
                 out,
@@ -187,7 +188,10 @@ pub fn junit(v: &Verdict) -> String {
         .filter(|i| i.insufficient && i.status == Status::Ok)
         .count();
     let errors = usize::from(v.reason.is_some())
-        + v.items.iter().filter(|i| i.status == Status::Unknown).count();
+        + v.items
+            .iter()
+            .filter(|i| i.status == Status::Unknown)
+            .count();
     let tests = v.items.len() + usize::from(v.reason.is_some());
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -258,10 +262,7 @@ pub fn junit(v: &Verdict) -> String {
 
 /// A perfdata label: quoted, with `'` doubled and `=` removed as the plugin guidelines ask.
 fn perf_label(text: &str) -> String {
-    format!(
-        "'{}'",
-        sanitize(text).replace('\'', "''").replace('=', "_")
-    )
+    format!("'{}'", sanitize(text).replace('\'', "''").replace('=', "_"))
 }
 
 /// The Nagios plugin format: `PGCACHE_TUNE STATUS - summary | 'label'=ratio%;warn;crit ...`.

@@ -1,0 +1,163 @@
+//! `report`: connect, collect, diagnose, fetch the sizes of the rows kept, render. The host
+//! facts for the settings diff come from the local probe only when the server runs on this
+//! machine; a remote server's RAM is never guessed from the client's.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Outcome, live};
+use crate::cli::{HostOverrides, ReportArgs, ReportFormat};
+use crate::collect::{self, CollectOptions};
+use crate::conninfo::{self, ConnParams};
+use crate::diag::{self, DiagOptions, HostContext, Pattern, Report};
+use crate::exit;
+use crate::tune::Os;
+
+pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
+    let opts = DiagOptions {
+        min_blocks: args.min_blocks,
+        limit: args.limit,
+        schema: patterns(&args.schema, "--schema", Pattern::parse_schema)?,
+        exclude: patterns(&args.exclude, "--exclude", Pattern::parse)?,
+    };
+    let report = if let Some(path) = &args.stats_from {
+        let snap = collect::load_snapshot(path)?;
+        let host = host_context(&args.host, None)?;
+        diag::diagnose(&snap, &host, &opts)
+    } else {
+        let params = live::resolve(&args.conn)?;
+        let host = host_context(&args.host, Some(&params))?;
+        let rt = live::runtime()?;
+        rt.block_on(live_report(&params, &host, &opts, args.all_databases))?
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = match args.format {
+        ReportFormat::Table => crate::render::report::table(&report, color),
+        ReportFormat::Json => crate::render::report::json(&report),
+        ReportFormat::Markdown => crate::render::report::markdown(&report),
+    };
+    Ok(Outcome::ok(text))
+}
+
+/// Parses repeatable pattern flags; a bad one is a usage error naming the flag.
+pub(super) fn patterns(
+    texts: &[String],
+    flag: &str,
+    parse: fn(&str) -> Result<Pattern, String>,
+) -> anyhow::Result<Vec<Pattern>> {
+    texts
+        .iter()
+        .map(|t| parse(t).map_err(|e| exit::usage(format!("{flag} {t}: {e}"))))
+        .collect()
+}
+
+/// Where the RAM and CPUs of the settings diff come from: the flags, else this machine when
+/// the server is local, else nothing (RAM-based advice is skipped with a note).
+pub(super) fn host_context(
+    flags: &HostOverrides,
+    params: Option<&ConnParams>,
+) -> anyhow::Result<HostContext> {
+    let local = params.is_some_and(ConnParams::is_local);
+    let (mut ram_bytes, mut cpus, mut source) = (flags.ram, flags.cpus, String::new());
+    if local && (ram_bytes.is_none() || cpus.is_none()) {
+        let facts = crate::host::probe(None)?;
+        ram_bytes = ram_bytes.or(Some(facts.tuning_ram_bytes()));
+        cpus = cpus.or(Some(facts.usable_cpus));
+        source = format!(
+            "this host (the server is local): probed, {}",
+            facts.limit_description()
+        );
+    }
+    if flags.ram.is_some() {
+        source = if flags.cpus.is_some() || !local {
+            "given (--ram/--cpus)".to_string()
+        } else {
+            "given (--ram), CPUs probed".to_string()
+        };
+    } else if !local {
+        source = match params {
+            Some(p) => format!(
+                "remote server ({}): its RAM is not visible from here; pass --ram and --cpus for RAM-based advice",
+                p.redacted()
+            ),
+            None => "statistics file: RAM unknown; pass --ram and --cpus for RAM-based advice"
+                .to_string(),
+        };
+    }
+    Ok(HostContext {
+        ram_bytes,
+        cpus,
+        source,
+        os: Os::this_host(),
+        storage: flags.storage,
+        profile: flags.profile,
+    })
+}
+
+async fn live_report(
+    params: &ConnParams,
+    host: &HostContext,
+    opts: &DiagOptions,
+    all_databases: bool,
+) -> anyhow::Result<Report> {
+    let client = conninfo::connect(params).await?;
+    let collect_opts = CollectOptions::everything();
+    let snap = if all_databases {
+        let bar = progress();
+        let visit = |db: String| {
+            bar.set_message(format!(
+                "reading database {}",
+                crate::render::sanitize::sanitize(&db)
+            ));
+            bar.inc(1);
+            let p = params.with_dbname(&db);
+            async move { conninfo::connect(&p).await }
+        };
+        let snap = collect::collect_all_databases(&client, &collect_opts, visit).await?;
+        bar.finish_and_clear();
+        snap
+    } else {
+        collect::collect(&client, &collect_opts).await?
+    };
+    let mut report = diag::diagnose(&snap, host, opts);
+    // Sizes only for the rows the report keeps: stat()ing every relation is the slow part.
+    let tables = report.table_relids();
+    let indexes = report.index_relids();
+    let databases: BTreeSet<&String> = tables.keys().chain(indexes.keys()).collect();
+    let mut filled = Vec::new();
+    for db in databases {
+        let none = Vec::new();
+        let (t, i) = (
+            tables.get(db).unwrap_or(&none),
+            indexes.get(db).unwrap_or(&none),
+        );
+        let other;
+        let c = if *db == snap.server.database {
+            &client
+        } else {
+            other = conninfo::connect(&params.with_dbname(db)).await?;
+            &other
+        };
+        let (mut sizes, index_sizes) =
+            tokio::try_join!(collect::table_sizes(c, t), collect::index_sizes(c, i))?;
+        sizes.extend(index_sizes);
+        filled.push((db.clone(), sizes));
+    }
+    for (db, sizes) in filled {
+        report.fill_sizes(&db, &sizes);
+    }
+    Ok(report)
+}
+
+/// A spinner on stderr while other databases are read; indicatif draws nothing when stderr
+/// is not a terminal.
+fn progress() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} databases: {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

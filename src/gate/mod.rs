@@ -154,10 +154,15 @@ impl Verdict {
     }
 }
 
-/// Databases have no schema: a plain-name or regex pattern still matches them by name, while a
-/// `schema.` pattern never does.
+/// Relations match as `schema.name` (a regex sees that text). Databases have no schema: a
+/// plain name or a regex matches the database name itself, while a `schema.` pattern never
+/// does.
 fn matches(pattern: &Pattern, c: &Counter) -> bool {
-    pattern.matches(c.schema.as_deref().unwrap_or(""), &c.name)
+    match (&c.schema, pattern) {
+        (Some(schema), p) => p.matches(schema, &c.name),
+        (None, Pattern::Regex(re)) => re.is_match(&c.name),
+        (None, p) => p.matches("", &c.name),
+    }
 }
 
 /// Judges every counter against its thresholds. See [`Status`] for the precedence: any

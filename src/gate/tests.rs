@@ -130,10 +130,20 @@ fn overrides_and_patterns() {
     o.exclude.push(Pattern::parse("archive").unwrap());
     assert_eq!(judge(items.clone(), window(), &o).status, Status::Ok);
     o.exclude.clear();
-    o.include.push(Pattern::parse("~^ord").unwrap());
+    o.include.push(Pattern::parse("~^public\\.ord").unwrap());
     let v = judge(items, window(), &o);
     assert_eq!(v.items.len(), 1);
     assert_eq!(v.status, Status::Ok);
+    // Databases match by their own name, for plain names and regexes alike.
+    o.include = vec![Pattern::parse("~^app").unwrap()];
+    let dbs = vec![
+        counter(Scope::Database, "app_prod", 9_000, 1_000),
+        counter(Scope::Database, "other", 10, 10_000),
+    ];
+    let v = judge(dbs.clone(), window(), &o);
+    assert_eq!((v.items.len(), v.status), (1, Status::Critical));
+    o.include = vec![Pattern::parse("other").unwrap()];
+    assert_eq!(judge(dbs, window(), &o).items[0].counter.name, "other");
 }
 
 #[test]

@@ -57,7 +57,7 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance)> {
     let (ram_bytes, ram_source) = match (args.ram, &facts) {
         (Some(bytes), _) => (bytes, "given".to_string()),
         (None, Some(f)) => (
-            f.tuning_ram_bytes(),
+            f.probed_tuning_ram_bytes(),
             format!("probed, {}", f.limit_description()),
         ),
         (None, None) => unreachable!("probed above when --ram is missing"),

@@ -63,7 +63,7 @@ pub(super) fn host_context(
     let (mut ram_bytes, mut cpus, mut source) = (flags.ram, flags.cpus, String::new());
     if local && (ram_bytes.is_none() || cpus.is_none()) {
         let facts = crate::host::probe(None)?;
-        ram_bytes = ram_bytes.or(Some(facts.tuning_ram_bytes()));
+        ram_bytes = ram_bytes.or(Some(facts.probed_tuning_ram_bytes()));
         cpus = cpus.or(Some(facts.usable_cpus));
         source = format!(
             "this host (the server is local): probed, {}",

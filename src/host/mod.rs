@@ -89,6 +89,20 @@ impl HostFacts {
         }
     }
 
+    /// [`Self::tuning_ram_bytes`] rounded down to a multiple of 64MiB, the RAM the engine is
+    /// fed when it was probed. MemTotal is a few hundred MB under the installed RAM and odd to
+    /// the kilobyte, so unrounded it yields `shared_buffers = 6171024kB` where a person would
+    /// write 6016MB; 64MiB keeps every 1/4, 3/4 and 1/16 share a whole number of MB.
+    pub fn probed_tuning_ram_bytes(&self) -> u64 {
+        const GRANULE_BYTES: u64 = 64 << 20;
+        let ram = self.tuning_ram_bytes();
+        if ram >= GRANULE_BYTES {
+            ram / GRANULE_BYTES * GRANULE_BYTES
+        } else {
+            ram
+        }
+    }
+
     /// Human description for the recommend header: "cgroup limit none" or "cgroup limit 2 GiB".
     pub fn limit_description(&self) -> String {
         match self.memory_limit.bytes {
@@ -218,6 +232,20 @@ mod tests {
         assert_eq!(facts(16 * GIB, None).tuning_ram_bytes(), 16 * GIB);
         assert_eq!(facts(16 * GIB, Some(2 * GIB)).tuning_ram_bytes(), 2 * GIB);
         assert_eq!(facts(16 * GIB, Some(64 * GIB)).tuning_ram_bytes(), 16 * GIB);
+    }
+
+    #[test]
+    fn probed_ram_rounds_down_to_64mib() {
+        assert_eq!(
+            facts(25_276_514_304, None).probed_tuning_ram_bytes(),
+            24_064u64 << 20
+        );
+        assert_eq!(facts(16 << 30, None).probed_tuning_ram_bytes(), 16 << 30);
+        assert_eq!(
+            facts(16 << 30, Some((1 << 30) + 5)).probed_tuning_ram_bytes(),
+            1 << 30
+        );
+        assert_eq!(facts(50 << 20, None).probed_tuning_ram_bytes(), 50 << 20);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::{
     DataSize, MAX_CPUS, MIN_CONNECTIONS, Os, Profile, Recommendation, Recommendations, Section,
     Storage, TuneInput, Value, default_connections,
 };
-use crate::units::{GB_KB, MB_KB, format_kb};
+use crate::units::{GB_KB, MB_KB};
 
 /// shared_buffers, effective_cache_size and wal_buffers are stored in blocks of this many kB.
 const BLOCK_KB: u64 = 8;
@@ -86,7 +86,7 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
         input,
         settings: Vec::new(),
     };
-    let ram_text = format_kb(ram);
+    let ram_text = crate::units::format_bytes_human(ram.saturating_mul(crate::units::KB_BYTES));
 
     // --- Memory -------------------------------------------------------------------------
     b.push(

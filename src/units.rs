@@ -141,29 +141,6 @@ pub fn format_bytes_human(bytes: u64) -> String {
     format!("{}.{} {name}", tenths / 10, tenths % 10)
 }
 
-/// Formats a span of seconds for people: `45s`, `5min 3s`, `2h 5min`, `3d 4h`.
-// Float-to-integer `as` casts saturate, which is what a display wants for absurd inputs.
-#[allow(clippy::cast_possible_truncation)]
-pub fn format_duration_human(seconds: f64) -> String {
-    let total = if seconds.is_finite() && seconds > 0.0 {
-        seconds.round() as u64
-    } else {
-        0
-    };
-    let (d, h, m, s) = (
-        total / 86_400,
-        total % 86_400 / 3_600,
-        total % 3_600 / 60,
-        total % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}min {s}s"),
-        (0, _, _) => format!("{h}h {m}min"),
-        _ => format!("{d}d {h}h"),
-    }
-}
-
 /// Formats epoch seconds as an ISO 8601 UTC timestamp (`2026-11-26T23:30:05Z`), without a
 /// date crate: the civil-from-days conversion is a few lines (Howard Hinnant's algorithm).
 #[allow(clippy::cast_possible_truncation)]
@@ -420,10 +397,6 @@ mod tests {
 
     #[test]
     fn durations_and_timestamps() {
-        assert_eq!(format_duration_human(45.0), "45s");
-        assert_eq!(format_duration_human(303.0), "5min 3s");
-        assert_eq!(format_duration_human(7_500.0), "2h 5min");
-        assert_eq!(format_duration_human(-3.0), "0s");
         assert_eq!(format_epoch_utc(0.0), "1970-01-01T00:00:00Z");
         assert_eq!(format_epoch_utc(1_795_736_405.9), "2026-11-26T23:40:05Z");
         assert_eq!(format_epoch_utc(951_782_400.0), "2000-02-29T00:00:00Z");

@@ -1,7 +1,8 @@
 //! Unit tests of the gate: thresholds, floors, precedence, windows and their refusals.
 
 use super::*;
-use crate::facts::{DatabaseStats, Privileges, ServerInfo, StatsSnapshot, TableStats};
+use crate::diag::testdata;
+use crate::facts::StatsSnapshot;
 
 fn counter(scope: Scope, name: &str, hits: i64, reads: i64) -> Counter {
     Counter {
@@ -155,6 +156,7 @@ fn percentages() {
     }
 }
 
+/// The diag test snapshot reduced to one database and one table with the given counters.
 fn snapshot(
     sysid: &str,
     start: f64,
@@ -163,49 +165,17 @@ fn snapshot(
     hit: i64,
     read: i64,
 ) -> StatsSnapshot {
-    StatsSnapshot {
-        format: crate::facts::SNAPSHOT_FORMAT,
-        server: ServerInfo {
-            version_num: 150_000,
-            version: "15".to_string(),
-            system_identifier: Some(sysid.to_string()),
-            now_epoch: now,
-            start_epoch: start,
-            database: "app".to_string(),
-            user: "postgres".to_string(),
-            total_data_bytes: None,
-        },
-        databases: vec![DatabaseStats {
-            name: "app".to_string(),
-            blks_hit: hit,
-            blks_read: read,
-            blk_read_time_ms: 0.0,
-            size_bytes: None,
-            stats_reset_epoch: reset,
-            can_connect: true,
-        }],
-        tables: vec![TableStats {
-            database: "app".to_string(),
-            relid: 1,
-            schema: "public".to_string(),
-            name: "t".to_string(),
-            heap_blks_hit: hit / 2,
-            heap_blks_read: read / 2,
-            idx_blks_hit: None,
-            idx_blks_read: None,
-            toast_blks_hit: None,
-            toast_blks_read: None,
-            tidx_blks_hit: None,
-            tidx_blks_read: None,
-            size_bytes: None,
-        }],
-        indexes: Vec::new(),
-        settings: Vec::new(),
-        privileges: Privileges::default(),
-        visited_databases: vec!["app".to_string()],
-        notes: Vec::new(),
-        checkpoints: None,
-    }
+    let mut snap = testdata::snapshot();
+    snap.server.system_identifier = Some(sysid.to_string());
+    snap.server.start_epoch = start;
+    snap.server.now_epoch = now;
+    snap.server.database = "app".to_string();
+    let mut db = testdata::database("app", hit, read, 0.0, None);
+    db.stats_reset_epoch = reset;
+    snap.databases = vec![db];
+    snap.tables = vec![testdata::table("app", 1, "public", "t", hit / 2, read / 2)];
+    snap.indexes = Vec::new();
+    snap
 }
 
 #[test]

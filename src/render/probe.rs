@@ -86,11 +86,10 @@ fn cpus(quota: f64) -> String {
     format!("{trimmed} {unit}")
 }
 
-/// Replaces control characters so machine-provided text cannot drive the terminal.
+/// Machine-provided text (paths, device names, os-release) goes through the same sanitiser
+/// as server-provided names, so it cannot drive the terminal either.
 fn sanitize(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    crate::render::sanitize::sanitize(text).into_owned()
 }
 
 #[cfg(test)]
@@ -150,7 +149,7 @@ mod tests {
         });
         let text = table(&host);
         assert!(!text.contains('\u{1b}'));
-        assert!(text.contains("/tmp/?[2Jpgdata"));
+        assert!(text.contains("/tmp/\\x1b[2Jpgdata"), "{text}");
         assert!(text.contains("unknown (no block device"));
     }
 

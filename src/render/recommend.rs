@@ -31,9 +31,10 @@ pub struct Provenance {
     pub server: Option<String>,
 }
 
-/// One setting as templates and JSON see it.
+/// One setting as JSON sees it: the value as written in the conf, plus bytes or ms where it
+/// has a unit.
 #[derive(Debug, Serialize)]
-struct SettingView<'a> {
+struct JsonSetting<'a> {
     name: &'a str,
     value: String,
     section: Section,
@@ -42,6 +43,28 @@ struct SettingView<'a> {
     restart_required: bool,
     bytes: Option<u64>,
     ms: Option<u64>,
+}
+
+impl<'a> JsonSetting<'a> {
+    fn new(s: &'a Recommendation) -> Self {
+        JsonSetting {
+            name: s.name,
+            value: s.value.to_conf(),
+            section: s.section,
+            reason: &s.reason,
+            is_default: s.is_default,
+            restart_required: s.restart_required,
+            bytes: s.value.bytes(),
+            ms: s.value.ms(),
+        }
+    }
+}
+
+/// One setting as templates see it: the JSON fields plus the aligned `name = value`.
+#[derive(Debug, Serialize)]
+struct SettingView<'a> {
+    #[serde(flatten)]
+    setting: JsonSetting<'a>,
     /// `name = value`, padded so that reason comments line up.
     line: String,
 }
@@ -53,18 +76,11 @@ struct SectionView<'a> {
 }
 
 fn setting_view(s: &Recommendation, width: usize) -> SettingView<'_> {
-    let value = s.value.to_conf();
-    let assignment = format!("{} = {}", s.name, value);
+    let setting = JsonSetting::new(s);
+    let assignment = format!("{} = {}", setting.name, setting.value);
     SettingView {
-        name: s.name,
-        section: s.section,
-        reason: &s.reason,
-        is_default: s.is_default,
-        restart_required: s.restart_required,
-        bytes: s.value.bytes(),
-        ms: s.value.ms(),
+        setting,
         line: format!("{assignment:<width$}"),
-        value,
     }
 }
 
@@ -214,19 +230,6 @@ struct JsonInputs<'a> {
     server: Option<&'a str>,
 }
 
-/// A setting in JSON: the template view without its layout-only `line`.
-#[derive(Serialize)]
-struct JsonSetting<'a> {
-    name: &'a str,
-    value: String,
-    section: Section,
-    reason: &'a str,
-    is_default: bool,
-    restart_required: bool,
-    bytes: Option<u64>,
-    ms: Option<u64>,
-}
-
 #[derive(Serialize)]
 struct JsonDoc<'a> {
     tool_version: &'static str,
@@ -261,20 +264,7 @@ pub fn json(recs: &Recommendations, prov: &Provenance) -> String {
             server: prov.server.as_deref(),
         },
         warnings: &recs.warnings,
-        settings: recs
-            .settings
-            .iter()
-            .map(|s| JsonSetting {
-                name: s.name,
-                value: s.value.to_conf(),
-                section: s.section,
-                reason: &s.reason,
-                is_default: s.is_default,
-                restart_required: s.restart_required,
-                bytes: s.value.bytes(),
-                ms: s.value.ms(),
-            })
-            .collect(),
+        settings: recs.settings.iter().map(JsonSetting::new).collect(),
     };
     let mut text = serde_json::to_string_pretty(&doc).expect("plain data always serialises");
     text.push('\n');

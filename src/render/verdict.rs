@@ -5,13 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::diag::text::{approx_duration, format_count, format_ratio};
 use crate::gate::{Item, Status, Verdict, WindowKind};
 use crate::render::sanitize::sanitize;
-use crate::units::{format_duration_human, format_epoch_utc};
-
-fn pct(ratio: Option<f64>) -> String {
-    ratio.map_or_else(|| "n/a".to_string(), |r| format!("{:.2}%", r * 100.0))
-}
+use crate::units::format_epoch_utc;
 
 fn threshold_text(item: &Item) -> String {
     let t = item.thresholds;
@@ -35,7 +32,9 @@ fn window_text(v: &Verdict) -> String {
     let Some(w) = &v.window else {
         return "no window".to_string();
     };
-    let span = format_duration_human(w.seconds());
+    // Saturating float-to-integer cast: a window is never near u64::MAX seconds.
+    #[allow(clippy::cast_possible_truncation)]
+    let span = approx_duration(w.seconds().round() as u64);
     match w.kind {
         WindowKind::Lifetime => format!(
             "lifetime window of {span} (since {}, the last statistics reset or server start)",
@@ -70,9 +69,9 @@ pub fn human(v: &Verdict) -> String {
                 "{} {} {name}: hit ratio {} (hits {}, reads {}), {}",
                 item.status.as_str(),
                 scope_word(item),
-                pct(item.hit_ratio),
-                item.counter.hits,
-                item.counter.reads,
+                format_ratio(item.hit_ratio),
+                format_count(item.counter.hits),
+                format_count(item.counter.reads),
                 threshold_text(item)
             );
         }
@@ -95,7 +94,7 @@ fn summary(v: &Verdict) -> String {
             format!(
                 "; worst {} {} ({})",
                 sanitize(&i.counter.label()),
-                pct(i.hit_ratio),
+                format_ratio(i.hit_ratio),
                 threshold_text(i)
             )
         })
@@ -224,7 +223,7 @@ pub fn junit(v: &Verdict) -> String {
         );
         let detail = format!(
             "hit ratio {} (hits {}, reads {}), {}",
-            pct(item.hit_ratio),
+            format_ratio(item.hit_ratio),
             item.counter.hits,
             item.counter.reads,
             threshold_text(item)

@@ -40,6 +40,9 @@ pub struct StatsSnapshot {
     /// Checkpoint counters, when they were read (not by the fast `check` path).
     #[serde(default)]
     pub checkpoints: Option<CheckpointStats>,
+    /// Shared-buffer traffic from `pg_stat_io` (PostgreSQL 16 on; `None` before, with a note).
+    #[serde(default)]
+    pub buffer_io: Option<BufferIoStats>,
 }
 
 /// Facts about the server itself.
@@ -170,6 +173,24 @@ pub struct CheckpointStats {
     /// Checkpoints requested (WAL volume, `CHECKPOINT`, shutdown, …).
     pub requested: i64,
     /// When these counters were last reset (epoch seconds), if ever.
+    pub stats_reset_epoch: Option<f64>,
+}
+
+/// Shared-buffer traffic of all processes from `pg_stat_io` (relation blocks, normal
+/// context), PostgreSQL 16 on. Evictions say what hit ratios cannot: whether the working
+/// set still fits in shared_buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BufferIoStats {
+    /// Blocks read into shared_buffers.
+    pub reads: i64,
+    /// Blocks found in shared_buffers.
+    pub hits: i64,
+    /// Buffers evicted to make room for another block.
+    pub evictions: i64,
+    /// Blocks written by client backends themselves (bgwriter and checkpointer not keeping
+    /// up).
+    pub backend_writes: i64,
+    /// The most recent reset of these counters (epoch seconds), if any.
     pub stats_reset_epoch: Option<f64>,
 }
 

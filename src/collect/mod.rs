@@ -26,8 +26,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
 use crate::facts::{
-    CheckpointStats, DatabaseStats, IndexStats, LiveSetting, Privileges, SNAPSHOT_FORMAT,
-    ServerInfo, StatsSnapshot, TableStats,
+    BufferIoStats, CheckpointStats, DatabaseStats, IndexStats, LiveSetting, Privileges,
+    SNAPSHOT_FORMAT, ServerInfo, StatsSnapshot, TableStats,
 };
 
 pub use snapshot::{load_snapshot, save_snapshot};
@@ -110,12 +110,14 @@ struct Head {
     server: ServerInfo,
     privileges: Privileges,
     checkpoints: Option<CheckpointStats>,
+    buffer_io: Option<BufferIoStats>,
     notes: Vec<String>,
 }
 
 /// Reads the server row, then (concurrently) the system identifier when the role may call
-/// `pg_control_system()` and, when asked, the checkpoint counters in the version's form.
-async fn read_head(client: &Client, checkpoints: bool) -> anyhow::Result<Head> {
+/// `pg_control_system()` and, when `extras`, the checkpoint and shared-buffer counters in
+/// the version's form.
+async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
     struct Info {
         server: ServerInfo,
         privileges: Privileges,
@@ -145,7 +147,12 @@ async fn read_head(client: &Client, checkpoints: bool) -> anyhow::Result<Head> {
     .await?;
 
     let version_num = info.server.version_num;
-    let mut notes = sql::version_notes(version_num);
+    // The fast path does not read the versioned views, so it does not note their absence.
+    let mut notes = if extras {
+        sql::version_notes(version_num)
+    } else {
+        sql::support_note(version_num).into_iter().collect()
+    };
     let sysid = async {
         if !info.may_read_control {
             return Ok(None);
@@ -160,10 +167,7 @@ async fn read_head(client: &Client, checkpoints: bool) -> anyhow::Result<Head> {
         .map(Some)
     };
     let ckpt = async {
-        let Some(q) = sql::CHECKPOINTS
-            .sql_for(version_num)
-            .filter(|_| checkpoints)
-        else {
+        let Some(q) = sql::CHECKPOINTS.sql_for(version_num).filter(|_| extras) else {
             return Ok(None);
         };
         read_one(client, sql::CHECKPOINTS.what, q, |r| {
@@ -176,7 +180,23 @@ async fn read_head(client: &Client, checkpoints: bool) -> anyhow::Result<Head> {
         .await
         .map(Some)
     };
-    let (system_identifier, checkpoints) = tokio::try_join!(sysid, ckpt)?;
+    let io = async {
+        let Some(q) = sql::BUFFER_IO.sql_for(version_num).filter(|_| extras) else {
+            return Ok(None);
+        };
+        read_one(client, "pg_stat_io", q, |r| {
+            Ok(BufferIoStats {
+                reads: r.try_get("reads")?,
+                hits: r.try_get("hits")?,
+                evictions: r.try_get("evictions")?,
+                backend_writes: r.try_get("backend_writes")?,
+                stats_reset_epoch: r.try_get("stats_reset_epoch")?,
+            })
+        })
+        .await
+        .map(Some)
+    };
+    let (system_identifier, checkpoints, buffer_io) = tokio::try_join!(sysid, ckpt, io)?;
     if !info.may_read_control {
         notes.push(
             "the role may not call pg_control_system(), so the snapshot has no system \
@@ -190,6 +210,7 @@ async fn read_head(client: &Client, checkpoints: bool) -> anyhow::Result<Head> {
         server,
         privileges: info.privileges,
         checkpoints,
+        buffer_io,
         notes,
     })
 }
@@ -347,14 +368,15 @@ fn snapshot(p: Pass) -> StatsSnapshot {
         visited_databases: visited,
         notes: p.head.notes,
         checkpoints: p.head.checkpoints,
+        buffer_io: p.head.buffer_io,
     }
 }
 
 /// One pass over the connected database: server info, every database row of
 /// `pg_stat_database` (without the shared-objects row) with sizes where the role may read
 /// them, the connected database's table and index counters (`size_bytes` left `None`, see
-/// [`table_sizes`]), all `pg_settings` rows, privileges, checkpoint counters and notes on
-/// what this server version or role cannot show.
+/// [`table_sizes`]), all `pg_settings` rows, privileges, checkpoint and (16+) `pg_stat_io`
+/// counters, and notes on what this server version or role cannot show.
 pub async fn collect(client: &Client, opts: &CollectOptions) -> anyhow::Result<StatsSnapshot> {
     let p = pass(client, true, opts.tables, opts.indexes, opts.settings).await?;
     Ok(snapshot(p))
@@ -464,8 +486,8 @@ pub async fn index_sizes(client: &Client, relids: &[u32]) -> anyhow::Result<Hash
 }
 
 /// Only what `check` needs, fast: server info, privileges and `pg_stat_database` counters
-/// without database sizes (+ table / index counters when asked). No settings, no checkpoint
-/// counters.
+/// without database sizes (+ table / index counters when asked). No settings, checkpoint or
+/// `pg_stat_io` counters.
 pub async fn collect_counters(
     client: &Client,
     tables: bool,

@@ -57,8 +57,15 @@ pub const CHECKPOINTS: Versioned = Versioned {
     ],
 };
 
+/// Shared-buffer reads, hits, evictions and backend writes from `pg_stat_io`, which
+/// PostgreSQL 16 introduced: older servers cannot show evictions at all.
+pub const BUFFER_IO: Versioned = Versioned {
+    what: "shared-buffer evictions (pg_stat_io, added in 16)",
+    variants: &[(160_000, include_str!("../sql/buffer_io_16.sql"))],
+};
+
 /// Every versioned query, so tests can check them all.
-pub const VERSIONED: &[Versioned] = &[CHECKPOINTS];
+pub const VERSIONED: &[Versioned] = &[CHECKPOINTS, BUFFER_IO];
 
 /// `150020` → `"15.20"`, `90624` → `"9.6.24"`: how people write versions in notes.
 pub fn version_text(version_num: u32) -> String {
@@ -75,28 +82,37 @@ pub fn version_text(version_num: u32) -> String {
     }
 }
 
-/// One-line notes on what a server of `version_num` cannot show, or why its numbers deserve
-/// care. Empty for the supported majors when every versioned query has a variant.
-pub fn version_notes(version_num: u32) -> Vec<String> {
-    let mut notes = Vec::new();
+/// A note when `version_num` lies outside the majors the queries were written and tested
+/// for (13 to 18).
+pub fn support_note(version_num: u32) -> Option<String> {
     let version = version_text(version_num);
     if version_num < MIN_SUPPORTED_VERSION_NUM {
-        notes.push(format!(
+        Some(format!(
             "PostgreSQL {version} is older than 13, the oldest version pgcache-tune supports; \
              its numbers were read with the queries written for 13"
-        ));
+        ))
     } else if version_num >= PAST_SUPPORTED_VERSION_NUM {
-        notes.push(format!(
+        Some(format!(
             "PostgreSQL {version} is newer than 18, the newest version pgcache-tune was tested \
              with; its numbers were read with the queries written for 18"
-        ));
+        ))
+    } else {
+        None
     }
-    for q in VERSIONED {
-        if q.sql_for(version_num).is_none() {
-            notes.push(format!("PostgreSQL {version} cannot show {}", q.what));
-        }
-    }
-    notes
+}
+
+/// One-line notes on what a server of `version_num` cannot show, or why its numbers deserve
+/// care: [`support_note`], then one note per [`Versioned`] query without a variant for it.
+pub fn version_notes(version_num: u32) -> Vec<String> {
+    let version = version_text(version_num);
+    let missing = VERSIONED
+        .iter()
+        .filter(|q| q.sql_for(version_num).is_none())
+        .map(|q| format!("PostgreSQL {version} cannot show {}", q.what));
+    support_note(version_num)
+        .into_iter()
+        .chain(missing)
+        .collect()
 }
 
 #[cfg(test)]
@@ -121,46 +137,71 @@ mod tests {
     }
 
     #[test]
+    fn buffer_io_needs_16() {
+        for v in [130_000, 140_012, 150_020, 159_999] {
+            assert_eq!(BUFFER_IO.sql_for(v), None, "{v}");
+        }
+        for v in [160_000, 170_010, 180_004] {
+            assert!(
+                BUFFER_IO.sql_for(v).unwrap().contains("from pg_stat_io"),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
     fn servers_older_than_every_variant_get_none_and_a_note() {
         assert_eq!(CHECKPOINTS.sql_for(120_022), None);
-        let notes = version_notes(120_022);
-        assert!(
-            notes
-                .iter()
-                .any(|n| n == "PostgreSQL 12.22 cannot show checkpoint statistics"),
-            "{notes:?}"
-        );
-        assert!(
-            notes.iter().any(|n| n.contains("older than 13")),
-            "{notes:?}"
+        assert_eq!(
+            version_notes(120_022),
+            [
+                "PostgreSQL 12.22 is older than 13, the oldest version pgcache-tune supports; \
+                 its numbers were read with the queries written for 13",
+                "PostgreSQL 12.22 cannot show checkpoint statistics",
+                "PostgreSQL 12.22 cannot show shared-buffer evictions (pg_stat_io, added in 16)",
+            ]
         );
         assert!(version_notes(90_624)[0].starts_with("PostgreSQL 9.6.24 is older"));
     }
 
     #[test]
-    fn supported_majors_have_no_notes_and_newer_ones_one() {
-        for major in 13..=18 {
+    fn supported_majors_note_only_missing_views() {
+        assert_eq!(
+            version_notes(150_020),
+            ["PostgreSQL 15.20 cannot show shared-buffer evictions (pg_stat_io, added in 16)"]
+        );
+        for major in 13..=15 {
+            let v = major * 10_000 + 3;
+            assert_eq!(version_notes(v).len(), 1, "{major}");
+            assert_eq!(support_note(v), None, "{major}");
+        }
+        for major in 16..=18 {
             assert_eq!(
                 version_notes(major * 10_000 + 3),
                 Vec::<String>::new(),
                 "{major}"
             );
         }
-        let notes = version_notes(190_000);
-        assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].contains("newer than 18"), "{notes:?}");
     }
 
     #[test]
-    fn variants_are_newest_first_and_reach_the_oldest_supported_version() {
+    fn newer_majors_get_one_note() {
+        let notes = version_notes(190_000);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("newer than 18"), "{notes:?}");
+        assert_eq!(support_note(190_000), Some(notes[0].clone()));
+    }
+
+    #[test]
+    fn variants_are_newest_first_and_checkpoints_reach_13() {
         for q in VERSIONED {
             assert!(
                 q.variants.windows(2).all(|w| w[0].0 > w[1].0),
                 "{}: variants not newest first",
                 q.what
             );
-            assert!(q.sql_for(MIN_SUPPORTED_VERSION_NUM).is_some(), "{}", q.what);
         }
+        assert!(CHECKPOINTS.sql_for(MIN_SUPPORTED_VERSION_NUM).is_some());
     }
 
     #[test]

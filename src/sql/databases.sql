@@ -4,14 +4,17 @@
 -- allow it (CONNECT, or pg_read_all_stats like pg_database_size itself checks), so one
 -- forbidden database does not fail the whole query. has_database_privilege() is NULL for a
 -- database dropped meanwhile, so that row gets no size either.
--- can_connect also needs datallowconn: template0 grants CONNECT but refuses connections.
+-- can_connect also needs datallowconn (template0 grants CONNECT but refuses connections)
+-- and a valid database (datconnlimit -2 marks one left behind by an interrupted DROP
+-- DATABASE, since 15.4 and the matching minor releases).
 select s.datname::text as name,
        s.blks_hit,
        s.blks_read,
        s.blk_read_time,
        extract(epoch from s.stats_reset)::float8 as stats_reset_epoch,
-       coalesce(has_database_privilege(d.oid, 'CONNECT') and d.datallowconn, false)
-           as can_connect,
+       coalesce(has_database_privilege(d.oid, 'CONNECT')
+                and d.datallowconn
+                and d.datconnlimit <> -2, false) as can_connect,
        case when $1::bool
                  and (has_database_privilege(d.oid, 'CONNECT')
                       or pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'))

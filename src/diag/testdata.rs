@@ -290,5 +290,6 @@ pub fn snapshot() -> StatsSnapshot {
         visited_databases: vec!["app".to_owned()],
         notes: vec!["pg_stat_statements is not installed: no per-query I/O".to_owned()],
         checkpoints: None,
+        buffer_io: None,
     }
 }

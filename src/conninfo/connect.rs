@@ -160,14 +160,17 @@ fn base_config(params: &ConnParams) -> tokio_postgres::Config {
     config
 }
 
-/// One simple-query round trip. Bare numbers are milliseconds for these settings.
+/// One simple-query round trip. Bare numbers are milliseconds for these settings. JIT is off
+/// because the statistics views over 20,000 tables cost more than its threshold, and compiling
+/// a catalog query takes longer than running it.
 fn setup_sql(statement_timeout: Duration) -> String {
     let statement_ms = statement_timeout.as_millis().max(1);
     format!(
         "SET default_transaction_read_only = on; \
          SET statement_timeout = {statement_ms}; \
          SET lock_timeout = {}; \
-         SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+         SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}; \
+         SET jit = off",
         LOCK_TIMEOUT_MS.min(statement_ms)
     )
 }
@@ -323,6 +326,7 @@ mod tests {
     fn setup_is_one_batch_and_lock_timeout_stays_below_statement_timeout() {
         let sql = setup_sql(Duration::from_secs(30));
         assert!(sql.contains("SET default_transaction_read_only = on"));
+        assert!(sql.ends_with("SET jit = off"));
         assert!(sql.contains("SET statement_timeout = 30000;"));
         assert!(sql.contains("SET lock_timeout = 5000;"));
         assert!(sql.contains("SET idle_in_transaction_session_timeout = 60000"));

@@ -27,7 +27,8 @@ const MAX_TIMEOUT_MS: f64 = i32::MAX as f64;
 #[command(disable_help_flag = true)]
 pub struct ConnectionArgs {
     /// A database name, a postgresql:// URL or a "key=value ..." connection string, as psql
-    /// takes it. Flags win over what it says; PG* variables fill in what it leaves out.
+    /// takes it. What it says wins over -h/-p/-U, as with psql; flags and PG* variables fill
+    /// in what it leaves out.
     #[arg(value_name = "CONNECTION")]
     pub connection: Option<String>,
 

@@ -6,10 +6,10 @@
 //! names the target, [`redact`] scrubs any text that might quote a connection string, and
 //! [`describe_error`] turns any driver error into one line.
 //!
-//! Precedence is flags > connection string > `PG*` variables > defaults. (psql lets a
-//! connection string override `-h/-p/-U`; we let the explicit flag win, which is what a
-//! person typing both means.) Empty values count as "not given", so `postgresql:///db` still
-//! takes the host from `PGHOST`.
+//! Precedence is psql's: connection string > `-h/-p/-U` flags > `PG*` variables > defaults
+//! (psql hands the flags to libpq before the expanded string, so the string wins). Empty
+//! values count as "not given", so `postgresql:///db` still takes the host from the flag or
+//! `PGHOST`.
 
 mod args;
 mod connect;

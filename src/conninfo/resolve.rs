@@ -1,5 +1,5 @@
 //! Merging flags, a connection string, the `PG*` variables and libpq's defaults into one
-//! [`ConnParams`]: flags > connection string > environment > defaults, with empty values
+//! [`ConnParams`]: connection string > flags > environment > defaults (psql's order), with empty values
 //! counting as "not given". The only I/O is the password-file lookup and the check for which
 //! default socket directory exists.
 
@@ -98,23 +98,27 @@ pub(super) fn resolve_with(
         (Some(c), None) | (None, Some(c)) => (None, Some(c)),
         (None, None) => (None, None),
     };
-    if let Some(text) = conn_string {
-        for (key, value) in parse::parse_connection_string(text).map_err(usage)? {
-            set(&mut values, &key, &value);
-        }
-    }
+    // psql passes -h/-p/-U to libpq *before* the expanded connection string, so what the
+    // string says wins over them; we keep that order so a psql command line means the same
+    // here. Our own --connect-timeout flag comes last: it has no psql counterpart to match.
     let port_flag = args.port.map(|p| p.to_string());
-    let timeout_flag = args.connect_timeout.map(|s| s.to_string());
     for (key, flag) in [
         ("host", args.host.as_ref()),
         ("port", port_flag.as_ref()),
         ("user", args.username.as_ref()),
         ("dbname", plain_db),
-        ("connect_timeout", timeout_flag.as_ref()),
     ] {
         if let Some(v) = flag {
             set(&mut values, key, v);
         }
+    }
+    if let Some(text) = conn_string {
+        for (key, value) in parse::parse_connection_string(text).map_err(usage)? {
+            set(&mut values, &key, &value);
+        }
+    }
+    if let Some(seconds) = args.connect_timeout {
+        set(&mut values, "connect_timeout", &seconds.to_string());
     }
     let get = |key: &str| values.get(key).map(String::as_str);
 

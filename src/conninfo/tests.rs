@@ -110,7 +110,7 @@ fn env_fills_in_what_is_not_given() {
 }
 
 #[test]
-fn connection_string_beats_env_and_flags_beat_both() {
+fn connection_string_beats_flags_and_flags_beat_env() {
     let vars = [
         ("USER", "alice"),
         ("PGHOST", "env-host"),
@@ -136,9 +136,22 @@ fn connection_string_beats_env_and_flags_beat_both() {
     let p = ok(&args, &vars);
     assert_eq!(
         (p.host.clone(), p.port, p.user.as_str(), p.dbname.as_str()),
-        (Host::Tcp("flag-host".into()), 3333, "flaguser", "urldb")
+        (Host::Tcp("url-host".into()), 2222, "urluser", "urldb"),
+        "as with psql, the connection string wins over -h/-p/-U"
     );
     assert_eq!(p.connect_timeout, None, "0 waits forever");
+    // Flags fill in what the string leaves out, ahead of the environment.
+    let args = ConnectionArgs {
+        host: Some("flag-host".into()),
+        port: Some(3333),
+        username: Some("flaguser".into()),
+        ..conn("postgresql:///urldb")
+    };
+    let p = ok(&args, &vars);
+    assert_eq!(
+        (p.host.clone(), p.port, p.user.as_str(), p.dbname.as_str()),
+        (Host::Tcp("flag-host".into()), 3333, "flaguser", "urldb")
+    );
 
     // -d takes a connection string too; a plain -d is a database name.
     let args = ConnectionArgs {

@@ -185,10 +185,21 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         (None, Some(second)) => (WindowKind::Interval, first, second),
         (None, None) => {
             let counters = window::counters(&first, &plan.scopes, plan.connected_only);
-            let mut dbs: Vec<&str> = counters.iter().map(|c| c.database.as_str()).collect();
-            dbs.dedup();
-            let w = window::lifetime_window(&first, &dbs);
-            return Ok(gate::judge(counters, w, &plan.opts));
+            let all: Vec<String> = counters.iter().map(|c| c.database.clone()).collect();
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            let mut verdict =
+                gate::judge(counters, window::lifetime_window(&first, &all), &plan.opts);
+            // The window starts at the latest reset of the databases actually judged: a
+            // reset of a database that --include/--exclude left out says nothing about them.
+            if !verdict.items.is_empty() {
+                let judged: Vec<&str> = verdict
+                    .items
+                    .iter()
+                    .map(|i| i.counter.database.as_str())
+                    .collect();
+                verdict.window = Some(window::lifetime_window(&first, &judged));
+            }
+            return Ok(verdict);
         }
     };
     let w = gate::Window {

@@ -25,13 +25,14 @@ struct Plan {
     connected_only: bool,
 }
 
-fn read_config(args: &CheckArgs) -> anyhow::Result<Config> {
+/// The config file's contents and its path (`None` when there is no file).
+fn read_config(args: &CheckArgs) -> anyhow::Result<(Config, Option<PathBuf>)> {
     let path: Option<PathBuf> = match &args.config {
         Some(p) => Some(p.clone()),
         None => Some(PathBuf::from(config::FILE_NAME)).filter(|p| p.is_file()),
     };
     let Some(path) = path else {
-        return Ok(Config::default());
+        return Ok((Config::default(), None));
     };
     let text = std::fs::read_to_string(&path).map_err(|e| {
         exit::usage(format!(
@@ -40,17 +41,23 @@ fn read_config(args: &CheckArgs) -> anyhow::Result<Config> {
             exit::io_reason(&e)
         ))
     })?;
-    config::parse(&text, &path).map_err(exit::usage)
+    let cfg = config::parse(&text, &path).map_err(exit::usage)?;
+    Ok((cfg, Some(path)))
 }
 
 fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
-    let cfg = read_config(args)?;
+    let (cfg, cfg_path) = read_config(args)?;
     let warning = args.warning.or(cfg.warning.map(|p| p.0));
     let critical = args
         .min_hit_ratio
         .or(args.critical)
         .or(cfg.critical.map(|p| p.0))
         .or(cfg.min_hit_ratio.map(|p| p.0));
+    // Names where a threshold came from, so a clash between the file and a flag is fixable.
+    let source = |value: f64, flag: &str, from_flag: bool, key: &str| match (&cfg_path, from_flag) {
+        (Some(path), false) => format!("{key} = {value} in {}", path.display()),
+        _ => format!("{flag} {value}"),
+    };
     if warning.is_none() && critical.is_none() {
         return Err(exit::usage(
             "no threshold: give --min-hit-ratio PCT, or --warning PCT and/or --critical PCT (or set them in pgcache-tune.toml)",
@@ -59,8 +66,16 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     if let (Some(w), Some(c)) = (warning, critical)
         && w < c
     {
+        let w_from = source(w, "--warning", args.warning.is_some(), "warning");
+        let c_from = if args.min_hit_ratio.is_some() {
+            format!("--min-hit-ratio {c}")
+        } else if cfg.min_hit_ratio.is_some() && args.critical.is_none() {
+            source(c, "--critical", false, "min_hit_ratio")
+        } else {
+            source(c, "--critical", args.critical.is_some(), "critical")
+        };
         return Err(exit::usage(format!(
-            "--warning {w} is below --critical {c}: a ratio must pass the warning threshold before the critical one (warning ≥ critical)"
+            "{w_from} is below {c_from}: a ratio must pass the warning threshold before the critical one (warning ≥ critical)"
         )));
     }
     let scopes = if args.scope.is_empty() {
@@ -170,10 +185,21 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         (None, Some(second)) => (WindowKind::Interval, first, second),
         (None, None) => {
             let counters = window::counters(&first, &plan.scopes, plan.connected_only);
-            let mut dbs: Vec<&str> = counters.iter().map(|c| c.database.as_str()).collect();
-            dbs.dedup();
-            let w = window::lifetime_window(&first, &dbs);
-            return Ok(gate::judge(counters, w, &plan.opts));
+            let all: Vec<String> = counters.iter().map(|c| c.database.clone()).collect();
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            let mut verdict =
+                gate::judge(counters, window::lifetime_window(&first, &all), &plan.opts);
+            // The window starts at the latest reset of the databases actually judged: a
+            // reset of a database that --include/--exclude left out says nothing about them.
+            if !verdict.items.is_empty() {
+                let judged: Vec<&str> = verdict
+                    .items
+                    .iter()
+                    .map(|i| i.counter.database.as_str())
+                    .collect();
+                verdict.window = Some(window::lifetime_window(&first, &judged));
+            }
+            return Ok(verdict);
         }
     };
     let w = gate::Window {

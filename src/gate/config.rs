@@ -3,11 +3,13 @@
 //! wrong types are errors naming the key and the line, because a silently ignored typo
 //! (`critcal = 99`) would turn a gate into a no-op.
 
+use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::{OnInsufficient, Scope};
+use crate::diag::pattern::Pattern;
 
 /// The file name looked up in the current directory.
 pub const FILE_NAME: &str = "pgcache-tune.toml";
@@ -29,8 +31,10 @@ pub struct Config {
     /// Same as `--on-insufficient`.
     pub on_insufficient: Option<OnInsufficient>,
     /// Same as `--include`.
+    #[serde(default, deserialize_with = "patterns")]
     pub include: Option<Vec<String>>,
     /// Same as `--exclude`.
+    #[serde(default, deserialize_with = "patterns")]
     pub exclude: Option<Vec<String>>,
     /// Per-item thresholds: `[[override]]` tables.
     #[serde(rename = "override", default)]
@@ -42,7 +46,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct OverrideEntry {
     /// A name pattern, as for `--include`.
-    #[serde(rename = "match")]
+    #[serde(rename = "match", deserialize_with = "pattern")]
     pub pattern: String,
     /// Warning percentage for matching items.
     pub warning: Option<Percent>,
@@ -57,22 +61,102 @@ pub struct OverrideEntry {
 pub struct Percent(pub f64);
 
 impl<'de> Deserialize<'de> for Percent {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Float(f64),
-            Text(String),
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Percent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage from 0 to 100: a number (99.5) or a string (\"99.5%\")")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Percent, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Percent, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Percent, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Percent, E> {
+                super::parse_percent(v).map(Percent).map_err(E::custom)
+            }
         }
-        let text = match Raw::deserialize(d)? {
-            Raw::Int(i) => i.to_string(),
-            Raw::Float(f) => f.to_string(),
-            Raw::Text(s) => s,
-        };
-        super::parse_percent(&text)
-            .map(Percent)
-            .map_err(serde::de::Error::custom)
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// A name pattern, checked while parsing so that a bad one is reported with its line.
+fn pattern<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    Pattern::parse(&text).map_err(serde::de::Error::custom)?;
+    Ok(text)
+}
+
+/// A list of name patterns, each checked as [`pattern`] does.
+fn patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    for text in &list {
+        Pattern::parse(text).map_err(serde::de::Error::custom)?;
+    }
+    Ok(Some(list))
+}
+
+/// Whether `line` reads `key = ...` (bare or dotted key), returning the key.
+fn key_of_line(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ')))
+    .then_some(key)
+}
+
+/// The `[table]` or `[[table]]` name of a heading line.
+fn table_of_line(line: &str) -> Option<&str> {
+    let t = line.trim();
+    t.starts_with('[').then(|| {
+        t.trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim()
+    })
+}
+
+/// The dotted key that the byte `offset` of `text` belongs to, for error messages: the
+/// `key =` of its line (inside a multi-line array, the nearest one above), prefixed by the
+/// table heading above it. toml's messages name the expected type but not the key, and a
+/// wrong type is only fixable when the message says which key holds it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = (0..=offset.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let mut lines =
+        std::iter::once(&text[line_start..line_end]).chain(text[..line_start].lines().rev());
+    let mut key = None;
+    let mut table = None;
+    for line in lines.by_ref() {
+        if let Some(t) = table_of_line(line) {
+            table = Some(t);
+            break;
+        }
+        if let Some(k) = key_of_line(line) {
+            key = Some(k);
+            break;
+        }
+    }
+    if key.is_some() {
+        table = lines.find_map(table_of_line);
+    }
+    match (table, key) {
+        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
+        (None, Some(k)) => Some(k.to_string()),
+        (Some(t), None) => Some(t.to_string()),
+        (None, None) => None,
     }
 }
 
@@ -83,11 +167,27 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             .span()
             .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        // Unknown fields are already named (in backticks); everything else gets its key.
+        let key = e
+            .span()
+            .and_then(|span| key_at(text, span.start))
+            .filter(|k| {
+                let leaf = k.rsplit('.').next().unwrap_or(k);
+                !message.contains(&format!("`{leaf}`"))
+            })
+            .map(|k| format!("{k}: "))
+            .unwrap_or_default();
         match line {
-            Some(line) => format!("{}:{line}: {message}", path.display()),
-            None => format!("{}: {message}", path.display()),
+            Some(line) => format!("{}:{line}: {key}{message}", path.display()),
+            None => format!("{}: {key}{message}", path.display()),
         }
     })?;
+    if config.critical.is_some() && config.min_hit_ratio.is_some() {
+        return Err(format!(
+            "{}: critical and min_hit_ratio are the same setting; keep one",
+            path.display()
+        ));
+    }
     for (what, value) in [("min_blocks", config.min_blocks)].into_iter().chain(
         config
             .overrides
@@ -144,8 +244,30 @@ critical = 50
     fn wrong_types_and_ranges() {
         let err = p("min_blocks = \"many\"\n").unwrap_err();
         assert!(
-            err.contains(":1:") && err.contains("min_blocks") || err.contains("invalid type"),
+            err.starts_with("pgcache-tune.toml:1: min_blocks: invalid type"),
             "{err}"
+        );
+        let err = p("warning = 99\ncritical = true\n").unwrap_err();
+        assert!(
+            err.starts_with("pgcache-tune.toml:2: critical: invalid type: boolean"),
+            "{err}"
+        );
+        assert!(err.contains("percentage"), "{err}");
+        let err = p("critical = 90\n\n[[override]]\nmatch = \"x\"\nwarning = [1]\n").unwrap_err();
+        assert!(
+            err.starts_with("pgcache-tune.toml:5: override.warning: invalid type"),
+            "{err}"
+        );
+        let err = p("include = [\n  \"a\",\n  5,\n]\n").unwrap_err();
+        assert!(err.contains(":3: include: invalid type"), "{err}");
+        let err = p("[override]\nmatch = \"x\"\n").unwrap_err();
+        assert!(err.starts_with("pgcache-tune.toml:1: override: "), "{err}");
+        let err = p("critical = 90\ncritical = 91\n").unwrap_err();
+        assert!(err.starts_with("pgcache-tune.toml:2: critical: "), "{err}");
+        assert!(
+            p("critical = 90\nmin_hit_ratio = 95\n")
+                .unwrap_err()
+                .contains("same setting")
         );
         let err = p("\n\ncritical = 101\n").unwrap_err();
         assert!(err.contains(":3:") && err.contains("0 to 100"), "{err}");
@@ -157,5 +279,18 @@ critical = 50
                 .unwrap_err()
                 .contains("match")
         );
+    }
+
+    #[test]
+    fn bad_patterns_are_found_with_their_line() {
+        let err = p("critical = 90\nexclude = [\"ok\", \"~(\"]\n").unwrap_err();
+        assert!(err.starts_with("pgcache-tune.toml:2: exclude: "), "{err}");
+        assert!(err.contains("regular expression"), "{err}");
+        let err = p("critical = 90\n[[override]]\nmatch = \".x\"\n").unwrap_err();
+        assert!(
+            err.starts_with("pgcache-tune.toml:3: override.match: "),
+            "{err}"
+        );
+        assert!(err.contains("empty schema"), "{err}");
     }
 }

@@ -230,3 +230,21 @@ fn window_refusals() {
     .unwrap_err();
     assert!(err.contains("went backwards"), "{err}");
 }
+
+#[test]
+fn backwards_counters_name_the_item_in_the_singular() {
+    let before = counter(Scope::Indexes, "orders_pkey", 500, 5);
+    let after = counter(Scope::Indexes, "orders_pkey", 400, 5);
+    let err = window::difference(&[before], &[after]).unwrap_err();
+    assert!(
+        err.starts_with("counters of index app.public.orders_pkey went backwards"),
+        "{err}"
+    );
+    let before = counter(Scope::Tables, "orders", 500, 5);
+    let after = counter(Scope::Tables, "orders", 500, 4);
+    let err = window::difference(&[before], &[after]).unwrap_err();
+    assert!(
+        err.starts_with("counters of table app.public.orders "),
+        "{err}"
+    );
+}

@@ -46,6 +46,15 @@ impl Scope {
             Scope::Indexes => "indexes",
         }
     }
+
+    /// The word for one item of this scope, for messages: database, table, index.
+    pub fn item_word(self) -> &'static str {
+        match self {
+            Scope::Database => "database",
+            Scope::Tables => "table",
+            Scope::Indexes => "index",
+        }
+    }
 }
 
 /// Counters of one item over the window.
@@ -244,7 +253,7 @@ pub fn difference(before: &[Counter], after: &[Counter]) -> Result<Vec<Counter>,
         if hits < 0 || reads < 0 {
             return Err(format!(
                 "counters of {} {} went backwards (statistics reset between the two samples)",
-                c.scope.as_str().trim_end_matches('s'),
+                c.scope.item_word(),
                 crate::render::sanitize::sanitize(&c.label())
             ));
         }

@@ -21,11 +21,7 @@ fn threshold_text(item: &Item) -> String {
 }
 
 fn scope_word(item: &Item) -> &'static str {
-    match item.counter.scope {
-        crate::gate::Scope::Database => "database",
-        crate::gate::Scope::Tables => "table",
-        crate::gate::Scope::Indexes => "index",
-    }
+    item.counter.scope.item_word()
 }
 
 fn window_text(v: &Verdict) -> String {

@@ -212,8 +212,7 @@ fn thresholds_floors_and_exit_codes_over_a_window() {
         "{r:?}"
     );
     assert!(
-        r.stdout
-            .contains("; window of 1min 0s since the snapshot of "),
+        r.stdout.contains("; window of 1min since the snapshot of "),
         "{r:?}"
     );
     assert!(r.stderr.is_empty(), "{r:?}");
@@ -224,7 +223,7 @@ fn thresholds_floors_and_exit_codes_over_a_window() {
     assert_eq!(
         lines,
         [
-            "CRITICAL database work: hit ratio 99.00% (hits 9900, reads 100), critical 99.5%",
+            "CRITICAL database work: hit ratio 99.00% (hits 9,900, reads 100), critical 99.5%",
             lines[1]
         ],
         "one line per failing item, then the summary"
@@ -319,7 +318,7 @@ fn tables_and_indexes_are_named_in_the_verdict() {
     assert_eq!(r.stdout.lines().count(), 2, "{r:?}");
     assert!(
         r.stdout.starts_with(
-            "CRITICAL table work.public.with_idx: hit ratio 25.00% (hits 500, reads 1500), critical 90%\n"
+            "CRITICAL table work.public.with_idx: hit ratio 25.00% (hits 500, reads 1,500), critical 90%\n"
         ),
         "{r:?}"
     );
@@ -510,10 +509,7 @@ fn the_lifetime_window_says_so_and_starts_at_the_latest_reset() {
         "work",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        r.stdout.contains("lifetime window of 2h 0min (since "),
-        "{r:?}"
-    );
+    assert!(r.stdout.contains("lifetime window of 2h (since "), "{r:?}");
     assert!(
         r.stdout
             .contains("the last statistics reset or server start")
@@ -568,7 +564,7 @@ fn unusable_windows_are_unknown_with_a_one_line_reason() {
             "other cluster",
             |_, a| a["server"]["system_identifier"] = json!("7712628836564004768"),
             &[],
-            "the two samples come from different servers (system identifier 7712628836564004767 vs 7712628836564004768)",
+            "the two samples come from different servers (system identifier ",
         ),
         (
             "restart",

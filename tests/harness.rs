@@ -9,7 +9,6 @@ use std::process::Command;
 use support::{Cluster, ClusterOptions};
 
 /// Set in the child process that exercises `require_pg` with a bin dir that does not exist.
-const PROBE_ENV: &str = "PGCACHE_TUNE_HARNESS_PROBE";
 
 fn cluster() -> Option<Cluster> {
     let bin = support::require_pg()?;
@@ -181,62 +180,18 @@ fn two_clusters_run_side_by_side() {
     );
 }
 
-/// Not a test on its own: run in a child process by the two tests below.
 #[test]
-#[ignore = "child process of require_pg_* tests"]
-fn require_pg_probe() {
-    if std::env::var_os(PROBE_ENV).is_none() {
-        return;
+fn a_missing_server_fails_under_ci_and_skips_elsewhere() {
+    use support::{MissingServer, missing_server};
+    match missing_server("/nonexistent/pgcache-tune-test", true, "here") {
+        MissingServer::Fail(m) => {
+            assert!(m.contains("under CI=true a live test fails"), "{m}");
+            assert!(m.contains("/nonexistent/pgcache-tune-test"), "{m}");
+        }
+        other => panic!("CI must fail: {other:?}"),
     }
-    assert!(support::require_pg().is_none());
-    println!("require_pg returned None");
-}
-
-fn run_probe(ci: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--ignored",
-        "--exact",
-        "require_pg_probe",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(PROBE_ENV, "1")
-    .env(support::PG_BIN_ENV, "/nonexistent/pgcache-tune-test");
-    match ci {
-        Some(v) => cmd.env("CI", v),
-        None => cmd.env_remove("CI"),
-    };
-    cmd.output().unwrap()
-}
-
-#[test]
-fn require_pg_fails_under_ci_without_binaries() {
-    let out = run_probe(Some("true"));
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !out.status.success(),
-        "require_pg did not fail under CI=true:\n{all}"
-    );
-    assert!(all.contains("under CI=true a live test fails"), "{all}");
-    assert!(all.contains("/nonexistent/pgcache-tune-test"), "{all}");
-}
-
-#[test]
-fn require_pg_skips_outside_ci_without_binaries() {
-    let out = run_probe(None);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{all}");
-    assert!(
-        all.contains("skipping live test") && all.contains("require_pg returned None"),
-        "{all}"
-    );
+    match missing_server("/nonexistent/pgcache-tune-test", false, "here") {
+        MissingServer::Skip(m) => assert!(m.starts_with("skipping live test at here"), "{m}"),
+        other => panic!("outside CI a live test skips: {other:?}"),
+    }
 }

@@ -53,9 +53,34 @@ pub fn in_ci() -> bool {
         .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
+/// What a live test does when no server binaries are at hand.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MissingServer {
+    /// Under `CI=true`: fail with this message.
+    Fail(String),
+    /// Elsewhere: print this note and skip.
+    Skip(String),
+}
+
+/// The decision of [`require_pg`] when `looked` (where binaries were sought) holds none:
+/// a live test must not silently pass in CI.
+pub fn missing_server(looked: &str, ci: bool, caller: &str) -> MissingServer {
+    if ci {
+        MissingServer::Fail(format!(
+            "live test at {caller}: no PostgreSQL server binaries in {looked}; under CI=true a live \
+             test fails instead of skipping. Run scripts/install-test-deps.sh (scripts/test.sh does)."
+        ))
+    } else {
+        MissingServer::Skip(format!(
+            "skipping live test at {caller}: no PostgreSQL server binaries in {looked} \
+             (run scripts/install-test-deps.sh, or set {PG_BIN_ENV})"
+        ))
+    }
+}
+
 /// The server bin directory for a live test. When there is none, panics under `CI=true`
-/// (a live test must not silently pass in CI) and otherwise prints a skip note and returns
-/// `None`, so the caller can `let Some(bin) = require_pg() else { return };`.
+/// and otherwise prints a skip note and returns `None` ([`missing_server`]), so the caller
+/// can `let Some(bin) = require_pg() else { return };`.
 #[track_caller]
 pub fn require_pg() -> Option<PathBuf> {
     if let Some(dir) = pg_bin_dir() {
@@ -65,18 +90,14 @@ pub fn require_pg() -> Option<PathBuf> {
         Some(v) if !v.is_empty() => format!("{PG_BIN_ENV}={}", PathBuf::from(v).display()),
         _ => format!("{DEFAULT_PG_BIN} ({PG_BIN_ENV} unset)"),
     };
-    let caller = std::panic::Location::caller();
-    if in_ci() {
-        panic!(
-            "live test at {caller}: no PostgreSQL server binaries in {looked}; under CI=true a live \
-             test fails instead of skipping. Run scripts/install-test-deps.sh (scripts/test.sh does)."
-        );
+    let caller = std::panic::Location::caller().to_string();
+    match missing_server(&looked, in_ci(), &caller) {
+        MissingServer::Fail(message) => panic!("{message}"),
+        MissingServer::Skip(note) => {
+            eprintln!("{note}");
+            None
+        }
     }
-    eprintln!(
-        "skipping live test at {caller}: no PostgreSQL server binaries in {looked} \
-         (run scripts/install-test-deps.sh, or set {PG_BIN_ENV})"
-    );
-    None
 }
 
 /// True when this process runs as root. `/proc/self` belongs to the effective uid.

@@ -8,8 +8,6 @@ use std::process::Command;
 
 use support::{Cluster, ClusterOptions};
 
-/// Set in the child process that exercises `require_pg` with a bin dir that does not exist.
-
 fn cluster() -> Option<Cluster> {
     let bin = support::require_pg()?;
     Some(Cluster::init(ClusterOptions::new(bin)))

@@ -159,10 +159,15 @@ pub struct ReportArgs {
     #[arg(long)]
     pub all_databases: bool,
     /// Ignore tables and indexes with fewer blocks hit + read than this.
-    #[arg(long, value_name = "BLOCKS", default_value_t = 1000, value_parser = parse_blocks)]
+    #[arg(long, value_name = "BLOCKS", default_value_t = 1000, value_parser = parse_blocks, allow_hyphen_values = true)]
     pub min_blocks: i64,
     /// Show at most this many tables and indexes.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        allow_hyphen_values = true
+    )]
     pub limit: usize,
     /// Only tables and indexes in schemas matching this (name, or ~regex); repeatable.
     #[arg(long, value_name = "PATTERN")]
@@ -219,7 +224,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
     /// Items with fewer blocks touched in the window are "insufficient data" [default: 1000].
-    #[arg(long, value_name = "BLOCKS", value_parser = parse_blocks)]
+    #[arg(long, value_name = "BLOCKS", value_parser = parse_blocks, allow_hyphen_values = true)]
     pub min_blocks: Option<i64>,
     /// What an item with insufficient data counts as [default: ok].
     #[arg(long, value_enum, value_name = "STATE")]

@@ -162,7 +162,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "BLOCKS", default_value_t = 1000, value_parser = parse_blocks, allow_hyphen_values = true)]
     pub min_blocks: i64,
     /// Show at most this many tables and indexes.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        allow_hyphen_values = true
+    )]
     pub limit: usize,
     /// Only tables and indexes in schemas matching this (name, or ~regex); repeatable.
     #[arg(long, value_name = "PATTERN")]

@@ -24,10 +24,11 @@ const LOCK_TIMEOUT_MS: u128 = 5_000;
 /// `idle_in_transaction_session_timeout`: if we die mid-transaction, the backend goes away.
 const IDLE_IN_TRANSACTION_TIMEOUT_MS: u128 = 60_000;
 
-/// Opens a read-only session (`default_transaction_read_only`, `statement_timeout`,
-/// `lock_timeout`, `idle_in_transaction_session_timeout`, `application_name`) within the
-/// connect timeout. The connection task is spawned on the current tokio runtime, so this must
-/// run inside one; a connection lost later surfaces as a query error. Failures are one line
+/// Opens a read-only session (`default_transaction_read_only`, a pinned `search_path`,
+/// `statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout`,
+/// `application_name`) within the connect timeout. The connection task is spawned on the
+/// current tokio runtime, so this must run inside one; a connection lost later surfaces as a
+/// query error. Failures are one line
 /// naming the redacted target, with [`Exit::Server`] (or [`Exit::Io`] for an unreadable root
 /// certificate file).
 pub async fn connect(params: &ConnParams) -> anyhow::Result<Client> {
@@ -160,13 +161,21 @@ fn base_config(params: &ConnParams) -> tokio_postgres::Config {
     config
 }
 
-/// One simple-query round trip. Bare numbers are milliseconds for these settings. JIT is off
-/// because the statistics views over 20,000 tables cost more than its threshold, and compiling
-/// a catalog query takes longer than running it.
+/// One simple-query round trip. Bare numbers are milliseconds for these settings.
+///
+/// `search_path` is pinned to `pg_catalog, pg_temp` because our queries name views,
+/// functions and operators unqualified: a database owner who runs `ALTER DATABASE … SET
+/// search_path = evil, pg_catalog` could otherwise put their own `pg_stat_database` view
+/// (or `<>` operator) in front of the catalog's and have it run with our role's privileges,
+/// often a superuser's (the attack pg_dump guards against since CVE-2018-1058). Listing
+/// `pg_temp` last keeps even our own session's temporary objects behind the catalog. JIT is
+/// off because the statistics views over 20,000 tables cost more than its threshold, and
+/// compiling a catalog query takes longer than running it.
 fn setup_sql(statement_timeout: Duration) -> String {
     let statement_ms = statement_timeout.as_millis().max(1);
     format!(
         "SET default_transaction_read_only = on; \
+         SET search_path = pg_catalog, pg_temp; \
          SET statement_timeout = {statement_ms}; \
          SET lock_timeout = {}; \
          SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}; \
@@ -327,6 +336,7 @@ mod tests {
         let sql = setup_sql(Duration::from_secs(30));
         assert!(sql.contains("SET default_transaction_read_only = on"));
         assert!(sql.ends_with("SET jit = off"));
+        assert!(sql.contains("SET search_path = pg_catalog, pg_temp;"));
         assert!(sql.contains("SET statement_timeout = 30000;"));
         assert!(sql.contains("SET lock_timeout = 5000;"));
         assert!(sql.contains("SET idle_in_transaction_session_timeout = 60000"));

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Benchmark, not a test: "On a database with 20,000 tables (each with a primary key and a few
+# rows), `report` must finish in at most half the wall time of `psql` running the
+# straightforward query set for the same facts, measured side by side in one run. Peak memory
+# under 64 MiB. Cost grows linearly with the number of tables."
+#
+# Builds --release, makes a throwaway cluster (initdb in a temp dir, socket in it, a free
+# loopback port; the server runs as `postgres` through runuser when we are root), creates
+# TABLES/4, then TABLES/2, then TABLES tables in one database (each `(id int primary key,
+# v text)` with 3 rows, every one read once so the statistics views have counts), and at
+# each size alternates RUNS times (after one warm-up each, A B A B ...):
+#   A: psql -X -f <the four straightforward queries> > /dev/null
+#   B: pgcache-tune report --format json > /dev/null
+# It prints a markdown table of median wall times, the ratio B/A, peak RSS (GNU time's %M),
+# the load average before and after, and a verdict per goal.
+#
+# Environment: TABLES (default 20000), RUNS (default 5), PG_BIN (default
+# /usr/lib/postgresql/15/bin), KEEP=1 keeps the cluster's temp dir.
+# Needs GNU time (/usr/bin/time; `apt-get install -y time` is tried when missing, as root).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TABLES="${TABLES:-20000}"
+RUNS="${RUNS:-5}"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+GOAL_RATIO="0.5"
+GOAL_RSS_KB=$((64 * 1024))
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[ -x "$PG_BIN/postgres" ] || die "no PostgreSQL server binaries in $PG_BIN (set PG_BIN)"
+PSQL="$PG_BIN/psql"
+[ -x "$PSQL" ] || PSQL=$(type -P psql) || die "no psql"
+
+if [ ! -x /usr/bin/time ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "GNU time missing: apt-get install -y time"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends time >&2 \
+            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends time >&2; }
+    fi
+    [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed for peak memory"
+fi
+
+log "cargo build --release --locked"
+cargo build --release --locked >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target_dir/release/pgcache-tune"
+[ -x "$bin" ] || die "no binary at $bin"
+
+# --- a throwaway cluster -------------------------------------------------------------------
+as_server=()
+if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || die "running as root needs an OS user 'postgres' to run the server"
+    as_server=(runuser -u postgres --)
+fi
+base=$(mktemp -d /tmp/pgct-bench.XXXXXX)
+chmod 755 "$base"
+[ "${#as_server[@]}" -eq 0 ] || chown postgres: "$base"
+data="$base/data"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cleanup() {
+    "${as_server[@]}" "$PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    if [ -z "${KEEP:-}" ]; then rm -rf "$base"; else log "kept $base"; fi
+}
+trap cleanup EXIT
+
+log "initdb in $base"
+"${as_server[@]}" "$PG_BIN/initdb" -D "$data" -A trust -E UTF8 --locale=C -U postgres --no-sync >/dev/null
+cat >>"$data/postgresql.conf" <<EOF
+# Building 20,000 tables is not what is measured: make it quick.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+# Nothing should read the tables behind the benchmark's back.
+autovacuum = off
+EOF
+"${as_server[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$base/server.log" -w \
+    -o "-p $port -k $base -c listen_addresses=127.0.0.1" start >/dev/null
+for v in $(env | sed -n 's/^\(PG[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+conn=(-h "$base" -p "$port" -U postgres)
+sql() { "$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d "$1" -c "$2" >/dev/null; }
+sql postgres "create database bench"
+
+# Tables FROM..TO with a primary key and 3 rows, then every one read in full and by key;
+# both loops commit every 500 tables (one transaction would run out of lock slots).
+make_tables() {
+    sql bench "do \$\$ begin
+        for i in $1..$2 loop
+            execute format('create table t%s (id int primary key, v text)', i);
+            execute format('insert into t%s select g, md5(g::text) from generate_series(1, 3) g', i);
+            if i % 500 = 0 then commit; end if;
+        end loop;
+    end \$\$"
+    sql bench "do \$\$ declare n int; begin
+        for i in $1..$2 loop
+            execute format('select count(*) from t%s', i) into n;
+            execute format('select count(*) from t%s where id = 2', i) into n;
+            if i % 500 = 0 then commit; end if;
+        end loop;
+    end \$\$"
+}
+
+queries="$base/straightforward.sql"
+cat >"$queries" <<'EOF'
+select datname, blks_hit, blks_read, pg_database_size(datid) from pg_stat_database;
+select relid, schemaname, relname, heap_blks_read, heap_blks_hit, idx_blks_read, idx_blks_hit,
+       toast_blks_read, toast_blks_hit, tidx_blks_read, tidx_blks_hit, pg_table_size(relid)
+  from pg_statio_user_tables;
+select indexrelid, schemaname, relname, indexrelname, idx_blks_read, idx_blks_hit,
+       pg_relation_size(indexrelid)
+  from pg_statio_user_indexes;
+select * from pg_settings;
+EOF
+
+# Runs a command with stdout to /dev/null; prints "wall_ms peak_rss_kb".
+measure() {
+    local rss="$base/rss" t0 t1
+    t0=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$rss" "$@" >/dev/null || die "failed: $*"
+    t1=$(date +%s%N)
+    echo "$(((t1 - t0) / 1000000)) $(tail -n 1 "$rss")"
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+run_psql() { measure "$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d bench -f "$queries"; }
+run_report() { measure "$bin" report "${conn[@]}" -d bench --format json; }
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+load_before=$(load)
+sizes=("$((TABLES / 4))" "$((TABLES / 2))" "$TABLES")
+made=0
+rows=()
+declare -A report_ms
+for n in "${sizes[@]}"; do
+    log "creating tables $((made + 1))..$n"
+    t0=$(date +%s)
+    make_tables "$((made + 1))" "$n"
+    made=$n
+    log "  took $(($(date +%s) - t0)) s; checkpoint, then $RUNS interleaved runs each"
+    sql postgres "checkpoint"
+    run_psql >/dev/null
+    run_report >/dev/null
+    p_ms=() r_ms=() r_rss=() p_rss=()
+    for _ in $(seq "$RUNS"); do
+        out=$(run_psql)
+        read -r ms kb <<<"$out"
+        p_ms+=("$ms") p_rss+=("$kb")
+        out=$(run_report)
+        read -r ms kb <<<"$out"
+        r_ms+=("$ms") r_rss+=("$kb")
+    done
+    pm=$(printf '%s\n' "${p_ms[@]}" | median)
+    rm_=$(printf '%s\n' "${r_ms[@]}" | median)
+    rk=$(printf '%s\n' "${r_rss[@]}" | sort -n | tail -n 1)
+    pk=$(printf '%s\n' "${p_rss[@]}" | sort -n | tail -n 1)
+    report_ms[$n]=$rm_
+    ratio=$(awk -v r="$rm_" -v p="$pm" 'BEGIN { printf "%.2f", r / p }')
+    log "  psql ${p_ms[*]} ms; report ${r_ms[*]} ms"
+    per=$(awk -v r="$rm_" -v n="$n" 'BEGIN { printf "%.0f", r * 1000 / n }')
+    rows+=("| $n | $pm | $rm_ | $ratio | $per | $(awk -v k="$rk" 'BEGIN { printf "%.1f", k / 1024 }') | $(awk -v k="$pk" 'BEGIN { printf "%.1f", k / 1024 }') |")
+    last_ratio=$ratio last_rss=$rk
+done
+# Where the time goes at the full size: each query once under psql's \timing, the four of
+# the straightforward set and the size-free counter queries that report sends instead.
+labels=(
+    "pg_stat_database + pg_database_size"
+    "pg_statio_user_tables + pg_table_size"
+    "pg_statio_user_indexes + pg_relation_size"
+    "pg_settings"
+    "pg_statio_user_tables, no sizes (report)"
+    "pg_statio_user_indexes, no sizes (report)"
+)
+timed="$base/timed.sql"
+{
+    printf '%s\n' '\timing on' '\o /dev/null'
+    cat "$queries"
+    echo 'select relid, schemaname, relname, heap_blks_hit, heap_blks_read, idx_blks_hit, idx_blks_read, toast_blks_hit, toast_blks_read, tidx_blks_hit, tidx_blks_read from pg_statio_user_tables;'
+    echo 'select indexrelid, schemaname, relname, indexrelname, idx_blks_hit, idx_blks_read from pg_statio_user_indexes;'
+} >"$timed"
+mapfile -t query_ms < <("$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d bench -f "$timed" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+[ "${#query_ms[@]}" -eq "${#labels[@]}" ] || die "expected ${#labels[@]} timings, got ${#query_ms[@]}"
+load_after=$(load)
+
+echo "pgcache-tune report vs psql, $RUNS interleaved runs each (medians), PostgreSQL $("$PG_BIN/postgres" --version | sed 's/.*) //'), $(nproc) CPUs"
+echo "load average before: $load_before; after: $load_after"
+echo
+echo "| tables | psql -f (ms) | report (ms) | report / psql | report ms per 1,000 tables | report peak RSS (MiB) | psql peak RSS (MiB) |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${rows[@]}"
+echo
+q=${sizes[0]} h=${sizes[1]}
+growth=$(awk -v a="${report_ms[$q]}" -v b="${report_ms[$TABLES]}" 'BEGIN { printf "%.2f", b / a }')
+half=$(awk -v a="${report_ms[$h]}" -v b="${report_ms[$TABLES]}" 'BEGIN { printf "%.2f", b / a }')
+verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "MISSED"; fi; }
+echo "- time: report / psql at $TABLES tables = $last_ratio (goal ≤ $GOAL_RATIO): $(verdict "$(awk -v r="$last_ratio" -v g="$GOAL_RATIO" 'BEGIN { print (r <= g) }')")"
+echo "- memory: report peak RSS $(awk -v k="$last_rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB (goal < 64 MiB): $(verdict "$((last_rss < GOAL_RSS_KB))")"
+echo "- growth: ${q} → ${TABLES} tables (×4) costs ×$growth, ${h} → ${TABLES} (×2) ×$half (linear means at most ×4 and ×2, less with fixed costs; 10% allowed for noise): $(verdict "$(awk -v g="$growth" -v h="$half" 'BEGIN { print (g <= 4.4 && h <= 2.2) }')")"
+echo
+printf 'One run of each query at %s tables (psql \\timing: server time plus transfer):\n' "$TABLES"
+echo
+echo "| query | ms |"
+echo "|---|---:|"
+for i in "${!labels[@]}"; do
+    printf '| %s | %.0f |\n' "${labels[$i]}" "${query_ms[$i]}"
+done

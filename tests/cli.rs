@@ -302,6 +302,9 @@ fn shell_integration() {
         &["probe", "--help"],
         &["completions", "--help"],
         &["man", "--help"],
+        &["report", "--help"],
+        &["check", "--help"],
+        &["snapshot", "--help"],
     ] {
         assert!(run_ok(sub).contains("Examples:"), "{sub:?}");
     }

@@ -81,18 +81,35 @@ struct Setting {
     enumvals: Option<Vec<String>>,
 }
 
-fn captures() -> Vec<Capture> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pg-settings");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("fixtures/pg-settings exists") {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            out.push(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}")));
-        }
+impl Capture {
+    /// Whether `setting` exists and accepts the enum value `value` on this build.
+    fn lists(&self, setting: &str, value: &str) -> bool {
+        self.settings
+            .iter()
+            .find(|s| s.name == setting)
+            .and_then(|s| s.enumvals.as_ref())
+            .is_some_and(|v| v.iter().any(|e| e == value))
     }
-    assert!(!out.is_empty(), "no pg_settings capture in {dir}");
-    out
+}
+
+/// Every `fixtures/pg-settings/*.json` capture, oldest major first, read once per test binary
+/// (the property runs thousands of cases over all of them).
+fn captures() -> &'static [Capture] {
+    static CAPTURES: std::sync::OnceLock<Vec<Capture>> = std::sync::OnceLock::new();
+    CAPTURES.get_or_init(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pg-settings");
+        let mut out: Vec<Capture> = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("fixtures/pg-settings exists") {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}")));
+            }
+        }
+        assert!(!out.is_empty(), "no pg_settings capture in {dir}");
+        out.sort_by_key(|c| c.server_version_num);
+        out
+    })
 }
 
 /// Checks one emitted value against the server's pg_settings row; returns why it fails.
@@ -160,7 +177,13 @@ proptest! {
     fn every_value_is_inside_the_servers_bounds(input in any_input()) {
         for capture in captures() {
             let major = capture.server_version_num / 10000;
-            let input = TuneInput { pg_version: major, ..input.clone() };
+            // A known capability is what this server's build lists; an unknown one stays
+            // unknown (offline). Claiming lz4 for a build without it is no valid input.
+            let build = BuildCaps {
+                lz4: input.build.lz4.map(|_| capture.lists("wal_compression", "lz4")),
+                io_uring: input.build.io_uring.map(|_| capture.lists("io_method", "io_uring")),
+            };
+            let input = TuneInput { pg_version: major, build, ..input.clone() };
             let recs = tune::recommend(&input);
             for rec in &recs.settings {
                 let setting = capture.settings.iter().find(|s| s.name == rec.name);
@@ -203,4 +226,19 @@ fn bounds_check_can_fail() {
     assert!(check_bounds(find("effective_io_concurrency"), &Value::Int(1001)).is_err());
     assert!(check_bounds(find("huge_pages"), &Value::Word("maybe")).is_err());
     assert!(check_bounds(find("shared_buffers"), &Value::SizeKb(128 * 1024)).is_ok());
+}
+
+#[test]
+fn every_supported_major_has_a_capture() {
+    // The bounds property is only as wide as the captures it reads.
+    let majors: Vec<u32> = captures()
+        .iter()
+        .map(|c| c.server_version_num / 10000)
+        .collect();
+    let supported: Vec<u32> = (tune::MIN_PG_VERSION..=tune::MAX_PG_VERSION).collect();
+    assert_eq!(
+        majors, supported,
+        "fixtures/pg-settings needs one pgNN.json per supported major \
+         (scripts/capture-pg-settings.sh \"$(scripts/pg-bin.sh NN)\")"
+    );
 }

@@ -792,7 +792,10 @@ async fn query_errors_map_to_the_server_exit_code_in_one_line() {
     let err = collect_counters(&gone, false, false).await.unwrap_err();
     let text = format!("{err:#}");
     assert_eq!(classify(&err), Exit::Server, "{text}");
-    assert_eq!(text, "reading server information: server closed the connection unexpectedly");
+    assert_eq!(
+        text,
+        "reading server information: server closed the connection unexpectedly"
+    );
 }
 
 #[tokio::test]

@@ -74,6 +74,7 @@ struct Capture {
 #[derive(Deserialize)]
 struct Setting {
     name: String,
+    setting: Option<String>,
     unit: Option<String>,
     vartype: String,
     min_val: Option<String>,
@@ -241,4 +242,45 @@ fn every_supported_major_has_a_capture() {
         "fixtures/pg-settings needs one pgNN.json per supported major \
          (scripts/capture-pg-settings.sh \"$(scripts/pg-bin.sh NN)\")"
     );
+}
+
+#[test]
+fn tracked_defaults_match_every_capture() {
+    // is_default is only as true as these values: check them against what a fresh cluster
+    // of each major reports (the captures run on Linux; initdb writes only values that
+    // equal the built-in defaults for the settings tracked here).
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for capture in captures() {
+        let major = capture.server_version_num / 10000;
+        for setting in &capture.settings {
+            let Some(want) = tune::default_value(&setting.name, major, Os::Linux) else {
+                continue;
+            };
+            let got = setting.setting.as_deref().unwrap_or("");
+            let same = match (units::setting_unit(setting.unit.as_deref()), &want) {
+                (Some(SettingUnit::Memory(unit_bytes)), Value::SizeKb(kb)) => {
+                    got.parse::<u64>().ok() == Some(kb * units::KB_BYTES / unit_bytes)
+                }
+                (Some(SettingUnit::Time(unit_ms)), Value::TimeMs(ms)) => {
+                    got.parse::<f64>().ok() == Some(*ms as f64 / unit_ms)
+                }
+                (_, Value::Int(n)) => got.parse::<u64>().ok() == Some(*n),
+                (_, Value::Real(r)) => got.parse::<f64>().ok() == r.parse::<f64>().ok(),
+                (_, Value::Word(w)) => got == *w,
+                _ => false,
+            };
+            compared += 1;
+            if !same {
+                failures.push(format!(
+                    "PostgreSQL {major}: {} defaults to {got:?} {:?}, the tool says {}",
+                    setting.name,
+                    setting.unit,
+                    want.to_conf()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared > 6 * 25, "only {compared} defaults compared");
 }

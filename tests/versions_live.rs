@@ -10,7 +10,8 @@
 //! - `collect` fills what this major can show and notes what it cannot; `report` carries the
 //!   note to the user.
 //! - `recommend --from` this server uses its build's options (lz4 only where listed, io_method
-//!   and io_workers only on 18) and the server applies every line without an error.
+//!   and io_workers only on 18, maintenance_io_concurrency everywhere) and the server applies
+//!   every line without an error.
 
 mod support;
 
@@ -314,6 +315,8 @@ fn recommend_from_this_server_follows_its_build_and_every_line_applies() {
         (major >= 18 && io_uring).then_some("io_uring"),
         "{conf}"
     );
+    // 13+, so on every major; nvme mirrors effective_io_concurrency.
+    assert_eq!(value("maintenance_io_concurrency"), Some("1000"), "{conf}");
     assert_eq!(
         value("io_workers"),
         (major >= 18 && !io_uring).then_some("4"),

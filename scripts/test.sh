@@ -59,7 +59,7 @@ for f in tests/*.rs; do
     offline+=(--test "$t")
 done
 echo "== offline tests: cargo test --locked ${offline[*]}" >&2
-cargo test --locked "${offline[@]}"
+cargo test --locked --no-fail-fast "${offline[@]}"
 [ "$offline_only" -eq 0 ] || exit 0
 
 echo "== live tests per major: scripts/test-matrix.sh ${majors[*]}" >&2

@@ -5,6 +5,8 @@
 # The capture is collect() itself: the test stats_fixture_matches_a_fresh_capture in
 # tests/collect_live.rs, which writes the file when PGCACHE_TUNE_WRITE_FIXTURE is set.
 #   usage: scripts/capture-stats-fixture.sh [BIN_DIR]
+#          scripts/capture-stats-fixture.sh "$(scripts/pg-bin.sh 17)"   (writes fixtures/stats/pg17.json)
+# scripts/capture-fixtures.sh does this and the pg_settings capture for every tested major.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=${1:-${PGCACHE_TUNE_PG_BIN:-/usr/lib/postgresql/15/bin}}

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the live tests need and nothing else: PostgreSQL server binaries
 # (Debian's postgresql-15) and the `postgres` OS user that runs them when the tests
-# run as root. Idempotent: on a machine that has both, it only says so.
+# run as root; with --npm also npm, which scripts/pg-bin.sh uses to fetch the other
+# majors. Idempotent: on a machine that has everything, it only says so.
+#
+#   usage: scripts/install-test-deps.sh [--npm]
 #
 # Environment:
 #   PGCACHE_TUNE_PG_BIN  directory holding `postgres` (default /usr/lib/postgresql/15/bin).
@@ -10,6 +13,14 @@ set -euo pipefail
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+want_npm=0
+for arg in "$@"; do
+    case $arg in
+        --npm) want_npm=1 ;;
+        *) die "unknown argument $arg (usage: scripts/install-test-deps.sh [--npm])" ;;
+    esac
+done
 
 default_bin=/usr/lib/postgresql/15/bin
 pg_bin="${PGCACHE_TUNE_PG_BIN:-$default_bin}"
@@ -95,4 +106,19 @@ elif [ "$(id -u)" -eq 0 ]; then
         || die "could not create OS user postgres"
 else
     log "OS user postgres missing; not needed since the tests do not run as root"
+fi
+
+# The other majors come from the npm registry (scripts/pg-bin.sh).
+if [ "$want_npm" -eq 1 ]; then
+    if command -v npm >/dev/null 2>&1; then
+        log "npm present: $(npm --version)"
+    else
+        command -v apt-get >/dev/null 2>&1 \
+            || die "npm is missing and apt-get is not available: install npm by hand (scripts/pg-bin.sh needs it)"
+        log "npm is missing: running apt-get update and apt-get install npm"
+        as_root apt-get update >&2 \
+            || die "apt-get update failed: cannot reach the Debian package registry"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm >&2 \
+            || die "apt-get install npm failed"
+    fi
 fi

@@ -12,7 +12,8 @@
 //! statistics are flushed with `pg_stat_force_next_flush()` (PostgreSQL 15 on) or, before
 //! 15, by closing the workload sessions and waiting until psql reads the same twice.
 //!
-//! Other majors: set `PGCACHE_TUNE_PG_BIN` to their bin directory.
+//! Other majors: `PGCACHE_TUNE_PG_BIN=$(scripts/pg-bin.sh 17)`, or `scripts/test-matrix.sh`
+//! for all of them.
 
 mod support;
 

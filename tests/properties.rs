@@ -74,6 +74,7 @@ struct Capture {
 #[derive(Deserialize)]
 struct Setting {
     name: String,
+    setting: Option<String>,
     unit: Option<String>,
     vartype: String,
     min_val: Option<String>,
@@ -81,18 +82,35 @@ struct Setting {
     enumvals: Option<Vec<String>>,
 }
 
-fn captures() -> Vec<Capture> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pg-settings");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("fixtures/pg-settings exists") {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            out.push(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}")));
-        }
+impl Capture {
+    /// Whether `setting` exists and accepts the enum value `value` on this build.
+    fn lists(&self, setting: &str, value: &str) -> bool {
+        self.settings
+            .iter()
+            .find(|s| s.name == setting)
+            .and_then(|s| s.enumvals.as_ref())
+            .is_some_and(|v| v.iter().any(|e| e == value))
     }
-    assert!(!out.is_empty(), "no pg_settings capture in {dir}");
-    out
+}
+
+/// Every `fixtures/pg-settings/*.json` capture, oldest major first, read once per test binary
+/// (the property runs thousands of cases over all of them).
+fn captures() -> &'static [Capture] {
+    static CAPTURES: std::sync::OnceLock<Vec<Capture>> = std::sync::OnceLock::new();
+    CAPTURES.get_or_init(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pg-settings");
+        let mut out: Vec<Capture> = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("fixtures/pg-settings exists") {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}")));
+            }
+        }
+        assert!(!out.is_empty(), "no pg_settings capture in {dir}");
+        out.sort_by_key(|c| c.server_version_num);
+        out
+    })
 }
 
 /// Checks one emitted value against the server's pg_settings row; returns why it fails.
@@ -160,7 +178,13 @@ proptest! {
     fn every_value_is_inside_the_servers_bounds(input in any_input()) {
         for capture in captures() {
             let major = capture.server_version_num / 10000;
-            let input = TuneInput { pg_version: major, ..input.clone() };
+            // A known capability is what this server's build lists; an unknown one stays
+            // unknown (offline). Claiming lz4 for a build without it is no valid input.
+            let build = BuildCaps {
+                lz4: input.build.lz4.map(|_| capture.lists("wal_compression", "lz4")),
+                io_uring: input.build.io_uring.map(|_| capture.lists("io_method", "io_uring")),
+            };
+            let input = TuneInput { pg_version: major, build, ..input.clone() };
             let recs = tune::recommend(&input);
             for rec in &recs.settings {
                 let setting = capture.settings.iter().find(|s| s.name == rec.name);
@@ -203,4 +227,60 @@ fn bounds_check_can_fail() {
     assert!(check_bounds(find("effective_io_concurrency"), &Value::Int(1001)).is_err());
     assert!(check_bounds(find("huge_pages"), &Value::Word("maybe")).is_err());
     assert!(check_bounds(find("shared_buffers"), &Value::SizeKb(128 * 1024)).is_ok());
+}
+
+#[test]
+fn every_supported_major_has_a_capture() {
+    // The bounds property is only as wide as the captures it reads.
+    let majors: Vec<u32> = captures()
+        .iter()
+        .map(|c| c.server_version_num / 10000)
+        .collect();
+    let supported: Vec<u32> = (tune::MIN_PG_VERSION..=tune::MAX_PG_VERSION).collect();
+    assert_eq!(
+        majors, supported,
+        "fixtures/pg-settings needs one pgNN.json per supported major \
+         (scripts/capture-pg-settings.sh \"$(scripts/pg-bin.sh NN)\")"
+    );
+}
+
+#[test]
+fn tracked_defaults_match_every_capture() {
+    // is_default is only as true as these values: check them against what a fresh cluster
+    // of each major reports (the captures run on Linux; initdb writes only values that
+    // equal the built-in defaults for the settings tracked here).
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for capture in captures() {
+        let major = capture.server_version_num / 10000;
+        for setting in &capture.settings {
+            let Some(want) = tune::default_value(&setting.name, major, Os::Linux) else {
+                continue;
+            };
+            let got = setting.setting.as_deref().unwrap_or("");
+            let same = match (units::setting_unit(setting.unit.as_deref()), &want) {
+                (Some(SettingUnit::Memory(unit_bytes)), Value::SizeKb(kb)) => {
+                    got.parse::<u64>().ok() == Some(kb * units::KB_BYTES / unit_bytes)
+                }
+                (Some(SettingUnit::Time(unit_ms)), Value::TimeMs(ms)) => {
+                    got.parse::<f64>().ok() == Some(*ms as f64 / unit_ms)
+                }
+                (_, Value::Int(n)) => got.parse::<u64>().ok() == Some(*n),
+                (_, Value::Real(r)) => got.parse::<f64>().ok() == r.parse::<f64>().ok(),
+                (_, Value::Word(w)) => got == *w,
+                _ => false,
+            };
+            compared += 1;
+            if !same {
+                failures.push(format!(
+                    "PostgreSQL {major}: {} defaults to {got:?} {:?}, the tool says {}",
+                    setting.name,
+                    setting.unit,
+                    want.to_conf()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared > 6 * 25, "only {compared} defaults compared");
 }

@@ -179,6 +179,7 @@ fn settings() -> Vec<LiveSetting> {
         setting("cpu_operator_cost", "0.0025", None, "real"),
         setting("jit", "on", None, "bool"),
         setting("effective_io_concurrency", "1", None, "integer"),
+        setting("maintenance_io_concurrency", "10", None, "integer"),
         setting("max_worker_processes", "8", None, "integer"),
         setting("max_parallel_workers_per_gather", "2", None, "integer"),
         setting("max_parallel_workers", "8", None, "integer"),

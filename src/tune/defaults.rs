@@ -37,6 +37,10 @@ pub fn default_value(name: &str, version: u32, os: Os) -> Option<Value> {
         "effective_io_concurrency" if os != Os::Linux => Value::Int(0),
         "effective_io_concurrency" if version >= 18 => Value::Int(16),
         "effective_io_concurrency" => Value::Int(1),
+        // Likewise without posix_fadvise; 10 until PostgreSQL 18 raised it to 16.
+        "maintenance_io_concurrency" if os != Os::Linux => Value::Int(0),
+        "maintenance_io_concurrency" if version >= 18 => Value::Int(16),
+        "maintenance_io_concurrency" => Value::Int(10),
         "max_worker_processes" => Value::Int(8),
         "max_parallel_workers_per_gather" => Value::Int(2),
         "max_parallel_workers" => Value::Int(8),

@@ -449,6 +449,20 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
             Value::Int(eic),
             why.to_string(),
         );
+        // VACUUM, ANALYZE and CREATE INDEX prefetch as deep as the storage allows too (13+,
+        // so every supported major). On hdd the default (10, 16 from 18) already exceeds
+        // what a couple of spindles serve, so it stays.
+        if input.storage != Storage::Hdd {
+            b.push(
+                Section::Other,
+                "maintenance_io_concurrency",
+                Value::Int(eic),
+                format!(
+                    "{}: as effective_io_concurrency, for VACUUM and ANALYZE prefetching",
+                    input.storage.as_str()
+                ),
+            );
+        }
     }
     let mut io_method_worker = true;
     if input.pg_version >= 18 && input.os == Os::Linux && input.build.io_uring == Some(true) {

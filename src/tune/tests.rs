@@ -38,6 +38,7 @@ fn reference_web_16gb_4cpus() {
         ("default_statistics_target", "100"),
         ("random_page_cost", "1.1"),
         ("effective_io_concurrency", "200"),
+        ("maintenance_io_concurrency", "200"),
         ("max_worker_processes", "4"),
         ("max_parallel_workers_per_gather", "2"),
         ("max_parallel_workers", "4"),
@@ -80,6 +81,7 @@ fn windows_caps_maintenance_work_mem_before_18() {
         Some("2047MB")
     );
     assert_eq!(conf(&recs, "effective_io_concurrency"), None);
+    assert_eq!(conf(&recs, "maintenance_io_concurrency"), None);
     i.pg_version = 18;
     let recs = recommend(&i);
     assert_eq!(conf(&recs, "maintenance_work_mem").as_deref(), Some("8GB"));
@@ -173,6 +175,62 @@ fn storage_and_os_gates() {
     let mac = recommend(&i);
     assert_eq!(conf(&mac, "huge_pages").as_deref(), Some("off"));
     assert_eq!(conf(&mac, "effective_io_concurrency"), None);
+    assert_eq!(conf(&mac, "maintenance_io_concurrency"), None);
+}
+
+#[test]
+fn maintenance_io_concurrency_mirrors_effective_io_concurrency_except_on_hdd() {
+    let mut i = input(16 * GB_KB, 4, Profile::Web);
+    for pg_version in tune_versions() {
+        i.pg_version = pg_version;
+        for (storage, want) in [
+            (Storage::Ssd, Some("200")),
+            (Storage::San, Some("300")),
+            (Storage::Nvme, Some("1000")),
+            (Storage::Hdd, None),
+        ] {
+            i.storage = storage;
+            let recs = recommend(&i);
+            assert_eq!(
+                conf(&recs, "maintenance_io_concurrency").as_deref(),
+                want,
+                "{pg_version} {storage:?}"
+            );
+            if want.is_some() {
+                assert_eq!(
+                    conf(&recs, "maintenance_io_concurrency"),
+                    conf(&recs, "effective_io_concurrency")
+                );
+                let rec = recs.get("maintenance_io_concurrency").unwrap();
+                assert_eq!(rec.section, Section::Other);
+                assert!(!rec.is_default && !rec.restart_required);
+            }
+        }
+        for os in [Os::Windows, Os::Macos] {
+            i.os = os;
+            i.storage = Storage::Nvme;
+            assert_eq!(conf(&recommend(&i), "maintenance_io_concurrency"), None);
+        }
+        i.os = Os::Linux;
+    }
+}
+
+#[test]
+fn maintenance_io_concurrency_defaults_follow_the_major_and_os() {
+    let d = |version, os| default_value("maintenance_io_concurrency", version, os);
+    for version in 13..=17 {
+        assert_eq!(d(version, Os::Linux), Some(Value::Int(10)), "{version}");
+    }
+    assert_eq!(d(18, Os::Linux), Some(Value::Int(16)));
+    for version in tune_versions() {
+        assert_eq!(d(version, Os::Windows), Some(Value::Int(0)));
+        assert_eq!(d(version, Os::Macos), Some(Value::Int(0)));
+    }
+    assert!(!requires_restart("maintenance_io_concurrency", 18));
+}
+
+fn tune_versions() -> std::ops::RangeInclusive<u32> {
+    MIN_PG_VERSION..=MAX_PG_VERSION
 }
 
 #[test]

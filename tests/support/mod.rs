@@ -5,8 +5,11 @@
 //! cluster or each other. The server refuses to run as root; when the tests run as root (CI
 //! does), every server binary runs through `runuser -u postgres --` and the temp dir belongs to
 //! `postgres`. Binaries come from `$PGCACHE_TUNE_PG_BIN` or Debian's
-//! `/usr/lib/postgresql/15/bin` (`scripts/install-test-deps.sh` installs them). Under
-//! `CI=true` a missing server is a test failure, never a silent skip.
+//! `/usr/lib/postgresql/15/bin` (`scripts/install-test-deps.sh` installs them);
+//! `scripts/pg-bin.sh MAJOR` provides any tested major, and `scripts/test-matrix.sh` runs
+//! every live test file once per major with the variable set. Server builds without `psql`
+//! (the npm ones) use the `psql` on `PATH`. Under `CI=true` a missing server is a test
+//! failure, never a silent skip.
 //!
 //! Each test binary includes this module with `mod support;` and uses a subset of it, hence
 //! the `dead_code` allowances.

@@ -269,6 +269,27 @@ impl Lab {
         }
     }
 
+    /// `pg_stat_reset()` on `app`, returning once the reset is visible: before 15 the
+    /// collector applies it asynchronously, so poll until `stats_reset` moves.
+    fn reset_stats(&self) {
+        let sql = format!(
+            "select coalesce(extract(epoch from stats_reset)::text, '') from pg_stat_database where datname = '{DB}'"
+        );
+        let before = self.cluster.psql(DB, &sql);
+        self.cluster.psql(DB, "select pg_stat_reset()");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.cluster.psql(DB, &sql) == before {
+            assert!(
+                Instant::now() < deadline,
+                "pg_stat_reset() never became visible"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if self.cluster.major() < 15 {
+            self.settle();
+        }
+    }
+
     /// `n` sequential scans of `hot` in one statement.
     fn scan_hot(&self, n: u32) {
         self.workload(&format!(
@@ -418,7 +439,7 @@ fn a_reset_or_a_restart_between_snapshot_and_check_is_unknown() {
     let Some(mut lab) = Lab::new() else { return };
     let snap = lab.snapshot("before-reset.json");
     lab.scan_hot(200);
-    lab.cluster.psql(DB, "select pg_stat_reset()");
+    lab.reset_stats();
     let reset = "statistics of database app were reset between the two samples";
     for scope in ["database", "tables"] {
         let args = [
@@ -621,7 +642,7 @@ fn interval_judges_only_what_happened_during_it() {
 #[test]
 fn the_window_equals_the_difference_of_the_samples_around_it() {
     let Some(lab) = Lab::new() else { return };
-    lab.cluster.psql(DB, "select pg_stat_reset()");
+    lab.reset_stats();
     let before_now: f64 = lab
         .cluster
         .psql(DB, "select extract(epoch from now())::float8")

@@ -3,7 +3,7 @@
 //! exit with the Nagios code. Anything that stops the measurement — cannot connect, a bad
 //! snapshot file, a reset between samples — is UNKNOWN (3); only bad flags are usage errors.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::report::patterns;
 use super::{Outcome, live};
@@ -12,7 +12,6 @@ use crate::collect;
 use crate::conninfo;
 use crate::diag::Pattern;
 use crate::exit::{self, Exit, classify};
-use crate::facts::StatsSnapshot;
 use crate::gate::config::{self, Config};
 use crate::gate::{
     self, GateOptions, OnInsufficient, Override, Scope, Thresholds, Verdict, WindowKind, window,
@@ -159,11 +158,11 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
     let tables = plan.scopes.contains(&Scope::Tables);
     let indexes = plan.scopes.contains(&Scope::Indexes);
     let before = match &args.since {
-        Some(path) => Some(load(path)?),
+        Some(path) => Some(collect::load_snapshot(path)?),
         None => None,
     };
     let (first, second) = if let Some(path) = &args.stats_from {
-        (load(path)?, None)
+        (collect::load_snapshot(path)?, None)
     } else {
         let params = live::resolve(&args.conn)?;
         let rt = live::runtime()?;
@@ -228,10 +227,6 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         Ok(counters) => gate::judge(counters, w, &plan.opts),
         Err(reason) => Verdict::unknown(reason, Some(w)),
     })
-}
-
-fn load(path: &Path) -> anyhow::Result<StatsSnapshot> {
-    collect::load_snapshot(path)
 }
 
 pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {

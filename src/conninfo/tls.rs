@@ -133,19 +133,10 @@ fn load_roots(path: &Path) -> Result<Roots, String> {
 pub fn client_config(check: &CertCheck) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algs = provider.signature_verification_algorithms;
-    let verifier: Arc<dyn ServerCertVerifier> = match check {
-        CertCheck::Signatures => Arc::new(AnyCertificate { algs }),
-        CertCheck::Chain(roots) => Arc::new(Verified {
-            roots: roots.clone(),
-            check_name: false,
-            algs,
-        }),
-        CertCheck::Full(roots) => Arc::new(Verified {
-            roots: roots.clone(),
-            check_name: true,
-            algs,
-        }),
-    };
+    let verifier: Arc<dyn ServerCertVerifier> = Arc::new(Verifier {
+        check: check.clone(),
+        algs,
+    });
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("cannot set up TLS: {e}"))?
@@ -154,58 +145,20 @@ pub fn client_config(check: &CertCheck) -> Result<ClientConfig, String> {
         .with_no_client_auth())
 }
 
-/// `sslmode=require` without roots: accept the certificate, verify the handshake.
+/// One verifier for every sslmode that uses TLS; only the certificate check differs, the
+/// handshake signatures are always verified.
+/// - `require` without roots ([`CertCheck::Signatures`]): accept the certificate.
+/// - `verify-ca` ([`CertCheck::Chain`]) and `verify-full` ([`CertCheck::Full`]): the chain must
+///   reach a trusted root, or the certificate must be one of the root file's own; then, for
+///   `verify-full`, the host name must be among its subjectAltNames. No revocation checks, as
+///   libpq without a CRL.
 #[derive(Debug)]
-struct AnyCertificate {
+struct Verifier {
+    check: CertCheck,
     algs: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-/// `verify-ca` (`check_name: false`) and `verify-full`: the chain must reach a trusted root,
-/// or the certificate must be one of the root file's own; then, for `verify-full`, the host
-/// name must be among its subjectAltNames. No revocation checks, as libpq without a CRL.
-#[derive(Debug)]
-struct Verified {
-    roots: Roots,
-    check_name: bool,
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Verified {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -214,17 +167,21 @@ impl ServerCertVerifier for Verified {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let (roots, check_name) = match &self.check {
+            CertCheck::Signatures => return Ok(ServerCertVerified::assertion()),
+            CertCheck::Chain(roots) => (roots, false),
+            CertCheck::Full(roots) => (roots, true),
+        };
         let cert = ParsedCertificate::try_from(end_entity)?;
         let chained = verify_server_cert_signed_by_trust_anchor(
             &cert,
-            &self.roots.store,
+            &roots.store,
             intermediates,
             now,
             self.algs.all,
         );
         if let Err(e) = chained {
-            let pinned = self
-                .roots
+            let pinned = roots
                 .pinned
                 .iter()
                 .any(|c| c.as_ref() == end_entity.as_ref());
@@ -232,7 +189,7 @@ impl ServerCertVerifier for Verified {
                 return Err(e);
             }
         }
-        if self.check_name {
+        if check_name {
             verify_server_name(&cert, server_name)?;
         }
         Ok(ServerCertVerified::assertion())
@@ -339,9 +296,12 @@ mod tests {
     }
 
     fn check(roots: &Roots, check_name: bool, cert: &Issued, name: &str) -> Result<(), String> {
-        let verifier = Verified {
-            roots: roots.clone(),
-            check_name,
+        let verifier = Verifier {
+            check: if check_name {
+                CertCheck::Full(roots.clone())
+            } else {
+                CertCheck::Chain(roots.clone())
+            },
             algs: rustls::crypto::ring::default_provider().signature_verification_algorithms,
         };
         verifier

@@ -48,19 +48,8 @@ for c in "${candidates[@]}"; do
     fi
 done
 
-have_hyperfine() {
-    [ -z "${BENCH_NO_HYPERFINE:-}" ] || return 1
-    command -v hyperfine >/dev/null 2>&1 && return 0
-    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-        log "hyperfine missing: apt-get install -y hyperfine"
-        if DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends hyperfine >&2 \
-            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends hyperfine >&2; }; then
-            return 0
-        fi
-        log "could not install hyperfine"
-    fi
-    return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh   # the script runs from the repository root (cd above)
 
 table=$(mktemp)
 trap 'rm -f "$table" "$table.json"' EXIT

@@ -31,6 +31,9 @@ use support::{Cluster, ClusterOptions};
 const SETTLE_GAP: Duration = Duration::from_millis(700);
 /// Give up waiting for something on the server after this long.
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
+/// A 300ms statement timeout on a lock held forever must end the run well within this: a
+/// hang guard, not a speed measurement (generous so a loaded 2-core machine never flakes).
+const STATEMENT_TIMEOUT_GIVE_UP: Duration = Duration::from_secs(180);
 
 /// A hostile table name: an SGR escape (would turn the terminal red) and a right-to-left
 /// override (would make the rest of the line read backwards).
@@ -1009,7 +1012,10 @@ fn roles_passwords_and_failures() {
     locker.release(&c, "app");
     let stderr = failure(&out, 69, "statement timeout", "statement timeout");
     assert!(stderr.contains("--statement-timeout"), "{stderr}");
-    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    // Only "it gave up instead of waiting on the lock forever": the failure above already
+    // proves the timeout fired, so the bound is far above any scheduling delay on a shared,
+    // loaded machine and cannot flake; speed belongs in bench/.
+    assert!(elapsed < STATEMENT_TIMEOUT_GIVE_UP, "took {elapsed:?}");
 
     // A database owner cannot put their own views in front of the catalog's.
     c.psql(

@@ -204,7 +204,7 @@ fn run_ok(mut cmd: StdCommand) {
 }
 
 /// Per-table counters of the connected database with the ratios computed in SQL: heap,
-/// index (NULL without an index), TOAST heap and TOAST index together (NULL without TOAST),
+/// index (NULL without an index), TOAST heap and TOAST index apart (NULL without TOAST),
 /// each NULL when nothing was hit or read. Plus `pg_table_size`.
 const TABLES_SQL: &str = "
     select coalesce(json_agg(json_build_object(
@@ -213,9 +213,9 @@ const TABLES_SQL: &str = "
         'heap_hit_ratio', heap_blks_hit::float8 / nullif(heap_blks_hit + heap_blks_read, 0),
         'idx_hit_ratio', idx_blks_hit::float8 / nullif(idx_blks_hit + idx_blks_read, 0),
         'toast_hit_ratio',
-            (coalesce(toast_blks_hit, 0) + coalesce(tidx_blks_hit, 0))::float8
-            / nullif(coalesce(toast_blks_hit, 0) + coalesce(tidx_blks_hit, 0)
-                     + coalesce(toast_blks_read, 0) + coalesce(tidx_blks_read, 0), 0),
+            toast_blks_hit::float8 / nullif(toast_blks_hit + toast_blks_read, 0),
+        'toast_idx_hit_ratio',
+            tidx_blks_hit::float8 / nullif(tidx_blks_hit + tidx_blks_read, 0),
         'has_index', idx_blks_hit is not null,
         'has_toast', toast_blks_hit is not null,
         'size_bytes', pg_table_size(relid))
@@ -410,7 +410,12 @@ fn check_tables(report: &Value, psql: &Value) {
         assert_eq!(r["heap_blks_hit"], p["heap_blks_hit"], "{name}");
         assert_eq!(r["heap_blks_read"], p["heap_blks_read"], "{name}");
         assert_eq!(r["size_bytes"], p["size_bytes"], "{name}");
-        for k in ["heap_hit_ratio", "idx_hit_ratio", "toast_hit_ratio"] {
+        for k in [
+            "heap_hit_ratio",
+            "idx_hit_ratio",
+            "toast_hit_ratio",
+            "toast_idx_hit_ratio",
+        ] {
             assert!(
                 same_ratio(&r[k], &p[k]),
                 "{name}.{k}: {} vs psql {}",
@@ -441,6 +446,7 @@ fn check_tables(report: &Value, psql: &Value) {
     assert_eq!(t("pgbench_history")["idx_hit_ratio"], Value::Null);
     assert!(t("pgbench_accounts")["idx_hit_ratio"].is_f64());
     assert!(t("toasted")["toast_hit_ratio"].is_f64());
+    assert!(t("toasted")["toast_idx_hit_ratio"].is_f64());
 }
 
 fn check_indexes(report: &Value, psql: &Value) {

@@ -110,14 +110,6 @@ fn sum(counters: &[Option<i64>]) -> i64 {
         .fold(0i64, |acc, c| acc.saturating_add(blocks(c.unwrap_or(0))))
 }
 
-/// Adds two optional counters: `None` only when both are absent.
-fn add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (None, None) => None,
-        _ => Some(blocks(a.unwrap_or(0)).saturating_add(blocks(b.unwrap_or(0)))),
-    }
-}
-
 /// `tables`: rows kept by the filters and the floor, worst heap ratio first, then most heap
 /// reads, then by name; at most `limit`. Also returns how many passed before the limit.
 pub(super) fn tables(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<TableRow>, usize) {
@@ -147,11 +139,9 @@ pub(super) fn tables(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<TableRow>
             heap_blks_read: t.heap_blks_read,
             heap_hit_ratio: hit_ratio(t.heap_blks_hit, t.heap_blks_read),
             idx_hit_ratio: optional_ratio(t.idx_blks_hit, t.idx_blks_read),
-            // TOAST heap and TOAST index together: one out-of-line storage for the reader.
-            toast_hit_ratio: optional_ratio(
-                add(t.toast_blks_hit, t.tidx_blks_hit),
-                add(t.toast_blks_read, t.tidx_blks_read),
-            ),
+            // As pg_statio_* defines them: the TOAST heap alone, and its index apart.
+            toast_hit_ratio: optional_ratio(t.toast_blks_hit, t.toast_blks_read),
+            toast_idx_hit_ratio: optional_ratio(t.tidx_blks_hit, t.tidx_blks_read),
             size_bytes: t.size_bytes.and_then(|b| u64::try_from(b).ok()),
         })
         .collect();
@@ -197,6 +187,7 @@ pub(super) fn indexes(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<IndexRow
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::text::format_ratio;
     use crate::diag::{Pattern, testdata};
     use crate::facts::TableStats;
 
@@ -253,7 +244,25 @@ mod tests {
         snap.tables = vec![t];
         let (rows, _) = tables(&snap, &opts(1_000, 20));
         assert_eq!(rows.len(), 1, "exactly the floor is kept");
-        assert_eq!(rows[0].toast_hit_ratio, Some(99.0 / 100.0));
+        assert_eq!(rows[0].toast_hit_ratio, Some(1.0), "50 hit, 0 read");
+        assert_eq!(rows[0].toast_idx_hit_ratio, Some(49.0 / 50.0));
+    }
+
+    #[test]
+    fn toast_ratio_is_the_toast_heap_alone_and_its_index_apart() {
+        // The numbers: toast_blks_hit / (hit + read) is 67.11%; adding the TOAST
+        // index's blocks would have shown 86.94%.
+        let mut t = table("docs", 10_000, 0);
+        t.toast_blks_hit = Some(6_711);
+        t.toast_blks_read = Some(3_289);
+        t.tidx_blks_hit = Some(10_677);
+        t.tidx_blks_read = Some(1);
+        let mut snap = testdata::snapshot();
+        snap.tables = vec![t];
+        let (rows, _) = tables(&snap, &opts(0, 20));
+        assert_eq!(rows[0].toast_hit_ratio, Some(6_711.0 / 10_000.0));
+        assert_eq!(rows[0].toast_idx_hit_ratio, Some(10_677.0 / 10_678.0));
+        assert_eq!(format_ratio(rows[0].toast_hit_ratio), "67.11%");
     }
 
     #[test]
@@ -263,6 +272,7 @@ mod tests {
         let (rows, _) = tables(&snap, &opts(0, 20));
         assert_eq!(rows[0].idx_hit_ratio, None);
         assert_eq!(rows[0].toast_hit_ratio, None);
+        assert_eq!(rows[0].toast_idx_hit_ratio, None);
         assert!(rows[0].heap_hit_ratio.is_some());
     }
 

@@ -154,9 +154,14 @@ pub struct TableRow {
     pub heap_hit_ratio: Option<f64>,
     /// Hit ratio over all the table's indexes, or `null` without indexes or index I/O.
     pub idx_hit_ratio: Option<f64>,
-    /// Hit ratio of the TOAST table and its index together, or `null` without TOAST or
+    /// Hit ratio of the TOAST table alone, `toast_blks_hit / (toast_blks_hit +
+    /// toast_blks_read)` as `pg_statio_user_tables` defines it, or `null` without TOAST or
     /// TOAST I/O.
     pub toast_hit_ratio: Option<f64>,
+    /// Hit ratio of the TOAST table's index, `tidx_blks_hit / (tidx_blks_hit +
+    /// tidx_blks_read)`, or `null` without TOAST or TOAST index I/O.
+    #[serde(default)]
+    pub toast_idx_hit_ratio: Option<f64>,
     /// `pg_table_size` (heap + TOAST + maps), bytes, or `null` when not fetched.
     pub size_bytes: Option<u64>,
 }

@@ -216,6 +216,7 @@ fn tables(report: &Report) -> Section {
                 ratio(t.heap_hit_ratio),
                 ratio(t.idx_hit_ratio),
                 ratio(t.toast_hit_ratio),
+                ratio(t.toast_idx_hit_ratio),
                 number(format_count(t.heap_blks_read)),
                 size(t.size_bytes),
             ]
@@ -236,6 +237,7 @@ fn tables(report: &Report) -> Section {
                 "Heap hit",
                 "Index hit",
                 "TOAST hit",
+                "TOAST idx hit",
                 "Heap blocks read",
                 "Size",
             ],

@@ -10,7 +10,7 @@
 use super::relations::kept;
 use super::report::{DatabaseRow, Finding, ServerSection, Severity, StatsSince};
 use super::settings::{EQUAL_TOLERANCE_FRACTION, live_size_kb, normalize_word};
-use super::text::{approx_duration, format_count, format_ratio};
+use super::text::{approx_duration, format_count, format_percent, format_ratio};
 use super::{
     CRITICAL_HIT_RATIO, DiagOptions, HostContext, MIN_TRUSTED_BLOCKS, MIN_TRUSTED_WINDOW_SECONDS,
     WARNING_HIT_RATIO,
@@ -58,6 +58,11 @@ fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String)
         code: code.to_owned(),
         message,
     });
+}
+
+/// A threshold fraction as a whole percentage (`0.99` → `99%`).
+fn whole_percent(fraction: f64) -> String {
+    format!("{}%", format_percent(fraction * 100.0, 0))
 }
 
 /// A size in kB as `SHOW` prints it.
@@ -131,11 +136,11 @@ fn low_ratios(i: &Inputs<'_>, out: &mut Vec<Finding>) -> Option<Severity> {
             severity,
             "low_db_hit_ratio",
             format!(
-                "database \"{}\": hit ratio {} over {} blocks (below {:.0}%)",
+                "database \"{}\": hit ratio {} over {} blocks (below {})",
                 d.name,
                 format_ratio(Some(ratio)),
                 format_count(touched),
-                threshold * 100.0
+                whole_percent(threshold)
             ),
         );
     }
@@ -183,11 +188,11 @@ fn memory(i: &Inputs<'_>, low: Option<Severity>, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 "shared_buffers_large",
                 format!(
-                    "shared_buffers ({}) is {} of RAM ({ram_text}): above {:.0}% it crowds out \
+                    "shared_buffers ({}) is {} of RAM ({ram_text}): above {} it crowds out \
                      the OS page cache and work_mem, and pages are cached twice{advice}",
                     kb_text(sb_kb),
                     format_ratio(Some(share)),
-                    SHARED_BUFFERS_HIGH_RAM_SHARE * 100.0
+                    whole_percent(SHARED_BUFFERS_HIGH_RAM_SHARE)
                 ),
             );
         }

@@ -62,14 +62,14 @@ fn realistic_snapshot_raises_the_expected_findings_critical_first() {
         "{}",
         low[0].message
     );
-    assert!(low[0].message.contains("84.74%"), "{}", low[0].message);
+    assert!(low[0].message.contains("84.75%"), "{}", low[0].message);
     assert!(
         low[0].message.contains("5,900,000 blocks"),
         "{}",
         low[0].message
     );
     assert_eq!(low[1].severity, Severity::Warning);
-    assert!(low[1].message.contains("98.76%"), "{}", low[1].message);
+    assert!(low[1].message.contains("98.77%"), "{}", low[1].message);
     let raise = find(&fs, "raise_shared_buffers")[0];
     assert!(
         raise
@@ -84,7 +84,7 @@ fn realistic_snapshot_raises_the_expected_findings_critical_first() {
         "{}",
         events.message
     );
-    assert!(events.message.contains("73.69%"), "{}", events.message);
+    assert!(events.message.contains("73.70%"), "{}", events.message);
     assert!(
         find(&fs, "pending_restart")[0]
             .message

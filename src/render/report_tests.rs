@@ -160,7 +160,7 @@ fn json_is_raw_and_round_trips() {
 fn ratios_counts_and_empty_sections() {
     let mut report = report();
     let text = table(&report, false);
-    assert!(text.contains("98.76%"));
+    assert!(text.contains("98.77%"));
     assert!(text.contains("98,765,432"));
     let template1 = text.lines().find(|l| l.contains("template1")).unwrap();
     assert!(

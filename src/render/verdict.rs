@@ -269,9 +269,10 @@ pub fn nagios(v: &Verdict) -> String {
         .replace('|', "/");
     let mut perf = Vec::new();
     for item in &v.items {
-        let value = item
-            .hit_ratio
-            .map_or_else(|| "U".to_string(), |r| format!("{:.4}", r * 100.0));
+        let value = item.hit_ratio.map_or_else(
+            || "U".to_string(),
+            |r| crate::diag::text::format_percent(r * 100.0, 4),
+        );
         let t = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
         perf.push(format!(
             "{}={value}%;{};{};0;100",

@@ -115,6 +115,22 @@ pub struct TableStats {
     /// `pg_table_size` (heap + TOAST + maps), bytes; `None` when not fetched (sizes are read
     /// only for the rows a report shows, since stat()ing 20,000 relations is the slow part).
     pub size_bytes: Option<i64>,
+    /// How the table is scanned (`pg_stat_user_tables`); `None` in captures made before it
+    /// was collected.
+    #[serde(default)]
+    pub scans: Option<ScanCounts>,
+}
+
+/// A table's scan counters from `pg_stat_user_tables`: what says whether its reads come
+/// from sequential scans (a missing index, a report query) or from index scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanCounts {
+    /// Sequential scans started on the table.
+    pub seq_scan: i64,
+    /// Live rows fetched by sequential scans.
+    pub seq_tup_read: i64,
+    /// Index scans started on the table's indexes; `None` without indexes.
+    pub idx_scan: Option<i64>,
 }
 
 /// A `pg_statio_user_indexes` row with the index's size.

@@ -101,15 +101,18 @@ async fn flush(major: u32, session: Client) -> Option<Client> {
     }
 }
 
-/// `pg_statio_user_tables` of `db` as psql reads it, shaped like [`TableStats`].
+/// `pg_statio_user_tables` with `pg_stat_user_tables`' scan counters of `db` as psql reads
+/// them, shaped like [`TableStats`].
 const TABLES_JSON: &str = "select coalesce(json_agg(json_build_object(
       'database', current_database(), 'relid', relid::int8, 'schema', schemaname, 'name', relname,
       'heap_blks_hit', heap_blks_hit, 'heap_blks_read', heap_blks_read,
       'idx_blks_hit', idx_blks_hit, 'idx_blks_read', idx_blks_read,
       'toast_blks_hit', toast_blks_hit, 'toast_blks_read', toast_blks_read,
       'tidx_blks_hit', tidx_blks_hit, 'tidx_blks_read', tidx_blks_read,
-      'size_bytes', null) order by relid), '[]')
-    from pg_statio_user_tables";
+      'size_bytes', null,
+      'scans', json_build_object('seq_scan', seq_scan, 'seq_tup_read', seq_tup_read,
+                                 'idx_scan', idx_scan)) order by relid), '[]')
+    from pg_statio_user_tables join pg_stat_user_tables using (relid, schemaname, relname)";
 
 /// `pg_statio_user_indexes` of `db` as psql reads it, shaped like [`IndexStats`].
 const INDEXES_JSON: &str = "select coalesce(json_agg(json_build_object(
@@ -315,6 +318,14 @@ async fn collected_counters_equal_the_views() {
         "a table without TOAST"
     );
     assert!(no_idx.heap_blks_read > 0, "{no_idx:?}");
+    // Scan counters: a table without indexes is only ever scanned sequentially.
+    let scans = no_idx.scans.expect("scan counters collected");
+    assert!(scans.seq_scan > 0 && scans.seq_tup_read > 0, "{scans:?}");
+    assert_eq!(scans.idx_scan, None, "no index, no index scan count");
+    assert!(
+        with_idx.scans.and_then(|s| s.idx_scan).is_some(),
+        "{with_idx:?}"
+    );
     let idx_no_toast = table(&snap, "idx_no_toast");
     assert!(idx_no_toast.idx_blks_hit.is_some() && idx_no_toast.toast_blks_hit.is_none());
     let toasted = table(&snap, "toasted");

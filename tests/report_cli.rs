@@ -143,6 +143,9 @@ fn json_has_the_documented_schema_and_the_captures_numbers() {
                 ("blks_read", is_int),
                 ("hit_ratio", is_ratio_or_null),
                 ("size_bytes", is_int_or_null),
+                ("stats_reset", |v| v.is_null() || v.is_f64()),
+                ("stats_age_seconds", is_int_or_null),
+                ("young", is_bool),
             ],
         );
         let name = d["name"].as_str().unwrap();
@@ -155,6 +158,17 @@ fn json_has_the_documented_schema_and_the_captures_numbers() {
         assert_eq!(d["blks_hit"], src["blks_hit"], "{name}");
         assert_eq!(d["blks_read"], src["blks_read"], "{name}");
         assert_eq!(d["size_bytes"], src["size_bytes"], "{name}");
+        // Each row's own window: its stats_reset, and the age counted from it.
+        assert_eq!(d["stats_reset"], src["stats_reset_epoch"], "{name}");
+        let now = cap["server"]["now_epoch"].as_f64().unwrap();
+        match src["stats_reset_epoch"].as_f64() {
+            Some(reset) => assert_eq!(
+                d["stats_age_seconds"].as_f64().unwrap(),
+                (now - reset).floor().max(0.0),
+                "{name}"
+            ),
+            None => assert!(d["stats_age_seconds"].is_null(), "{name}"),
+        }
         assert_ratio(
             &d["hit_ratio"],
             expected_ratio(int(&d["blks_hit"]), int(&d["blks_read"])),
@@ -186,6 +200,9 @@ fn json_has_the_documented_schema_and_the_captures_numbers() {
                 ("toast_hit_ratio", is_ratio_or_null),
                 ("toast_idx_hit_ratio", is_ratio_or_null),
                 ("size_bytes", is_int_or_null),
+                ("seq_scan", is_int_or_null),
+                ("seq_tup_read", is_int_or_null),
+                ("idx_scan", is_int_or_null),
             ],
         );
         let name = t["name"].as_str().unwrap();

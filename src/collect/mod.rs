@@ -27,7 +27,7 @@ use tokio_postgres::{Client, Row};
 
 use crate::facts::{
     BufferIoStats, CheckpointStats, DatabaseStats, IndexStats, LiveSetting, Privileges,
-    SNAPSHOT_FORMAT, ServerInfo, StatsSnapshot, TableStats,
+    SNAPSHOT_FORMAT, ScanCounts, ServerInfo, StatsSnapshot, TableStats,
 };
 
 pub use snapshot::{load_snapshot, save_snapshot};
@@ -254,6 +254,19 @@ async fn read_tables(client: &Client, database: &str) -> anyhow::Result<Vec<Tabl
             tidx_blks_hit: r.try_get("tidx_blks_hit")?,
             tidx_blks_read: r.try_get("tidx_blks_read")?,
             size_bytes: None,
+            scans: r
+                .try_get::<_, Option<i64>>("seq_scan")?
+                .zip(r.try_get::<_, Option<i64>>("seq_tup_read")?)
+                .map(
+                    |(seq_scan, seq_tup_read)| -> Result<_, tokio_postgres::Error> {
+                        Ok(ScanCounts {
+                            seq_scan,
+                            seq_tup_read,
+                            idx_scan: r.try_get("idx_scan")?,
+                        })
+                    },
+                )
+                .transpose()?,
         })
     })
     .await

@@ -8,14 +8,14 @@
 //! Advice that needs the host's RAM is only given when RAM is known.
 
 use super::relations::kept;
-use super::report::{DatabaseRow, Finding, ServerSection, Severity, StatsSince};
+use super::report::{DatabaseRow, Finding, ServerSection, Severity};
 use super::settings::{EQUAL_TOLERANCE_FRACTION, live_size_kb, normalize_word};
 use super::text::{approx_duration, format_count, format_percent, format_ratio};
 use super::{
     CRITICAL_HIT_RATIO, DiagOptions, HostContext, MIN_TRUSTED_BLOCKS, MIN_TRUSTED_WINDOW_SECONDS,
     WARNING_HIT_RATIO,
 };
-use crate::facts::StatsSnapshot;
+use crate::facts::{ScanCounts, StatsSnapshot};
 use crate::tune::Recommendation;
 use crate::units::{KB_BYTES, format_bytes_human, format_kb};
 
@@ -86,39 +86,52 @@ pub(super) fn findings(i: &Inputs<'_>) -> Vec<Finding> {
     out
 }
 
+/// Young statistics: the server's as a whole (too few blocks, or every database reset
+/// moments ago), else each database reset moments ago while others keep older counters.
 fn young(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let later = format!(
+        "hit ratios are not meaningful before {} and {} blocks; run again later",
+        approx_duration(MIN_TRUSTED_WINDOW_SECONDS),
+        format_count(MIN_TRUSTED_BLOCKS)
+    );
     let s = i.server;
-    if !s.young {
+    if s.young {
+        let why = if s.blocks_total < MIN_TRUSTED_BLOCKS {
+            format!("count only {} blocks", format_count(s.blocks_total))
+        } else {
+            format!(
+                "of every database were reset under {} ago",
+                approx_duration(MIN_TRUSTED_WINDOW_SECONDS)
+            )
+        };
+        push(
+            out,
+            Severity::Warning,
+            "young_statistics",
+            format!("statistics {why}: {later}"),
+        );
         return;
     }
-    let since = match s.stats_since {
-        StatsSince::ServerStart => "server start",
-        StatsSince::StatsReset => "statistics reset",
-    };
-    let why = if s.stats_age_seconds < MIN_TRUSTED_WINDOW_SECONDS {
-        format!(
-            "cover only {} since the {since}",
-            approx_duration(s.stats_age_seconds)
-        )
-    } else {
-        format!("count only {} blocks", format_count(s.blocks_total))
-    };
-    push(
-        out,
-        Severity::Warning,
-        "young_statistics",
-        format!(
-            "statistics {why}: hit ratios are not meaningful before {} and {} blocks; run again later",
-            approx_duration(MIN_TRUSTED_WINDOW_SECONDS),
-            format_count(MIN_TRUSTED_BLOCKS)
-        ),
-    );
+    for d in i.databases.iter().filter(|d| d.young) {
+        push(
+            out,
+            Severity::Warning,
+            "young_statistics",
+            format!(
+                "statistics of database \"{}\" cover only {} since its statistics reset \
+                 (the other databases keep older counters): its {later}",
+                d.name,
+                approx_duration(d.stats_age_seconds.unwrap_or(0)),
+            ),
+        );
+    }
 }
 
 /// Low database ratios; returns the worst severity raised, for the shared_buffers advice.
 fn low_ratios(i: &Inputs<'_>, out: &mut Vec<Finding>) -> Option<Severity> {
     let mut worst = None;
-    for d in i.databases {
+    // A database reset moments ago has its own young_statistics finding instead.
+    for d in i.databases.iter().filter(|d| !d.young) {
         let Some(ratio) = d.hit_ratio else { continue };
         let touched = d.blks_hit.max(0).saturating_add(d.blks_read.max(0));
         let floor = i.opts.min_blocks.max(MIN_DATABASE_FINDING_BLOCKS);
@@ -235,21 +248,27 @@ fn memory(i: &Inputs<'_>, low: Option<Severity>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Tables causing most of their database's heap reads.
+/// Tables causing most of their database's heap reads. A database where one table alone
+/// reads has nothing to compare: "100% of the reads" would only restate that.
 fn dominant_tables(i: &Inputs<'_>, out: &mut Vec<Finding>) {
     let mut databases: Vec<&str> = i.snap.tables.iter().map(|t| t.database.as_str()).collect();
     databases.sort_unstable();
     databases.dedup();
     for db in databases {
-        let tables: Vec<_> = i.snap.tables.iter().filter(|t| t.database == db).collect();
+        let tables: Vec<_> = i
+            .snap
+            .tables
+            .iter()
+            .filter(|t| t.database == db && t.heap_blks_read > 0)
+            .collect();
         let total = tables
             .iter()
-            .fold(0i64, |acc, t| acc.saturating_add(t.heap_blks_read.max(0)));
-        if total < i.opts.min_blocks || total == 0 {
+            .fold(0i64, |acc, t| acc.saturating_add(t.heap_blks_read));
+        if tables.len() < 2 || total < i.opts.min_blocks || total == 0 {
             continue;
         }
         for t in tables {
-            let share = t.heap_blks_read.max(0) as f64 / total as f64;
+            let share = t.heap_blks_read as f64 / total as f64;
             if share > DOMINANT_READ_SHARE && kept(i.opts, &t.schema, &[&t.name]) {
                 push(
                     out,
@@ -257,17 +276,41 @@ fn dominant_tables(i: &Inputs<'_>, out: &mut Vec<Finding>) {
                     "table_dominates_reads",
                     format!(
                         "table {}.{} causes {} of the heap blocks read in database \"{db}\" \
-                         ({} of {}): look at its queries (sequential scans, missing indexes) \
-                         before adding memory",
+                         ({} of {}): {}",
                         t.schema,
                         t.name,
                         format_ratio(Some(share)),
                         format_count(t.heap_blks_read),
-                        format_count(total)
+                        format_count(total),
+                        scan_advice(t.scans)
                     ),
                 );
             }
         }
+    }
+}
+
+/// What to look at for a table that dominates reads, from how it is scanned.
+fn scan_advice(scans: Option<ScanCounts>) -> String {
+    let Some(s) = scans else {
+        return "look at its queries before adding memory".to_owned();
+    };
+    let idx = s.idx_scan.unwrap_or(0).max(0);
+    if s.seq_scan > 0 {
+        format!(
+            "{} sequential scans read {} rows (against {} index scans): look at its queries \
+             (sequential scans, missing indexes) before adding memory",
+            format_count(s.seq_scan),
+            format_count(s.seq_tup_read),
+            format_count(idx)
+        )
+    } else {
+        format!(
+            "it is read only through index scans ({}), so no index is missing: its queries \
+             fetch more rows than stay cached; look at how many rows they fetch, or give the \
+             cache more memory",
+            format_count(idx)
+        )
     }
 }
 

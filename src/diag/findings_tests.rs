@@ -2,7 +2,7 @@
 
 use crate::diag::testdata::{self, NOW};
 use crate::diag::{DiagOptions, Finding, HostContext, Severity, diagnose};
-use crate::facts::StatsSnapshot;
+use crate::facts::{ScanCounts, StatsSnapshot};
 
 fn findings_for(snap: &StatsSnapshot, host: &HostContext) -> Vec<Finding> {
     diagnose(snap, host, &DiagOptions::default()).findings
@@ -226,18 +226,27 @@ fn data_fitting_in_shared_buffers_replaces_the_raise_advice() {
 }
 
 #[test]
-fn young_statistics_by_time_and_by_blocks() {
+fn young_statistics_by_reset_and_by_blocks_never_by_uptime() {
+    // A clean restart ten minutes ago keeps the counters: no "cover only 10min".
     let mut snap = testdata::snapshot();
     snap.server.start_epoch = NOW - 600.0;
     for d in &mut snap.databases {
         d.stats_reset_epoch = None;
     }
+    assert!(!codes(&snap, &testdata::host_16g()).contains(&"young_statistics".to_owned()));
+    // Every database with I/O reset ten minutes ago: the server is young.
+    for d in &mut snap.databases {
+        d.stats_reset_epoch = Some(NOW - 600.0);
+    }
     let fs = findings_for(&snap, &testdata::host_16g());
     let young = find(&fs, "young_statistics");
+    assert_eq!(young.len(), 1);
     assert!(
         young[0]
             .message
-            .contains("cover only 10min since the server start")
+            .contains("of every database were reset under 1h ago"),
+        "{}",
+        young[0].message
     );
     let mut snap = testdata::snapshot();
     all_ratios(&mut snap, 10_000, 10);
@@ -251,6 +260,29 @@ fn young_statistics_by_time_and_by_blocks() {
         !codes(&testdata::snapshot(), &testdata::host_16g())
             .contains(&"young_statistics".to_owned())
     );
+}
+
+#[test]
+fn one_reset_database_is_young_alone() {
+    // pg_stat_reset() in app ten minutes ago; analytics and postgres keep lifetime counters.
+    let mut snap = testdata::snapshot();
+    for d in &mut snap.databases {
+        d.stats_reset_epoch = (d.name == "app").then_some(NOW - 600.0);
+    }
+    let fs = findings_for(&snap, &testdata::host_16g());
+    let young = find(&fs, "young_statistics");
+    assert_eq!(young.len(), 1, "{fs:?}");
+    assert!(
+        young[0].message.starts_with(
+            "statistics of database \"app\" cover only 10min since its statistics reset"
+        ),
+        "{}",
+        young[0].message
+    );
+    // app's ratio is not judged; analytics' lifetime ratio still is.
+    let low = find(&fs, "low_db_hit_ratio");
+    assert_eq!(low.len(), 1, "{low:?}");
+    assert!(low[0].message.contains("\"analytics\""));
 }
 
 #[test]
@@ -314,6 +346,58 @@ fn dominant_table_respects_share_and_filters() {
             .iter()
             .all(|f| f.code != "table_dominates_reads")
     );
+}
+
+#[test]
+fn dominant_table_advice_follows_how_the_table_is_scanned() {
+    let dominant = |snap: &StatsSnapshot| {
+        find(
+            &findings_for(snap, &testdata::host_16g()),
+            "table_dominates_reads",
+        )
+        .first()
+        .map(|f| f.message.clone())
+    };
+    let mut snap = testdata::snapshot();
+    let msg = dominant(&snap).unwrap();
+    assert!(
+        msg.contains("1,200 sequential scans read 360,000,000 rows (against 45,000 index scans)")
+            && msg.contains("missing indexes"),
+        "{msg}"
+    );
+    // Read only through index scans: no "missing indexes" advice.
+    let events = snap.tables.iter_mut().find(|t| t.name == "events").unwrap();
+    events.scans = Some(ScanCounts {
+        seq_scan: 0,
+        seq_tup_read: 0,
+        idx_scan: Some(45_000),
+    });
+    let msg = dominant(&snap).unwrap();
+    assert!(!msg.contains("sequential scans"), "{msg}");
+    assert!(!msg.contains("missing indexes"), "{msg}");
+    assert!(msg.contains("only through index scans (45,000)"), "{msg}");
+    // A capture without scan counters claims neither.
+    let events = snap.tables.iter_mut().find(|t| t.name == "events").unwrap();
+    events.scans = None;
+    let msg = dominant(&snap).unwrap();
+    assert!(
+        !msg.contains("sequential") && !msg.contains("index scans"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_single_reading_table_dominates_nothing() {
+    let mut snap = testdata::snapshot();
+    // Only events reads in app; the others only hit.
+    for t in snap.tables.iter_mut().filter(|t| t.name != "events") {
+        t.heap_blks_read = 0;
+    }
+    assert!(!codes(&snap, &testdata::host_16g()).contains(&"table_dominates_reads".to_owned()));
+    // A second table that reads a little brings the comparison back.
+    let orders = snap.tables.iter_mut().find(|t| t.name == "orders").unwrap();
+    orders.heap_blks_read = 1_000;
+    assert!(codes(&snap, &testdata::host_16g()).contains(&"table_dominates_reads".to_owned()));
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! ([`Report::table_relids`], [`Report::index_relids`], [`Report::fill_sizes`]), then renders
 //! with `render::report`.
 
+pub mod age;
 mod findings;
 pub mod pattern;
 mod relations;
@@ -19,6 +20,7 @@ mod settings;
 pub(crate) mod testdata;
 pub mod text;
 
+pub use age::{counters_age_seconds, recently_reset, young_statistics};
 pub use findings::{
     DOMINANT_READ_SHARE, MIN_DATABASE_FINDING_BLOCKS, OS_CACHE_MAX_READ_MS_PER_BLOCK,
     SHARED_BUFFERS_HIGH_RAM_SHARE, SHARED_BUFFERS_LOW_RAM_SHARE,

@@ -6,22 +6,10 @@
 
 use std::cmp::Ordering;
 
+use super::age::{counters_age_seconds, recently_reset, seconds_between, young_statistics};
 use super::report::{DatabaseRow, IndexRow, ServerSection, StatsSince, TableRow};
-use super::{DiagOptions, MIN_TRUSTED_BLOCKS, MIN_TRUSTED_WINDOW_SECONDS, hit_ratio};
+use super::{DiagOptions, hit_ratio};
 use crate::facts::StatsSnapshot;
-
-/// Whole seconds between two server timestamps, 0 when negative or not finite.
-fn seconds_between(from: f64, to: f64) -> u64 {
-    let d = (to - from).floor();
-    if d.is_finite() && d > 0.0 {
-        // Floored, positive and finite: the saturating float-to-int cast is the intent.
-        #[allow(clippy::cast_possible_truncation)]
-        let s = d as u64;
-        s
-    } else {
-        0
-    }
-}
 
 /// A counter as a block count for sums: negative counters (never reported by PostgreSQL)
 /// count as nothing rather than cancelling real I/O.
@@ -29,7 +17,10 @@ fn blocks(n: i64) -> i64 {
     n.max(0)
 }
 
-/// `server`: the statistics window and whether it can be trusted.
+/// `server`: the connected database's statistics window, and whether the server's
+/// statistics as a whole can be trusted: not when they count too few blocks, nor when every
+/// database that saw I/O was reset moments ago. One database's `pg_stat_reset()` makes only
+/// that database young (its row says so), not the server.
 pub(super) fn server_section(snap: &StatsSnapshot) -> ServerSection {
     let s = &snap.server;
     let stats_reset = snap
@@ -37,26 +28,34 @@ pub(super) fn server_section(snap: &StatsSnapshot) -> ServerSection {
         .iter()
         .find(|d| d.name == s.database)
         .and_then(|d| d.stats_reset_epoch);
-    let (stats_since, from) = match stats_reset {
-        Some(reset) if reset > s.start_epoch => (StatsSince::StatsReset, reset),
-        _ => (StatsSince::ServerStart, s.start_epoch),
+    let uptime_seconds = seconds_between(s.start_epoch, s.now_epoch);
+    let (stats_since, stats_age_seconds) = match counters_age_seconds(stats_reset, s.now_epoch) {
+        Some(age) => (StatsSince::StatsReset, age),
+        // Never reset: counted at least since the start (a clean restart keeps counters).
+        None => (StatsSince::ServerStart, uptime_seconds),
     };
-    let stats_age_seconds = seconds_between(from, s.now_epoch);
     let blocks_total = snap.databases.iter().fold(0i64, |acc, d| {
         acc.saturating_add(blocks(d.blks_hit))
             .saturating_add(blocks(d.blks_read))
     });
+    let mut busy = snap
+        .databases
+        .iter()
+        .filter(|d| blocks(d.blks_hit).saturating_add(blocks(d.blks_read)) > 0)
+        .peekable();
+    let all_reset_recently = busy.peek().is_some()
+        && busy.all(|d| recently_reset(counters_age_seconds(d.stats_reset_epoch, s.now_epoch)));
     ServerSection {
         version_num: s.version_num,
         version: s.version.clone(),
         database: s.database.clone(),
         user: s.user.clone(),
-        uptime_seconds: seconds_between(s.start_epoch, s.now_epoch),
+        uptime_seconds,
         stats_reset,
         stats_since,
         stats_age_seconds,
         blocks_total,
-        young: stats_age_seconds < MIN_TRUSTED_WINDOW_SECONDS || blocks_total < MIN_TRUSTED_BLOCKS,
+        young: all_reset_recently || young_statistics(None, blocks_total),
         total_data_bytes: s.total_data_bytes.and_then(|b| u64::try_from(b).ok()),
     }
 }
@@ -76,12 +75,18 @@ pub(super) fn databases(snap: &StatsSnapshot) -> Vec<DatabaseRow> {
     let mut rows: Vec<DatabaseRow> = snap
         .databases
         .iter()
-        .map(|d| DatabaseRow {
-            name: d.name.clone(),
-            blks_hit: d.blks_hit,
-            blks_read: d.blks_read,
-            hit_ratio: hit_ratio(d.blks_hit, d.blks_read),
-            size_bytes: d.size_bytes.and_then(|b| u64::try_from(b).ok()),
+        .map(|d| {
+            let age = counters_age_seconds(d.stats_reset_epoch, snap.server.now_epoch);
+            DatabaseRow {
+                name: d.name.clone(),
+                blks_hit: d.blks_hit,
+                blks_read: d.blks_read,
+                hit_ratio: hit_ratio(d.blks_hit, d.blks_read),
+                size_bytes: d.size_bytes.and_then(|b| u64::try_from(b).ok()),
+                stats_reset: d.stats_reset_epoch,
+                stats_age_seconds: age,
+                young: recently_reset(age),
+            }
         })
         .collect();
     rows.sort_by(|a, b| worst_first(a.hit_ratio, b.hit_ratio).then_with(|| a.name.cmp(&b.name)));
@@ -143,6 +148,9 @@ pub(super) fn tables(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<TableRow>
             toast_hit_ratio: optional_ratio(t.toast_blks_hit, t.toast_blks_read),
             toast_idx_hit_ratio: optional_ratio(t.tidx_blks_hit, t.tidx_blks_read),
             size_bytes: t.size_bytes.and_then(|b| u64::try_from(b).ok()),
+            seq_scan: t.scans.map(|s| s.seq_scan),
+            seq_tup_read: t.scans.map(|s| s.seq_tup_read),
+            idx_scan: t.scans.and_then(|s| s.idx_scan),
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -357,24 +365,67 @@ mod tests {
     }
 
     #[test]
-    fn window_counts_from_the_later_of_start_and_reset() {
+    fn window_counts_from_the_reset_else_from_the_start_as_a_lower_bound() {
         let mut snap = testdata::snapshot();
         snap.server.start_epoch = 1_000.0;
         snap.server.now_epoch = 1_000.0 + 7_200.0;
         let db = snap.server.database.clone();
         let connected = snap.databases.iter_mut().find(|d| d.name == db).unwrap();
+        // Reset before a clean restart: the counters are older than the server.
         connected.stats_reset_epoch = Some(500.0);
+        let s = server_section(&snap);
+        assert_eq!(s.stats_since, StatsSince::StatsReset);
+        assert_eq!(s.stats_age_seconds, 7_700);
+        assert!(!s.young);
+        let connected = snap.databases.iter_mut().find(|d| d.name == db).unwrap();
+        connected.stats_reset_epoch = None;
         let s = server_section(&snap);
         assert_eq!(s.stats_since, StatsSince::ServerStart);
         assert_eq!(s.stats_age_seconds, 7_200);
-        assert!(!s.young);
-        let connected = snap.databases.iter_mut().find(|d| d.name == db).unwrap();
-        connected.stats_reset_epoch = Some(1_000.0 + 7_200.0 - 600.0);
+        assert_eq!(s.uptime_seconds, 7_200);
+    }
+
+    #[test]
+    fn a_clean_restart_a_moment_ago_is_not_young() {
+        // PostgreSQL keeps its counters over a clean restart: 0s of uptime, millions of
+        // blocks, never reset.
+        let mut snap = testdata::snapshot();
+        snap.server.start_epoch = snap.server.now_epoch;
+        for d in &mut snap.databases {
+            d.stats_reset_epoch = None;
+        }
+        let s = server_section(&snap);
+        assert_eq!(s.uptime_seconds, 0);
+        assert!(!s.young, "{s:?}");
+    }
+
+    #[test]
+    fn one_database_reset_makes_that_row_young_not_the_server() {
+        let mut snap = testdata::snapshot();
+        let now = snap.server.now_epoch;
+        for d in &mut snap.databases {
+            d.stats_reset_epoch = (d.name == "app").then_some(now - 600.0);
+        }
         let s = server_section(&snap);
         assert_eq!(s.stats_since, StatsSince::StatsReset);
         assert_eq!(s.stats_age_seconds, 600);
-        assert!(s.young, "10 minutes is young");
-        assert_eq!(s.uptime_seconds, 7_200);
+        assert!(!s.young, "other databases hold lifetime counters");
+        let rows = databases(&snap);
+        let app = rows.iter().find(|d| d.name == "app").unwrap();
+        assert!(app.young);
+        assert_eq!(app.stats_age_seconds, Some(600));
+        assert_eq!(app.stats_reset, Some(now - 600.0));
+        let others: Vec<&DatabaseRow> = rows.iter().filter(|d| d.name != "app").collect();
+        assert!(
+            others
+                .iter()
+                .all(|d| !d.young && d.stats_age_seconds.is_none())
+        );
+        // Every database with I/O reset moments ago: now the server is young.
+        for d in &mut snap.databases {
+            d.stats_reset_epoch = Some(now - 600.0);
+        }
+        assert!(server_section(&snap).young);
     }
 
     #[test]
@@ -385,7 +436,7 @@ mod tests {
             d.blks_read = 1;
         }
         let s = server_section(&snap);
-        assert!(s.stats_age_seconds >= MIN_TRUSTED_WINDOW_SECONDS);
+        assert!(s.stats_age_seconds >= crate::diag::MIN_TRUSTED_WINDOW_SECONDS);
         assert!(s.young);
     }
 }

@@ -56,16 +56,20 @@ pub struct ServerSection {
     pub uptime_seconds: u64,
     /// When the connected database's statistics were last reset (epoch seconds), or `null`.
     pub stats_reset: Option<f64>,
-    /// Where the window is counted from: `"server_start"` or `"stats_reset"`, whichever is
-    /// later. Counters survive a clean restart, so from `server_start` the window is a lower
-    /// bound: the counters may be older, but only this much can be vouched for.
+    /// Where the connected database's window is counted from: `"stats_reset"` when it was
+    /// ever reset (counters survive clean restarts, so a reset before the last start still
+    /// counts), else `"server_start"`, a lower bound: the counters may be older, but only
+    /// this much can be vouched for.
     pub stats_since: StatsSince,
-    /// Seconds of statistics: now − max(server start, stats reset).
+    /// Seconds of statistics of the connected database: now − stats reset, or the uptime
+    /// when never reset.
     pub stats_age_seconds: u64,
     /// Blocks hit plus read over all databases.
     pub blocks_total: i64,
-    /// The window is too short or too quiet for ratios to mean much (under
-    /// `MIN_TRUSTED_WINDOW_SECONDS`, or fewer than `MIN_TRUSTED_BLOCKS` blocks).
+    /// The server's statistics as a whole are too young for ratios to mean much: fewer than
+    /// `MIN_TRUSTED_BLOCKS` blocks, or every database with I/O reset less than
+    /// `MIN_TRUSTED_WINDOW_SECONDS` ago. The uptime plays no part (see `diag::age`); each
+    /// database says its own in `databases[].young`.
     pub young: bool,
     /// All databases together, in bytes, when their sizes could be read.
     pub total_data_bytes: Option<u64>,
@@ -133,6 +137,17 @@ pub struct DatabaseRow {
     pub hit_ratio: Option<f64>,
     /// `pg_database_size`, bytes, or `null` when the role may not read it.
     pub size_bytes: Option<u64>,
+    /// When this database's statistics were last reset (epoch seconds), or `null` if never.
+    #[serde(default)]
+    pub stats_reset: Option<f64>,
+    /// Seconds since that reset: this row's own window, or `null` when never reset (its
+    /// counters may then be as old as the database).
+    #[serde(default)]
+    pub stats_age_seconds: Option<u64>,
+    /// Reset less than `MIN_TRUSTED_WINDOW_SECONDS` ago: this row's ratio is not meaningful
+    /// yet, whatever the other databases' windows.
+    #[serde(default)]
+    pub young: bool,
 }
 
 /// One `tables[]` entry.
@@ -164,6 +179,15 @@ pub struct TableRow {
     pub toast_idx_hit_ratio: Option<f64>,
     /// `pg_table_size` (heap + TOAST + maps), bytes, or `null` when not fetched.
     pub size_bytes: Option<u64>,
+    /// Sequential scans started (`pg_stat_user_tables`), or `null` when not collected.
+    #[serde(default)]
+    pub seq_scan: Option<i64>,
+    /// Rows fetched by sequential scans, or `null` when not collected.
+    #[serde(default)]
+    pub seq_tup_read: Option<i64>,
+    /// Index scans started, or `null` without indexes or when not collected.
+    #[serde(default)]
+    pub idx_scan: Option<i64>,
 }
 
 /// One `indexes[]` entry.

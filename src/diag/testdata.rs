@@ -5,8 +5,8 @@
 //! know has something to say, and so tests can mutate one thing at a time.
 
 use crate::facts::{
-    DatabaseStats, IndexStats, LiveSetting, Privileges, SNAPSHOT_FORMAT, ServerInfo, StatsSnapshot,
-    TableStats,
+    DatabaseStats, IndexStats, LiveSetting, Privileges, SNAPSHOT_FORMAT, ScanCounts, ServerInfo,
+    StatsSnapshot, TableStats,
 };
 use crate::tune::{Os, Profile, Storage};
 
@@ -92,6 +92,7 @@ pub fn table(db: &str, relid: u32, schema: &str, name: &str, hit: i64, read: i64
         tidx_blks_hit: None,
         tidx_blks_read: None,
         size_bytes: None,
+        scans: None,
     }
 }
 
@@ -216,6 +217,11 @@ pub fn snapshot() -> StatsSnapshot {
             t.toast_blks_read = Some(5_000);
             t.tidx_blks_hit = Some(50_000);
             t.tidx_blks_read = Some(100);
+            t.scans = Some(ScanCounts {
+                seq_scan: 1_200,
+                seq_tup_read: 360_000_000,
+                idx_scan: Some(45_000),
+            });
             t
         },
         with_idx(

@@ -12,7 +12,8 @@ use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table, presets
 use super::sanitize::{self, sanitize};
 use crate::diag::text::{approx_duration, format_count, format_ratio};
 use crate::diag::{
-    CRITICAL_HIT_RATIO, Report, SettingRow, SettingStatus, Severity, StatsSince, WARNING_HIT_RATIO,
+    CRITICAL_HIT_RATIO, DatabaseRow, Report, SettingRow, SettingStatus, Severity, StatsSince,
+    WARNING_HIT_RATIO,
 };
 use crate::units::format_bytes_human;
 
@@ -98,11 +99,14 @@ impl Section {
 
 fn server(report: &Report) -> Section {
     let s = &report.server;
-    let since = match s.stats_since {
-        StatsSince::StatsReset => "since statistics reset",
-        StatsSince::ServerStart => "since server start (counters may be older)",
-    };
-    let mut window = plain(format!("{} {since}", approx_duration(s.stats_age_seconds)));
+    let age = approx_duration(s.stats_age_seconds);
+    let mut window = plain(match s.stats_since {
+        StatsSince::StatsReset => format!("{age} since database {}'s statistics reset", s.database),
+        StatsSince::ServerStart => format!(
+            "{age} since server start; database {} never reset (counters may be older)",
+            s.database
+        ),
+    });
     if s.young {
         window
             .text
@@ -173,16 +177,36 @@ fn databases(report: &Report) -> Section {
                 number(format_count(d.blks_hit)),
                 number(format_count(d.blks_read)),
                 size(d.size_bytes),
+                counters_since(d),
             ]
         })
         .collect();
     Section {
-        caption: Some("worst hit ratio first".to_owned()),
+        caption: Some("worst hit ratio first; each over its own statistics window".to_owned()),
         ..Section::new(
             "Databases",
-            vec!["Database", "Hit ratio", "Blocks hit", "Blocks read", "Size"],
+            vec![
+                "Database",
+                "Hit ratio",
+                "Blocks hit",
+                "Blocks read",
+                "Size",
+                "Counters since",
+            ],
             rows,
         )
+    }
+}
+
+/// A database row's own window: "reset 3d ago", "reset 10min ago (young)", "never reset".
+fn counters_since(d: &DatabaseRow) -> Text {
+    match d.stats_age_seconds {
+        Some(age) if d.young => Text {
+            tone: Tone::Warning,
+            ..plain(format!("reset {} ago (young)", approx_duration(age)))
+        },
+        Some(age) => plain(format!("reset {} ago", approx_duration(age))),
+        None => plain("never reset"),
     }
 }
 

@@ -2,7 +2,8 @@
 -- every file of every table, which is most of the cost on 20,000 tables; sizes are read
 -- later for the few rows a report keeps (table_sizes.sql).
 -- The idx_* columns are NULL for a table without indexes, toast_* and tidx_* for a table
--- without a TOAST table.
+-- without a TOAST table. The scan counters come from pg_stat_user_tables (same relations;
+-- NULL only for a table dropped between the two views' reads; idx_scan NULL without indexes).
 select relid,
        schemaname::text as schema,
        relname::text as name,
@@ -13,5 +14,9 @@ select relid,
        toast_blks_hit,
        toast_blks_read,
        tidx_blks_hit,
-       tidx_blks_read
+       tidx_blks_read,
+       seq_scan,
+       seq_tup_read,
+       idx_scan
 from pg_statio_user_tables
+left join pg_stat_user_tables using (relid, schemaname, relname)

@@ -161,7 +161,7 @@ pub struct ReportArgs {
     /// Ignore tables and indexes with fewer blocks hit + read than this.
     #[arg(long, value_name = "BLOCKS", default_value_t = 1000, value_parser = parse_blocks, allow_hyphen_values = true)]
     pub min_blocks: i64,
-    /// Show at most this many tables and indexes.
+    /// Show at most this many tables and indexes; 0 shows them all.
     #[arg(
         long,
         value_name = "N",

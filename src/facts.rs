@@ -83,6 +83,10 @@ pub struct DatabaseStats {
     pub stats_reset_epoch: Option<f64>,
     /// Whether the role may connect (decides what `--all-databases` visits).
     pub can_connect: bool,
+    /// Whether the database takes connections at all (`datallowconn`, not half-dropped),
+    /// whoever asks: false for template0. Tells a missing CONNECT privilege apart.
+    #[serde(default = "yes")]
+    pub accepts_connections: bool,
 }
 
 /// A `pg_statio_user_tables` row with the table's size.
@@ -217,6 +221,11 @@ pub struct Privileges {
     pub superuser: bool,
     /// The role has pg_monitor (or pg_read_all_stats and pg_read_all_settings).
     pub pg_monitor: bool,
+}
+
+/// Serde default for flags that older captures lack and that are usually true.
+fn yes() -> bool {
+    true
 }
 
 impl StatsSnapshot {

@@ -547,6 +547,14 @@ async fn counters_only_and_relations_of_one_database() {
     assert!(no_settings.settings.is_empty() && no_settings.indexes.is_empty());
     assert!(!no_settings.tables.is_empty());
 
+    // The connected database is visited even when it holds no tables or indexes.
+    let empty = connect(&c, "idle", "postgres").await;
+    let snap = collect(&empty, &CollectOptions::everything())
+        .await
+        .unwrap();
+    assert!(snap.tables.is_empty() && snap.indexes.is_empty());
+    assert_eq!(snap.visited_databases, ["idle"]);
+
     let (tables, indexes) = collect_relations(&client, "work").await.unwrap();
     assert_eq!(sorted_tables(tables), sorted_tables(full.tables));
     assert_eq!(sorted_indexes(indexes), sorted_indexes(full.indexes));
@@ -736,6 +744,28 @@ async fn unprivileged_and_monitoring_roles() {
     let work = snap.databases.iter().find(|d| d.name == "work").unwrap();
     assert!(work.can_connect && work.size_bytes.is_some());
     assert!(snap.server.total_data_bytes.is_some());
+    // --all-databases names the database the role may not connect to; template0, which
+    // nobody may connect to, is not worth a note.
+    let all = collect_all_databases(&plain, &CollectOptions::everything(), |db: String| {
+        let c = &c;
+        async move { Ok(connect(c, &db, "plain").await) }
+    })
+    .await
+    .expect("all databases as plain");
+    assert!(!all.visited_databases.iter().any(|d| d == "secret"));
+    let not_visited: Vec<&String> = all
+        .notes
+        .iter()
+        .filter(|n| n.contains("not visited"))
+        .collect();
+    assert_eq!(
+        not_visited,
+        [
+            r#"database "secret" was not visited: role "plain" may not connect to it (GRANT CONNECT ON DATABASE to include it)"#
+        ],
+        "{:?}",
+        all.notes
+    );
     assert!(snap.tables.iter().any(|t| t.name == "with_idx"));
     assert!(snap.checkpoints.is_some());
     let sizes = table_sizes(&plain, &[table(&snap, "with_idx").relid])

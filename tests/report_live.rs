@@ -946,6 +946,56 @@ fn roles_passwords_and_failures() {
     );
     let table = success(&run_report(home, &peon, &[]), "report as peon");
     assert!(table.contains("GRANT pg_monitor TO peon"), "{table}");
+
+    // --all-databases as peon: the database peon may not connect to is named in notes[],
+    // not silently left out; the connected database counts as visited even without tables.
+    c.psql("postgres", "create database secret");
+    c.psql("postgres", "revoke connect on database secret from public");
+    let all = parse_json(&success(
+        &run_report(
+            home,
+            &socket_args(&c, "postgres", "peon"),
+            &["--all-databases", "--format", "json"],
+        ),
+        "report --all-databases as peon",
+    ));
+    let visited: Vec<&str> = all["scope"]["visited_databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(visited[0], "postgres", "the connected one, tables or not");
+    assert!(
+        visited.contains(&"app") && !visited.contains(&"secret"),
+        "{visited:?}"
+    );
+    let notes: Vec<&str> = all["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n
+                .starts_with(r#"database "secret" was not visited: role "peon" may not connect"#)),
+        "{notes:?}"
+    );
+    assert!(!notes.iter().any(|n| n.contains("template0")), "{notes:?}");
+    let lone = parse_json(&success(
+        &run_report(
+            home,
+            &socket_args(&c, "postgres", "peon"),
+            &["--format", "json"],
+        ),
+        "report on a database without tables",
+    ));
+    assert_eq!(
+        lone["scope"]["visited_databases"],
+        serde_json::json!(["postgres"])
+    );
     // Markdown escapes the underscore; the note stays one line.
     let markdown = success(
         &run_report(home, &peon, &["--format", "markdown"]),

@@ -231,6 +231,7 @@ async fn read_databases(client: &Client, sizes: bool) -> anyhow::Result<Vec<Data
                 size_bytes: r.try_get("size_bytes")?,
                 stats_reset_epoch: r.try_get("stats_reset_epoch")?,
                 can_connect: r.try_get("can_connect")?,
+                accepts_connections: r.try_get("accepts_connections")?,
             })
         },
     )
@@ -323,6 +324,9 @@ struct Pass {
     tables: Vec<TableStats>,
     indexes: Vec<IndexStats>,
     settings: Vec<LiveSetting>,
+    /// Table or index counters were read (the connected database was visited, even when
+    /// it has no relations).
+    relations: bool,
 }
 
 /// One concurrent pass. Relations are labelled with the connected database once the server
@@ -334,6 +338,7 @@ async fn pass(
     indexes: bool,
     settings: bool,
 ) -> anyhow::Result<Pass> {
+    let (tables_wanted, indexes_wanted) = (tables, indexes);
     let (head, databases, mut tables, mut indexes, settings) = tokio::try_join!(
         read_head(client, full),
         read_databases(client, full),
@@ -354,6 +359,7 @@ async fn pass(
         tables,
         indexes,
         settings,
+        relations: tables_wanted || indexes_wanted,
     })
 }
 
@@ -365,10 +371,10 @@ fn snapshot(p: Pass) -> StatsSnapshot {
         .iter()
         .filter_map(|d| d.size_bytes)
         .reduce(i64::saturating_add);
-    let visited = if p.tables.is_empty() && p.indexes.is_empty() {
-        Vec::new()
-    } else {
+    let visited = if p.relations {
         vec![server.database.clone()]
+    } else {
+        Vec::new()
     };
     StatsSnapshot {
         format: SNAPSHOT_FORMAT,
@@ -398,7 +404,8 @@ pub async fn collect(client: &Client, opts: &CollectOptions) -> anyhow::Result<S
 /// [`collect`], then the table and index counters of every other database the role may
 /// connect to, each through its own connection from `connect(database_name)`, a few at a
 /// time ([`MAX_PARALLEL_DATABASES`]). A database that cannot be connected to or read is
-/// skipped with a note rather than failing the whole report.
+/// skipped with a note rather than failing the whole report, and so is one the role lacks
+/// CONNECT on.
 pub async fn collect_all_databases<F, Fut>(
     client: &Client,
     opts: &CollectOptions,
@@ -411,6 +418,19 @@ where
     let mut snap = collect(client, opts).await?;
     if !opts.tables && !opts.indexes {
         return Ok(snap);
+    }
+    // Databases that refuse everyone (template0) are not worth a line; a missing CONNECT
+    // privilege is, since the report would otherwise look complete.
+    for d in snap
+        .databases
+        .iter()
+        .filter(|d| !d.can_connect && d.accepts_connections)
+    {
+        snap.notes.push(format!(
+            "database {:?} was not visited: role {:?} may not connect to it (GRANT CONNECT \
+             ON DATABASE to include it)",
+            d.name, snap.server.user
+        ));
     }
     let others: Vec<String> = snap
         .databases

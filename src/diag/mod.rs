@@ -75,7 +75,7 @@ pub struct DiagOptions {
     /// their ratios are noise. Also the floor for table-level findings, and for database
     /// findings together with [`MIN_DATABASE_FINDING_BLOCKS`] (the larger wins).
     pub min_blocks: i64,
-    /// Most rows in each of the tables and indexes sections.
+    /// Most rows in each of the tables and indexes sections; 0 means no limit.
     pub limit: usize,
     /// Keep only relations in schemas matching one of these (all when empty); see
     /// [`Pattern::parse_schema`].
@@ -92,6 +92,17 @@ impl Default for DiagOptions {
             limit: DEFAULT_LIMIT,
             schema: Vec::new(),
             exclude: Vec::new(),
+        }
+    }
+}
+
+impl DiagOptions {
+    /// How many rows to keep: [`DiagOptions::limit`], with 0 meaning all of them.
+    pub fn row_limit(&self) -> usize {
+        if self.limit == 0 {
+            usize::MAX
+        } else {
+            self.limit
         }
     }
 }

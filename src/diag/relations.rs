@@ -159,7 +159,7 @@ pub(super) fn tables(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<TableRow>
             .then_with(|| (&a.database, &a.schema, &a.name).cmp(&(&b.database, &b.schema, &b.name)))
     });
     let matched = rows.len();
-    rows.truncate(opts.limit);
+    rows.truncate(opts.row_limit());
     (rows, matched)
 }
 
@@ -188,7 +188,7 @@ pub(super) fn indexes(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<IndexRow
             .then_with(|| (&a.database, &a.schema, &a.name).cmp(&(&b.database, &b.schema, &b.name)))
     });
     let matched = rows.len();
-    rows.truncate(opts.limit);
+    rows.truncate(opts.row_limit());
     (rows, matched)
 }
 
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(matched, 30);
         assert_eq!(names(&rows), ["t29", "t28", "t27", "t26", "t25"]);
         let (rows, _) = tables(&snap, &opts(1_000, 0));
-        assert!(rows.is_empty());
+        assert_eq!(rows.len(), 30, "0 is no limit, not no rows");
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub struct Scope {
     /// Floor: a relation is listed only if it touched at least this many blocks (hit + read,
     /// heap + index + TOAST).
     pub min_blocks: i64,
-    /// Most rows listed in each of tables and indexes.
+    /// Most rows listed in each of tables and indexes; 0 means no limit.
     pub limit: usize,
     /// `--schema` patterns, as typed.
     pub schema: Vec<String>,

@@ -125,6 +125,7 @@ pub fn database(name: &str, hit: i64, read: i64, read_ms: f64, size: Option<i64>
         size_bytes: size,
         stats_reset_epoch: None,
         can_connect: size.is_some(),
+        accepts_connections: true,
     }
 }
 

@@ -6,7 +6,8 @@
 -- database dropped meanwhile, so that row gets no size either.
 -- can_connect also needs datallowconn (template0 grants CONNECT but refuses connections)
 -- and a valid database (datconnlimit -2 marks one left behind by an interrupted DROP
--- DATABASE, since 15.4 and the matching minor releases).
+-- DATABASE, since 15.4 and the matching minor releases); accepts_connections is that part
+-- alone, to tell "nobody may connect" from "this role may not".
 select s.datname::text as name,
        s.blks_hit,
        s.blks_read,
@@ -15,6 +16,7 @@ select s.datname::text as name,
        coalesce(has_database_privilege(d.oid, 'CONNECT')
                 and d.datallowconn
                 and d.datconnlimit <> -2, false) as can_connect,
+       d.datallowconn and d.datconnlimit <> -2 as accepts_connections,
        case when $1::bool
                  and (has_database_privilege(d.oid, 'CONNECT')
                       or pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'))

@@ -446,6 +446,11 @@ fn markdown_is_a_set_of_valid_gfm_tables() {
 /// `report --stats-from fixture` with stdout on a pseudo-terminal (util-linux `script`), so
 /// that the colour decision sees a terminal. `None` when `script` is unavailable.
 fn under_a_terminal(no_color: bool) -> Option<Output> {
+    under_a_terminal_with(no_color, "xterm-256color")
+}
+
+/// [`under_a_terminal`] with `TERM` set to `term`.
+fn under_a_terminal_with(no_color: bool, term: &str) -> Option<Output> {
     let script = ["/usr/bin/script", "/bin/script"]
         .into_iter()
         .find(|p| std::path::Path::new(p).is_file())?;
@@ -457,7 +462,9 @@ fn under_a_terminal(no_color: bool) -> Option<Output> {
     let mut cmd = std::process::Command::new(script);
     cmd.args(["-q", "-e", "-c", &line, "/dev/null"])
         .stdin(Stdio::null())
-        .env_remove("NO_COLOR");
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
+        .env("TERM", term);
     if no_color {
         cmd.env("NO_COLOR", "1");
     }
@@ -497,6 +504,39 @@ fn no_ansi_escapes_without_a_terminal_or_with_no_color() {
     let text = String::from_utf8_lossy(&tty.stdout);
     assert!(text.contains("Databases"), "{text}");
     assert!(!text.contains('\x1b'), "NO_COLOR on a terminal: {text}");
+    // A dumb terminal gets no colour either.
+    let tty = under_a_terminal_with(false, "dumb").unwrap();
+    assert!(tty.status.success(), "{tty:?}");
+    let text = String::from_utf8_lossy(&tty.stdout);
+    assert!(text.contains("Databases"), "{text}");
+    assert!(!text.contains('\x1b'), "TERM=dumb: {text}");
+}
+
+#[test]
+fn tables_fit_columns() {
+    for columns in [60usize, 80, 132] {
+        let out = bin()
+            .args(["report", "--stats-from"])
+            .arg(fixture())
+            .env("COLUMNS", columns.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("Findings"), "{text}");
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= columns,
+                "COLUMNS={columns}: {line:?}"
+            );
+        }
+    }
+    // probe's table uses the same helper.
+    let out = bin().args(["probe"]).env("COLUMNS", "50").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Total RAM"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 50), "{text}");
 }
 
 fn names(v: &Value, section: &str) -> Vec<String> {
@@ -582,8 +622,13 @@ fn limit_keeps_the_worst_and_min_blocks_is_a_floor() {
         )),
         "{table}"
     );
-    let none = report_json(&["--limit", "0"]);
-    assert!(none["tables"].as_array().unwrap().is_empty());
+    // 0 means no limit, not "hide every row".
+    let unlimited = report_json(&["--min-blocks", "0", "--limit", "0"]);
+    assert_eq!(unlimited["tables"], all["tables"]);
+    assert_eq!(unlimited["indexes"], all["indexes"]);
+    assert!(!unlimited["tables"].as_array().unwrap().is_empty());
+    let text = report(&["--min-blocks", "0", "--limit", "0"]);
+    assert!(text.contains("public.with_idx"), "{text}");
 }
 
 /// Runs `pgcache-tune ARGS` expecting failure: exit `code`, one `error:` line containing

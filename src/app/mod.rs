@@ -7,6 +7,7 @@ mod check;
 mod live;
 mod recommend;
 mod report;
+mod terminal;
 
 use anyhow::Context;
 use clap::CommandFactory;

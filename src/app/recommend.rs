@@ -217,7 +217,9 @@ pub(super) fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
     }
     let facts = crate::host::probe(args.data_dir.as_deref()).context("probing this host")?;
     let text = match args.format {
-        TableFormat::Table => crate::render::probe::table(&facts) + "\n",
+        TableFormat::Table => {
+            crate::render::probe::table(&facts, super::terminal::Terminal::detect().width) + "\n"
+        }
         TableFormat::Json => {
             let mut t = serde_json::to_string_pretty(&facts).context("encoding JSON")?;
             t.push('\n');

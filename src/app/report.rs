@@ -3,7 +3,6 @@
 //! machine; a remote server's RAM is never guessed from the client's.
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -32,9 +31,11 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         let rt = live::runtime()?;
         rt.block_on(live_report(&params, &host, &opts, args.all_databases))?
     };
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = match args.format {
-        ReportFormat::Table => crate::render::report::table(&report, color),
+        ReportFormat::Table => {
+            let term = super::terminal::Terminal::detect();
+            crate::render::report::table(&report, term.color, term.width)
+        }
         ReportFormat::Json => crate::render::report::json(&report),
         ReportFormat::Markdown => crate::render::report::markdown(&report),
     };

@@ -5,18 +5,14 @@
 //! `docker inspect`. Strings that came from the machine (paths, the OS name) are sanitized:
 //! a directory name can hold terminal escape sequences.
 
-use comfy_table::{Table, presets};
-
 use crate::host::HostFacts;
 use crate::units::format_bytes_human;
 
-/// Renders host facts as a two-column table without colours.
-pub fn table(facts: &HostFacts) -> String {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .force_no_tty()
-        .set_header(["Fact", "Value"]);
+/// Renders host facts as a two-column table without colours, fitted to a terminal `width`
+/// columns wide (`None`: natural width).
+pub fn table(facts: &HostFacts, width: Option<u16>) -> String {
+    let mut table = super::layout::table(width);
+    table.set_header(["Fact", "Value"]);
     let limit = match facts.memory_limit.bytes {
         Some(bytes) => size_with_bytes(bytes),
         None => "none".to_owned(),
@@ -124,7 +120,7 @@ mod tests {
 
     #[test]
     fn container_table() {
-        insta::assert_snapshot!(table(&container_host()));
+        insta::assert_snapshot!(table(&container_host(), None));
     }
 
     #[test]
@@ -136,7 +132,7 @@ mod tests {
             data_dir: None,
             ..container_host()
         };
-        insta::assert_snapshot!(table(&host));
+        insta::assert_snapshot!(table(&host, None));
     }
 
     #[test]
@@ -147,7 +143,7 @@ mod tests {
             device: None,
             rotational: None,
         });
-        let text = table(&host);
+        let text = table(&host, None);
         assert!(!text.contains('\u{1b}'));
         assert!(text.contains("/tmp/\\x1b[2Jpgdata"), "{text}");
         assert!(text.contains("unknown (no block device"));

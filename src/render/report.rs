@@ -4,11 +4,13 @@
 //! Table and Markdown show the same content because both are built from one neutral list of
 //! sections; only the last step differs. Every cell passes through the format's escaping
 //! ([`sanitize()`] for terminals, [`sanitize::markdown`] for Markdown) since many of them hold
-//! server-provided names. Colour is decided by the caller (stdout a terminal, NO_COLOR unset)
-//! and only marks low ratios and severities, so nothing is lost without it.
+//! server-provided names. Colour and width are decided by the caller (colour: stdout a
+//! terminal, NO_COLOR unset, TERM not `dumb`; width: COLUMNS or the terminal's); colour only
+//! marks low ratios and severities, so nothing is lost without it.
 
-use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table, presets};
+use comfy_table::{Cell, CellAlignment, Color};
 
+use super::layout;
 use super::sanitize::{self, sanitize};
 use crate::diag::text::{approx_duration, format_count, format_ratio};
 use crate::diag::{
@@ -16,10 +18,6 @@ use crate::diag::{
     WARNING_HIT_RATIO,
 };
 use crate::units::format_bytes_human;
-
-/// Width the findings table wraps at: long sentences stay readable in an 80–120 column
-/// terminal, while the relation tables keep their natural width.
-const FINDINGS_WIDTH_COLUMNS: u16 = 110;
 
 /// What a cell's colour says, when colour is on.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,8 +77,9 @@ struct Section {
     empty: &'static str,
     /// One line after the table.
     footer: Option<String>,
-    /// Wrap long cells (findings).
-    wrap: bool,
+    /// The column of sentences (findings, reasons), which wraps first, even when the width
+    /// is unknown.
+    prose: Option<usize>,
 }
 
 impl Section {
@@ -92,7 +91,7 @@ impl Section {
             rows,
             empty: "none",
             footer: None,
-            wrap: false,
+            prose: None,
         }
     }
 }
@@ -336,6 +335,7 @@ fn settings(report: &Report) -> Section {
                 plain(&s.recommended),
                 plain(restart),
                 plain(setting_source(s)),
+                plain(&s.reason),
             ]
         })
         .collect();
@@ -361,9 +361,17 @@ fn settings(report: &Report) -> Section {
         empty: "none differ",
         footer: (!not_compared.is_empty())
             .then(|| format!("Not compared: {}", not_compared.join(", "))),
+        prose: Some(5),
         ..Section::new(
             "Settings that differ",
-            vec!["Setting", "Live", "Recommended", "Change takes", "Source"],
+            vec![
+                "Setting",
+                "Live",
+                "Recommended",
+                "Change takes",
+                "Source",
+                "Why",
+            ],
             rows,
         )
     }
@@ -389,7 +397,7 @@ fn findings(report: &Report) -> Section {
         })
         .collect();
     Section {
-        wrap: true,
+        prose: Some(1),
         ..Section::new("Findings", vec!["Severity", "Finding"], rows)
     }
 }
@@ -422,45 +430,46 @@ fn styled(t: &Text, color: bool) -> Cell {
     cell
 }
 
-/// The report as terminal tables, one per section, with colour only when `color` is true.
-pub fn table(report: &Report, color: bool) -> String {
+/// The report as terminal tables, one per section, with colour only when `color` is true,
+/// fitted to a terminal `width` columns wide (`None`: unknown, see [`super::layout`]).
+pub fn table(report: &Report, color: bool, width: Option<u16>) -> String {
     let mut out = String::new();
     for section in sections(report) {
-        out.push_str(section.title);
-        if let Some(caption) = &section.caption {
-            out.push_str(&format!(" ({})", sanitize(caption)));
-        }
+        let heading = match &section.caption {
+            Some(caption) => format!("{} ({})", section.title, sanitize(caption)),
+            None => section.title.to_owned(),
+        };
+        out.push_str(&layout::wrap(&heading, width, "  "));
         out.push('\n');
         if section.rows.is_empty() {
             out.push_str(&format!("  {}\n", section.empty));
         } else {
-            let mut t = Table::new();
-            t.load_preset(presets::UTF8_FULL_CONDENSED);
+            let mut t = layout::table(width);
             if color {
                 t.enforce_styling();
-            } else {
-                t.force_no_tty();
-            }
-            if section.wrap {
-                t.set_content_arrangement(ContentArrangement::Dynamic)
-                    .set_width(FINDINGS_WIDTH_COLUMNS);
             }
             t.set_header(section.header.iter().map(|h| Cell::new(*h)));
             for row in &section.rows {
                 t.add_row(row.iter().map(|c| styled(c, color)));
             }
+            if let Some(column) = section.prose {
+                layout::prose_column(&mut t, column, width);
+            }
             out.push_str(&t.to_string());
             out.push('\n');
         }
         if let Some(footer) = &section.footer {
-            out.push_str(&format!("{}\n", sanitize(footer)));
+            out.push_str(&layout::wrap(&sanitize(footer), width, "  "));
+            out.push('\n');
         }
         out.push('\n');
     }
     if !report.notes.is_empty() {
         out.push_str("Notes\n");
         for note in &report.notes {
-            out.push_str(&format!("  - {}\n", sanitize(note)));
+            let note = format!("  - {}", sanitize(note));
+            out.push_str(&layout::wrap(&note, width, "    "));
+            out.push('\n');
         }
     }
     while out.ends_with("\n\n") {

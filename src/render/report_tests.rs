@@ -33,12 +33,12 @@ fn report() -> Report {
 
 #[test]
 fn table_snapshot() {
-    insta::assert_snapshot!(table(&report(), false));
+    insta::assert_snapshot!(table(&report(), false, None));
 }
 
 #[test]
 fn table_snapshot_without_ram() {
-    insta::assert_snapshot!(table(&report_for(&testdata::host_unknown()), false));
+    insta::assert_snapshot!(table(&report_for(&testdata::host_unknown()), false, None));
 }
 
 #[test]
@@ -53,14 +53,14 @@ fn json_snapshot() {
 
 #[test]
 fn no_raw_control_characters_reach_the_terminal() {
-    let text = table(&report(), false);
+    let text = table(&report(), false, None);
     assert!(!text.contains('\u{1b}'), "raw ESC without colour");
     assert!(!text.contains('\u{202e}'), "raw bidi override");
     assert!(
         text.contains("evil\\x1b[31m|`x`\\u{202e}"),
         "escaped name shown"
     );
-    let coloured = table(&report(), true);
+    let coloured = table(&report(), true, None);
     assert!(coloured.contains("\u{1b}["), "colour when asked");
     assert!(
         coloured.contains("evil\\x1b[31m"),
@@ -159,7 +159,7 @@ fn json_is_raw_and_round_trips() {
 #[test]
 fn ratios_counts_and_empty_sections() {
     let mut report = report();
-    let text = table(&report, false);
+    let text = table(&report, false, None);
     assert!(text.contains("98.77%"));
     assert!(text.contains("98,765,432"));
     let template1 = text.lines().find(|l| l.contains("template1")).unwrap();
@@ -170,7 +170,7 @@ fn ratios_counts_and_empty_sections() {
     report.tables.clear();
     report.indexes.clear();
     report.findings.clear();
-    let text = table(&report, false);
+    let text = table(&report, false, None);
     assert!(
         text.contains("Tables (0 of 5 with ≥ 1,000 blocks touched"),
         "{text}"
@@ -181,9 +181,57 @@ fn ratios_counts_and_empty_sections() {
 }
 
 #[test]
+fn tables_fit_the_width_given() {
+    let report = report();
+    for width in [60u16, 80, 100] {
+        let text = table(&report, false, Some(width));
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= usize::from(width),
+                "{width} columns: {line:?}"
+            );
+        }
+    }
+    // A wide terminal is used, not a fixed 110 columns for the findings.
+    let wide = table(&report, false, Some(200));
+    let findings = wide.split("Findings").last().unwrap();
+    assert!(
+        findings.lines().any(|l| l.chars().count() > 110),
+        "{findings}"
+    );
+    // Colour does not count towards the width.
+    let coloured = table(&report, true, Some(80));
+    assert!(coloured.contains("\u{1b}["));
+}
+
+#[test]
+fn settings_table_says_why() {
+    let report = report();
+    let text = table(&report, false, None);
+    let section = text.split("Settings that differ").nth(1).unwrap();
+    let section = section.split("Findings").next().unwrap();
+    assert!(section.lines().nth(2).unwrap().contains("Why"), "{section}");
+    let md = markdown(&report);
+    let shared_buffers = report
+        .settings
+        .iter()
+        .find(|s| s.name == "shared_buffers")
+        .unwrap();
+    assert!(!shared_buffers.reason.is_empty());
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| shared\\_buffers |"))
+        .unwrap();
+    assert!(
+        row.contains(&*crate::render::sanitize::markdown(&shared_buffers.reason)),
+        "{row}"
+    );
+}
+
+#[test]
 fn settings_section_lists_only_differences() {
     let report = report();
-    let text = table(&report, false);
+    let text = table(&report, false, None);
     let section = text.split("Settings that differ").nth(1).unwrap();
     let section = section.split("Findings").next().unwrap();
     assert!(section.contains("shared_buffers"));

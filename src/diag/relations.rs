@@ -115,15 +115,73 @@ fn sum(counters: &[Option<i64>]) -> i64 {
         .fold(0i64, |acc, c| acc.saturating_add(blocks(c.unwrap_or(0))))
 }
 
-/// `tables`: rows kept by the filters and the floor, worst heap ratio first, then most heap
-/// reads, then by name; at most `limit`. Also returns how many passed before the limit.
-pub(super) fn tables(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<TableRow>, usize) {
-    let mut rows: Vec<TableRow> = snap
-        .tables
+/// What ordering a listed row needs: the tables and indexes sections are ranked alike.
+trait Ranked {
+    /// The ratio ranked by (worst first, none last).
+    fn ratio(&self) -> Option<f64>;
+    /// Blocks read, the tie-break: more first.
+    fn reads(&self) -> i64;
+    /// Database, schema and name: the last tie-break, for a stable order.
+    fn key(&self) -> (&str, &str, &str);
+}
+
+impl Ranked for TableRow {
+    fn ratio(&self) -> Option<f64> {
+        self.heap_hit_ratio
+    }
+    fn reads(&self) -> i64 {
+        self.heap_blks_read
+    }
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.database, &self.schema, &self.name)
+    }
+}
+
+impl Ranked for IndexRow {
+    fn ratio(&self) -> Option<f64> {
+        self.hit_ratio
+    }
+    fn reads(&self) -> i64 {
+        self.idx_blks_read
+    }
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.database, &self.schema, &self.name)
+    }
+}
+
+/// One relation section: the `sources` that pass `--schema`/`--exclude` (`kept_by`) and the
+/// floor (`touched` blocks), turned into rows, worst ratio first, then most reads, then by
+/// name; at most `limit` of them. Also returns how many passed before the limit.
+fn section<S, R: Ranked>(
+    sources: &[S],
+    opts: &DiagOptions,
+    kept_by: impl Fn(&S) -> bool,
+    touched: impl Fn(&S) -> i64,
+    row: impl Fn(&S) -> R,
+) -> (Vec<R>, usize) {
+    let mut rows: Vec<R> = sources
         .iter()
-        .filter(|t| kept(opts, &t.schema, &[&t.name]))
-        .filter(|t| {
-            let touched = sum(&[
+        .filter(|s| kept_by(s) && touched(s) >= opts.min_blocks)
+        .map(row)
+        .collect();
+    rows.sort_by(|a, b| {
+        worst_first(a.ratio(), b.ratio())
+            .then_with(|| b.reads().cmp(&a.reads()))
+            .then_with(|| a.key().cmp(&b.key()))
+    });
+    let matched = rows.len();
+    rows.truncate(opts.row_limit());
+    (rows, matched)
+}
+
+/// `tables`, ranked by the heap hit ratio; the floor counts heap, index and TOAST blocks.
+pub(super) fn tables(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<TableRow>, usize) {
+    section(
+        &snap.tables,
+        opts,
+        |t| kept(opts, &t.schema, &[&t.name]),
+        |t| {
+            sum(&[
                 Some(t.heap_blks_hit),
                 Some(t.heap_blks_read),
                 t.idx_blks_hit,
@@ -132,10 +190,9 @@ pub(super) fn tables(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<TableRow>
                 t.toast_blks_read,
                 t.tidx_blks_hit,
                 t.tidx_blks_read,
-            ]);
-            touched >= opts.min_blocks
-        })
-        .map(|t| TableRow {
+            ])
+        },
+        |t| TableRow {
             database: t.database.clone(),
             relid: t.relid,
             schema: t.schema.clone(),
@@ -151,26 +208,19 @@ pub(super) fn tables(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<TableRow>
             seq_scan: t.scans.map(|s| s.seq_scan),
             seq_tup_read: t.scans.map(|s| s.seq_tup_read),
             idx_scan: t.scans.and_then(|s| s.idx_scan),
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        worst_first(a.heap_hit_ratio, b.heap_hit_ratio)
-            .then_with(|| b.heap_blks_read.cmp(&a.heap_blks_read))
-            .then_with(|| (&a.database, &a.schema, &a.name).cmp(&(&b.database, &b.schema, &b.name)))
-    });
-    let matched = rows.len();
-    rows.truncate(opts.row_limit());
-    (rows, matched)
+        },
+    )
 }
 
-/// `indexes`: as [`tables`], by the index's own ratio.
+/// `indexes`, ranked by the index's own ratio; an index is dropped when its own name or its
+/// table is excluded.
 pub(super) fn indexes(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<IndexRow>, usize) {
-    let mut rows: Vec<IndexRow> = snap
-        .indexes
-        .iter()
-        .filter(|i| kept(opts, &i.schema, &[&i.name, &i.table]))
-        .filter(|i| sum(&[Some(i.idx_blks_hit), Some(i.idx_blks_read)]) >= opts.min_blocks)
-        .map(|i| IndexRow {
+    section(
+        &snap.indexes,
+        opts,
+        |i| kept(opts, &i.schema, &[&i.name, &i.table]),
+        |i| sum(&[Some(i.idx_blks_hit), Some(i.idx_blks_read)]),
+        |i| IndexRow {
             database: i.database.clone(),
             indexrelid: i.indexrelid,
             schema: i.schema.clone(),
@@ -180,16 +230,8 @@ pub(super) fn indexes(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<IndexRow
             idx_blks_read: i.idx_blks_read,
             hit_ratio: hit_ratio(i.idx_blks_hit, i.idx_blks_read),
             size_bytes: i.size_bytes.and_then(|b| u64::try_from(b).ok()),
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        worst_first(a.hit_ratio, b.hit_ratio)
-            .then_with(|| b.idx_blks_read.cmp(&a.idx_blks_read))
-            .then_with(|| (&a.database, &a.schema, &a.name).cmp(&(&b.database, &b.schema, &b.name)))
-    });
-    let matched = rows.len();
-    rows.truncate(opts.row_limit());
-    (rows, matched)
+        },
+    )
 }
 
 #[cfg(test)]
@@ -329,6 +371,36 @@ mod tests {
         let kept = indexes(&snap, &o).0;
         assert!(kept.iter().all(|i| i.table != "orders"));
         assert!(kept.len() < all.len());
+    }
+
+    #[test]
+    fn tables_and_indexes_rank_alike() {
+        // Equal ratios: more reads first, then by name; the same rule for both sections.
+        let mut snap = testdata::snapshot();
+        snap.tables = vec![
+            table("b", 900, 100),
+            table("a", 900, 100),
+            table("c", 9_000, 1_000),
+        ];
+        let mut idx = snap.indexes[0].clone();
+        snap.indexes = [("b", 900, 100), ("a", 900, 100), ("c", 9_000, 1_000)]
+            .into_iter()
+            .map(|(name, hit, read)| {
+                idx.name = name.to_owned();
+                idx.idx_blks_hit = hit;
+                idx.idx_blks_read = read;
+                idx.clone()
+            })
+            .collect();
+        let (t, _) = tables(&snap, &opts(0, 20));
+        let (i, _) = indexes(&snap, &opts(0, 20));
+        assert_eq!(names(&t), ["c", "a", "b"]);
+        assert_eq!(
+            i.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["c", "a", "b"]
+        );
+        let (i, matched) = indexes(&snap, &opts(0, 0));
+        assert_eq!((i.len(), matched), (3, 3), "0 is no limit for indexes too");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! Every query error maps to exit code 69 ([`crate::exit::Exit::Server`]) with a one-line message that
 //! names the view and quotes the server.
 
+pub mod names;
 mod snapshot;
 pub mod sql;
 
@@ -68,6 +69,11 @@ impl Default for CollectOptions {
 /// describer so a dropped connection or a statement timeout reads the same everywhere.
 fn query_error(what: &str, err: &tokio_postgres::Error) -> anyhow::Error {
     crate::conninfo::server_failure(err, &format!("reading {what}"))
+}
+
+/// An identifier column, cut to PostgreSQL's own limit ([`names::capped`]).
+fn name(r: &Row, column: &str) -> Result<String, tokio_postgres::Error> {
+    r.try_get::<_, String>(column).map(names::capped)
 }
 
 /// Runs `sql` with typed parameters (no separate prepare round trip) and converts each row
@@ -133,8 +139,8 @@ async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
                 system_identifier: None,
                 now_epoch: r.try_get("now_epoch")?,
                 start_epoch: r.try_get("start_epoch")?,
-                database: r.try_get("database")?,
-                user: r.try_get("user")?,
+                database: name(r, "database")?,
+                user: name(r, "user")?,
                 total_data_bytes: None,
             },
             privileges: Privileges {
@@ -224,7 +230,7 @@ async fn read_databases(client: &Client, sizes: bool) -> anyhow::Result<Vec<Data
         &[(&sizes, Type::BOOL)],
         |r| {
             Ok(DatabaseStats {
-                name: r.try_get("name")?,
+                name: name(r, "name")?,
                 blks_hit: r.try_get("blks_hit")?,
                 blks_read: r.try_get("blks_read")?,
                 blk_read_time_ms: r.try_get("blk_read_time")?,
@@ -244,8 +250,8 @@ async fn read_tables(client: &Client, database: &str) -> anyhow::Result<Vec<Tabl
         Ok(TableStats {
             database: database.to_string(),
             relid: r.try_get("relid")?,
-            schema: r.try_get("schema")?,
-            name: r.try_get("name")?,
+            schema: name(r, "schema")?,
+            name: name(r, "name")?,
             heap_blks_hit: r.try_get("heap_blks_hit")?,
             heap_blks_read: r.try_get("heap_blks_read")?,
             idx_blks_hit: r.try_get("idx_blks_hit")?,
@@ -279,9 +285,9 @@ async fn read_indexes(client: &Client, database: &str) -> anyhow::Result<Vec<Ind
         Ok(IndexStats {
             database: database.to_string(),
             indexrelid: r.try_get("indexrelid")?,
-            schema: r.try_get("schema")?,
-            table: r.try_get("table")?,
-            name: r.try_get("name")?,
+            schema: name(r, "schema")?,
+            table: name(r, "table")?,
+            name: name(r, "name")?,
             idx_blks_hit: r.try_get("idx_blks_hit")?,
             idx_blks_read: r.try_get("idx_blks_read")?,
             size_bytes: None,

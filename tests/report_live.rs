@@ -384,6 +384,81 @@ fn workload_ratios_all_databases_names_and_read_only_sessions() {
 
     check_all_databases(&c, home.path(), &conn);
     check_read_only_log(&c);
+    check_database_windows(&c, home.path(), &conn);
+}
+
+/// `pg_stat_reset()` in `second`: each database row carries its own `stats_reset` as the
+/// server reports it and the window counted from it; `second` alone becomes young, and the
+/// text says so on its row.
+fn check_database_windows(c: &Cluster, home: &Path, conn: &[String]) {
+    let before: f64 = c
+        .psql("second", "select extract(epoch from now())")
+        .parse()
+        .unwrap();
+    c.psql("second", "select pg_stat_reset()");
+    // Before 15 the reset reaches the statistics collector asynchronously.
+    wait_for(
+        c,
+        "second",
+        &format!(
+            "select coalesce(extract(epoch from stats_reset) >= {before}, false) \
+             from pg_stat_database where datname = 'second'"
+        ),
+        "t",
+    );
+    let resets = psql_json(
+        c,
+        "postgres",
+        "select json_object_agg(datname, extract(epoch from stats_reset)::float8)
+         from pg_stat_database where datname is not null",
+    );
+    let report = parse_json(&success(
+        &run_report(home, conn, &["--format", "json"]),
+        "report after pg_stat_reset() in second",
+    ));
+    for d in report["databases"].as_array().unwrap() {
+        let name = d["name"].as_str().unwrap();
+        let want = &resets[name];
+        match want.as_f64() {
+            Some(reset) => {
+                let got = d["stats_reset"].as_f64().unwrap_or_else(|| panic!("{d}"));
+                assert!((got - reset).abs() < 1e-3, "{name}: {got} vs psql {reset}");
+                let age = d["stats_age_seconds"].as_u64().unwrap();
+                assert_eq!(d["young"], age < 3_600, "{name}: {d}");
+            }
+            None => {
+                assert!(d["stats_reset"].is_null(), "{name}: {d}");
+                assert!(d["stats_age_seconds"].is_null(), "{name}: {d}");
+                assert_eq!(d["young"], false, "{name}: never reset is not young");
+            }
+        }
+    }
+    let second = report["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "second")
+        .unwrap();
+    assert_eq!(second["young"], true, "{second}");
+    if report["server"]["young"] == false {
+        assert!(
+            report["findings"].as_array().unwrap().iter().any(|f| {
+                f["code"] == "young_statistics"
+                    && f["message"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("statistics of database \"second\"")
+            }),
+            "{}",
+            report["findings"]
+        );
+    }
+    let text = success(&run_report(home, conn, &[]), "table after the reset");
+    let line = text
+        .lines()
+        .find(|l| l.contains("│ second "))
+        .unwrap_or_else(|| panic!("no row for second:\n{text}"));
+    assert!(line.contains("(young)"), "{line}");
 }
 
 /// Every table psql lists is in the report with the same counters, psql's ratios and sizes.

@@ -11,8 +11,8 @@ use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 
 /// Where a prose column wraps when the width is unknown: a readable line length.
 pub const PROSE_WIDTH_COLUMNS: u16 = 90;
-/// Narrowest a prose column is squeezed to before the other columns must wrap too.
-pub const MIN_PROSE_WIDTH_COLUMNS: u16 = 24;
+/// Narrowest a wrapping column is squeezed to so that another may stay whole.
+pub const MIN_PROSE_WIDTH_COLUMNS: u16 = 20;
 /// Narrowest width tables are fitted to: below it cells would wrap one word per line, and
 /// a wider table that the terminal wraps reads better than that.
 pub const MIN_WIDTH_COLUMNS: u16 = 40;
@@ -40,18 +40,26 @@ pub fn prose_column(t: &mut Table, column: usize, width: Option<u16>) {
         return;
     };
     let widths = t.column_max_content_widths();
+    let room = usize::from(w.max(MIN_WIDTH_COLUMNS));
     // Each column takes its content, one space of padding either side and one border.
-    let others: usize = widths
+    let cost = |content: u16| usize::from(content) + 3;
+    let mut others: Vec<(usize, u16)> = widths
         .iter()
+        .copied()
         .enumerate()
         .filter(|&(i, _)| i != column)
-        .map(|(_, &cw)| usize::from(cw) + 3)
-        .sum();
-    let room = usize::from(w.max(MIN_WIDTH_COLUMNS));
-    if others + 1 + usize::from(MIN_PROSE_WIDTH_COLUMNS) + 3 > room {
-        return; // everything wraps: comfy-table shares the width out
-    }
-    for i in (0..widths.len()).filter(|&i| i != column) {
+        .collect();
+    // Keep the narrowest columns whole first, as long as every column still wrapping (the
+    // prose one, and the wider ones not decided yet) keeps a usable width.
+    others.sort_by_key(|&(_, cw)| cw);
+    let squeezed = |cw: u16| cost(cw.min(MIN_PROSE_WIDTH_COLUMNS));
+    let mut kept = 1 + squeezed(MIN_PROSE_WIDTH_COLUMNS);
+    for (n, &(i, cw)) in others.iter().enumerate() {
+        let rest: usize = others[n + 1..].iter().map(|&(_, w)| squeezed(w)).sum();
+        if kept + cost(cw) + rest > room {
+            break;
+        }
+        kept += cost(cw);
         if let Some(c) = t.column_mut(i) {
             c.set_constraint(ColumnConstraint::ContentWidth);
         }
@@ -65,20 +73,28 @@ pub fn wrap(text: &str, width: Option<u16>, indent: &str) -> String {
     let Some(width) = width.map(|w| usize::from(w.max(MIN_WIDTH_COLUMNS))) else {
         return text.to_owned();
     };
+    // The first line's own indentation stays as it is.
+    let body = text.trim_start_matches(' ');
+    let lead = &text[..text.len() - body.len()];
     let mut out = String::with_capacity(text.len());
-    let mut line_len = 0;
-    for word in text.split(' ') {
+    out.push_str(lead);
+    let mut line_len = lead.chars().count();
+    let mut line_start = true;
+    for word in body.split(' ') {
         let len = word.chars().count();
-        if line_len > 0 && line_len + 1 + len > width {
+        if !line_start && line_len + 1 + len > width {
             out.push('\n');
             out.push_str(indent);
             line_len = indent.chars().count();
-        } else if line_len > 0 {
+            line_start = true;
+        }
+        if !line_start {
             out.push(' ');
             line_len += 1;
         }
         out.push_str(word);
         line_len += len;
+        line_start = false;
     }
     out
 }
@@ -101,6 +117,10 @@ mod tests {
             wrapped.split_whitespace().collect::<Vec<_>>(),
             text.split(' ').collect::<Vec<_>>()
         );
+        let note = wrap(&format!("  - {text}"), Some(40), "    ");
+        assert!(note.starts_with("  - one two"), "{note}");
+        assert!(note.lines().all(|l| l.chars().count() <= 40), "{note}");
+        assert_eq!(wrap("  - short", Some(80), "    "), "  - short");
     }
 
     fn widest(t: &Table) -> usize {

@@ -68,7 +68,7 @@ const REPORT_EXAMPLES: &str = "Examples:
 const CHECK_EXAMPLES: &str = "Examples:
   pgcache-tune check --min-hit-ratio 99                    # lifetime ratio of every database
   pgcache-tune check app --warning 99.5 --critical 99 --interval 30s
-  pgcache-tune check app --scope tables --exclude '~^audit_' --format nagios
+  pgcache-tune check app --scope tables --exclude '~^public\\.audit_' --format nagios
   pgcache-tune snapshot app -o before.json && ./run-tests && pgcache-tune check app --since before.json --min-hit-ratio 95
 
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 64 usage error.";
@@ -243,7 +243,8 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,
     /// Read the current sample from a JSON capture instead of a server (tests and demos).
-    #[arg(long, value_name = "FILE", hide = true)]
+    /// One capture is one sample, so it cannot wait for an `--interval`.
+    #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]
     pub stats_from: Option<PathBuf>,
 }
 

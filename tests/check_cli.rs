@@ -864,6 +864,19 @@ fn bad_flags_are_usage_errors() {
             "--config missing.toml: cannot read it",
         ),
         (&["--min-hit-ratio", "9", "--config", "."], "is a directory"),
+        // A fraction typed for a percentage: refused with the percentage it meant.
+        (&["--min-hit-ratio", "0.99"], "write 99 for 99%"),
+        (&["--critical", "0.95"], "write 95 for 95%"),
+        (
+            &["--warning", "0.995", "--critical", "90"],
+            "write 99.5 for 99.5%",
+        ),
+        (&["--critical", "0.5%"], "write 50 for 50%"),
+        // The hidden capture flag is one sample: a window needs --since.
+        (
+            &["--min-hit-ratio", "9", "--interval", "5s"],
+            "cannot be used with",
+        ),
     ];
     for (args, needle) in cases {
         let r = lab.check(&[&["--stats-from", good.as_str()][..], args].concat());
@@ -958,16 +971,24 @@ fn config_file_thresholds_scopes_overrides_and_precedence() {
         item(&doc, "work.public.no_idx")["thresholds"]["critical"],
         90.0
     );
-    // A flag replaces the global threshold; the override, being more specific, keeps its
-    // table's.
+    // The command line wins over the file for the same key, psql-style: a flag replaces the
+    // global threshold and the same key of every override (so a one-off run can tighten
+    // the gate without editing the file)...
     let doc = run(lab.path(), &["--config", other, "--min-hit-ratio", "99"]);
     assert_eq!(
         item(&doc, "work.public.with_idx")["thresholds"]["critical"],
-        20.0
+        99.0
     );
+    assert_eq!(item(&doc, "work.public.with_idx")["status"], "CRITICAL");
     assert_eq!(
         item(&doc, "work.public.no_idx")["thresholds"]["critical"],
         99.0
+    );
+    // ...while a flag for another key leaves the override's own key alone.
+    let doc = run(lab.path(), &["--config", other, "--warning", "95"]);
+    assert_eq!(
+        item(&doc, "work.public.with_idx")["thresholds"],
+        json!({"warning": 95.0, "critical": 20.0})
     );
     // Without the override the same table fails.
     std::fs::write(
@@ -988,6 +1009,13 @@ fn config_file_thresholds_scopes_overrides_and_precedence() {
     assert_eq!(item(&doc, "work.public.with_idx")["insufficient"], false);
     assert_eq!(item(&doc, "work.public.no_idx")["insufficient"], true);
     assert_eq!(doc["status"], "CRITICAL");
+    // --min-blocks on the command line wins over the override's floor too.
+    let doc = run(
+        lab.path(),
+        &["--config", "floor.toml", "--min-blocks", "100000"],
+    );
+    assert_eq!(item(&doc, "work.public.with_idx")["min_blocks"], 100000);
+    assert_eq!(item(&doc, "work.public.with_idx")["insufficient"], true);
 }
 
 #[test]
@@ -1040,6 +1068,32 @@ fn config_file_errors_name_the_file_the_line_and_the_key() {
             "pgcache-tune.toml:2: critical: duplicate key",
         ),
         ("critical = \n", "pgcache-tune.toml:1: critical: "),
+        // A fraction typed for a percentage, in every threshold key.
+        (
+            "critical = 0.99\n",
+            "pgcache-tune.toml:1: critical: '0.99' looks like a fraction",
+        ),
+        (
+            "warning = 0.9\n",
+            "pgcache-tune.toml:1: warning: '0.9' looks like a fraction",
+        ),
+        (
+            "min_hit_ratio = \"0.95\"\n",
+            "pgcache-tune.toml:1: min_hit_ratio: '0.95' looks like a fraction",
+        ),
+        (
+            "critical = 90\n[[override]]\nmatch = \"x\"\ncritical = 0.5\n",
+            "pgcache-tune.toml:4: override.critical: '0.5' looks like a fraction",
+        ),
+        // An override is held to the same rule as the flags: warning ≥ critical.
+        (
+            "critical = 90\n\n[[override]]\nmatch = \"public.t\"\nwarning = 50\ncritical = 95\n",
+            "pgcache-tune.toml:5: override.warning (match = \"public.t\"): override.warning = 50 is below override.critical = 95",
+        ),
+        (
+            "critical = 90\n[[override]]\nmatch = \"x\"\nwarning = 80\n",
+            "pgcache-tune.toml:4: override.warning (match = \"x\"): override.warning = 80 is below critical = 90 in pgcache-tune.toml",
+        ),
     ];
     for (text, needle) in cases {
         std::fs::write(lab.path().join("pgcache-tune.toml"), text).unwrap();

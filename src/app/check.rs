@@ -92,16 +92,65 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     } else {
         args.exclude.clone()
     };
+    // Precedence, as in psql and libpq: a command-line flag wins over the file for the same
+    // key, including the same key inside an `[[override]]`; the file's overrides win over
+    // the file's global keys.
+    let flag_warning = args.warning;
+    let flag_critical = args.min_hit_ratio.or(args.critical);
     let mut overrides = Vec::new();
     for o in &cfg.overrides {
+        let thresholds = Thresholds {
+            warning: if flag_warning.is_some() {
+                None
+            } else {
+                o.warning.map(|p| p.0)
+            },
+            critical: if flag_critical.is_some() {
+                None
+            } else {
+                o.critical.map(|p| p.0)
+            },
+        };
+        // The same rule as for the flags, on what this entry's items will really get.
+        if let (Some(w), Some(c)) = (
+            thresholds.warning.or(warning),
+            thresholds.critical.or(critical),
+        ) && w < c
+        {
+            let path = cfg_path
+                .as_deref()
+                .map_or_else(|| config::FILE_NAME.into(), |p| p.display().to_string());
+            let (key, line) = if thresholds.warning.is_some() {
+                ("warning", o.line_of("warning"))
+            } else {
+                ("critical", o.line_of("critical"))
+            };
+            let w_from = if thresholds.warning.is_some() {
+                format!("override.warning = {w}")
+            } else {
+                source(w, "--warning", flag_warning.is_some(), "warning")
+            };
+            let c_from = if thresholds.critical.is_some() {
+                format!("override.critical = {c}")
+            } else if args.min_hit_ratio.is_some() {
+                format!("--min-hit-ratio {c}")
+            } else {
+                source(c, "--critical", flag_critical.is_some(), "critical")
+            };
+            return Err(exit::usage(format!(
+                "{path}:{line}: override.{key} (match = {:?}): {w_from} is below {c_from}: a ratio must pass the warning threshold before the critical one (warning ≥ critical)",
+                o.pattern
+            )));
+        }
         overrides.push(Override {
             pattern: Pattern::parse(&o.pattern)
                 .map_err(|e| exit::usage(format!("config override {}: {e}", o.pattern)))?,
-            thresholds: Thresholds {
-                warning: o.warning.map(|p| p.0),
-                critical: o.critical.map(|p| p.0),
+            thresholds,
+            min_blocks: if args.min_blocks.is_some() {
+                None
+            } else {
+                o.min_blocks
             },
-            min_blocks: o.min_blocks,
         });
     }
     Ok(Plan {

@@ -54,6 +54,62 @@ pub struct OverrideEntry {
     pub critical: Option<Percent>,
     /// Floor for matching items.
     pub min_blocks: Option<i64>,
+    /// Where the entry sits in the file, for messages about it.
+    #[serde(skip)]
+    pub lines: EntryLines,
+}
+
+/// Line numbers (1-based) of one `[[override]]` table and its threshold keys, so a message
+/// about the entry can say where to fix it; 0 when unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntryLines {
+    /// The `[[override]]` heading.
+    pub heading: usize,
+    /// `warning = …`.
+    pub warning: usize,
+    /// `critical = …`.
+    pub critical: usize,
+}
+
+impl OverrideEntry {
+    /// The line of `key` (`warning`, `critical`) in this entry, or of its heading.
+    pub fn line_of(&self, key: &str) -> usize {
+        let line = match key {
+            "warning" => self.lines.warning,
+            "critical" => self.lines.critical,
+            _ => 0,
+        };
+        if line == 0 { self.lines.heading } else { line }
+    }
+}
+
+/// Finds each `[[override]]` heading and the threshold keys under it (until the next
+/// heading). The parser does not keep spans for plain values, and the file is small.
+fn entry_lines(text: &str) -> Vec<EntryLines> {
+    let mut out: Vec<EntryLines> = Vec::new();
+    let mut inside = false;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t.starts_with("[[") && table_of_line(t) == Some("override");
+            if inside {
+                out.push(EntryLines {
+                    heading: n + 1,
+                    ..EntryLines::default()
+                });
+            }
+            continue;
+        }
+        let (Some(entry), Some(key)) = (out.last_mut().filter(|_| inside), key_of_line(t)) else {
+            continue;
+        };
+        match key {
+            "warning" => entry.warning = n + 1,
+            "critical" => entry.critical = n + 1,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A percentage in the file: a number (`99.5`) or a string (`"99.5%"`).
@@ -162,7 +218,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 
 /// Parses the file's text; the error is one line naming the file, the line and the key.
 pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
-    let config: Config = toml::from_str(text).map_err(|e| {
+    let mut config: Config = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
             .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
@@ -182,6 +238,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             None => format!("{}: {key}{message}", path.display()),
         }
     })?;
+    for (entry, lines) in config.overrides.iter_mut().zip(entry_lines(text)) {
+        entry.lines = lines;
+    }
     if config.critical.is_some() && config.min_hit_ratio.is_some() {
         return Err(format!(
             "{}: critical and min_hit_ratio are the same setting; keep one",

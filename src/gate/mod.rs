@@ -269,6 +269,14 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
     if !(0.0..=100.0).contains(&value) {
         return Err(format!("{text} is out of range; {accepted}"));
     }
+    // A value strictly between 0 and 1 is a fraction typed for a percentage (0.99 meaning
+    // 99%); taken as 0.99% it would pass almost any database, silently disarming the gate.
+    if value > 0.0 && value < 1.0 {
+        let suggested = (value * 100.0 * 1e6).round() / 1e6;
+        return Err(format!(
+            "'{text}' looks like a fraction, but thresholds are percentages: write {suggested}              for {suggested}%; {accepted} (0 is accepted, values between 0 and 1 are not)"
+        ));
+    }
     Ok(value)
 }
 

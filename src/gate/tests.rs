@@ -156,6 +156,22 @@ fn percentages() {
     }
 }
 
+#[test]
+fn fractions_are_refused_with_the_percentage_they_meant() {
+    assert_eq!(parse_percent("0"), Ok(0.0));
+    assert_eq!(parse_percent("1"), Ok(1.0));
+    for (typed, meant) in [
+        ("0.99", "99"),
+        ("0.995", "99.5"),
+        ("0.5%", "50"),
+        (".9", "90"),
+    ] {
+        let err = parse_percent(typed).unwrap_err();
+        assert!(err.contains(&format!("write {meant} ")), "{typed}: {err}");
+        assert!(err.contains("fraction"), "{err}");
+    }
+}
+
 /// The diag test snapshot reduced to one database and one table with the given counters.
 fn snapshot(
     sysid: &str,

@@ -213,10 +213,14 @@ pub struct CheckArgs {
     /// What to judge: database (each database), tables (heap ratios), indexes; repeatable
     /// [default: database].
     #[arg(long, value_enum, value_name = "SCOPE")]
-    pub scope: Vec<crate::gate::Scope>,
+    pub scope: Vec<ScopeArg>,
     /// With the database scope, judge only the connected database.
     #[arg(long)]
     pub only_connected: bool,
+    /// Also judge template0 and template1, which hold only initdb's and connection-time
+    /// catalog reads and are left out by default.
+    #[arg(long)]
+    pub include_templates: bool,
     /// Judge only items matching this (name, schema.name, schema., or ~regex); repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub include: Vec<String>,
@@ -228,7 +232,7 @@ pub struct CheckArgs {
     pub min_blocks: Option<i64>,
     /// What an item with insufficient data counts as [default: ok].
     #[arg(long, value_enum, value_name = "STATE")]
-    pub on_insufficient: Option<crate::gate::OnInsufficient>,
+    pub on_insufficient: Option<OnInsufficientArg>,
     /// Judge the difference between two samples taken this far apart (30s, 5m) instead of
     /// the lifetime counters.
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration_flag, allow_hyphen_values = true, conflicts_with = "since")]
@@ -246,6 +250,48 @@ pub struct CheckArgs {
     /// One capture is one sample, so it cannot wait for an `--interval`.
     #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]
     pub stats_from: Option<PathBuf>,
+}
+
+/// `check --scope` values; the gate's own type stays free of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// A database (pg_stat_database).
+    Database,
+    /// A table's heap (pg_statio_user_tables).
+    Tables,
+    /// An index (pg_statio_user_indexes).
+    Indexes,
+}
+
+impl From<ScopeArg> for crate::gate::Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Database => crate::gate::Scope::Database,
+            ScopeArg::Tables => crate::gate::Scope::Tables,
+            ScopeArg::Indexes => crate::gate::Scope::Indexes,
+        }
+    }
+}
+
+/// `check --on-insufficient` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnInsufficientArg {
+    /// Ignore it (the default): too little traffic to judge.
+    Ok,
+    /// Count it as UNKNOWN.
+    Unknown,
+    /// Count it as CRITICAL (a gate that insists on traffic).
+    Critical,
+}
+
+impl From<OnInsufficientArg> for crate::gate::OnInsufficient {
+    fn from(s: OnInsufficientArg) -> Self {
+        match s {
+            OnInsufficientArg::Ok => crate::gate::OnInsufficient::Ok,
+            OnInsufficientArg::Unknown => crate::gate::OnInsufficient::Unknown,
+            OnInsufficientArg::Critical => crate::gate::OnInsufficient::Critical,
+        }
+    }
 }
 
 /// Output formats of `check`.

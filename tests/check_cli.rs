@@ -115,6 +115,16 @@ fn fixture() -> Value {
     serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap()
 }
 
+/// The capture with lifetime statistics old and big enough to judge (the capture itself
+/// was taken right after initdb: young by diag's rule).
+fn mature() -> Value {
+    let mut snap = fixture();
+    let now = snap["server"]["now_epoch"].as_f64().unwrap();
+    snap["server"]["start_epoch"] = json!(now - 86_400.0);
+    bump_db(&mut snap, "work", 200_000, 0);
+    snap
+}
+
 /// `base` sampled `secs` later, with no counter moved yet.
 fn later(base: &Value, secs: f64) -> Value {
     let mut v = base.clone();
@@ -208,7 +218,7 @@ fn thresholds_floors_and_exit_codes_over_a_window() {
     assert_eq!(r.stdout.lines().count(), 1, "only the summary: {r:?}");
     assert!(
         r.stdout
-            .starts_with("OK: 0 of 2 judged items below threshold, 4 with too little traffic"),
+            .starts_with("OK: 0 of 2 judged items below threshold, 2 with too little traffic"),
         "{r:?}"
     );
     assert!(
@@ -424,8 +434,21 @@ fn the_judged_window_is_the_difference_of_the_two_files() {
         "0",
         "--min-hit-ratio",
         "0",
+        "--include-templates",
     ];
     let doc = lab.json(&args);
+    // Without the opt-in, initdb's template databases are left out, and only they.
+    let plain = lab.json(&args[..args.len() - 1]);
+    let names = |d: &Value| items(d).iter().map(label).collect::<Vec<_>>();
+    let mut without: Vec<String> = names(&doc)
+        .into_iter()
+        .filter(|l| l != "template0" && l != "template1")
+        .collect();
+    without.sort();
+    let mut got = names(&plain);
+    got.sort();
+    assert_eq!(got, without);
+    assert!(names(&doc).contains(&"template1".to_string()));
     let ratios = raw_ratios(
         &lab.check(&[&args[..], &["--format", "json"]].concat())
             .stdout,
@@ -498,6 +521,8 @@ fn the_lifetime_window_says_so_and_starts_at_the_latest_reset() {
     snap["server"]["start_epoch"] = json!(start);
     row(&mut snap, "databases", "work")["stats_reset_epoch"] = json!(now - 7_200.0);
     row(&mut snap, "databases", "quiet")["stats_reset_epoch"] = json!(now - 60.0);
+    // Enough traffic that the statistics are not young by diag's rule.
+    bump_db(&mut snap, "work", 200_000, 0);
     let f = lab.write("now.json", &snap);
 
     let r = lab.check(&[
@@ -586,9 +611,9 @@ fn unusable_windows_are_unknown_with_a_one_line_reason() {
         ),
         (
             "database counters backwards",
-            |_, a| bump_db(a, "template1", -1_000, 0),
+            |_, a| bump_db(a, "postgres", -1_000, 0),
             &[],
-            "counters of database template1 went backwards",
+            "counters of database postgres went backwards",
         ),
         (
             "snapshot newer than now",
@@ -799,7 +824,7 @@ fn bad_snapshot_files_are_unknown_with_one_line() {
 #[test]
 fn bad_flags_are_usage_errors() {
     let lab = Lab::new();
-    let good = lab.write("good.json", &fixture());
+    let good = lab.write("good.json", &mature());
     let cases: &[(&[&str], &str)] = &[
         (&["--min-hit-ratio", "101"], "101 is out of range"),
         (&["--min-hit-ratio", "-1"], "-1 is out of range"),
@@ -1419,7 +1444,9 @@ fn nagios_status_line_and_perfdata() {
     let perf = perfdata(perf);
     assert_eq!(perf.len(), items(&doc).len(), "{line}");
     for ((name, value), item) in perf.iter().zip(items(&doc)) {
-        let shown = label(item).replace('\u{1}', "\\x01").replace('=', "_");
+        let shown = label(item)
+            .replace('\u{1}', "\\x01")
+            .replace(['=', '|'], "_");
         assert_eq!(name, &shown);
         assert!(!name.contains('='), "{name}");
         let fields: Vec<&str> = value.split(';').collect();
@@ -1431,7 +1458,7 @@ fn nagios_status_line_and_perfdata() {
                 let (int, frac) = digits.split_once('.').unwrap();
                 assert!(int.chars().all(|c| c.is_ascii_digit()) && frac.len() == 4);
             }
-            None => assert_eq!(fields[0], "U%"),
+            None => assert_eq!(fields[0], "U"),
         }
         assert_eq!(&fields[1..], ["99.5", "95", "0", "100"], "{value}");
     }
@@ -1444,6 +1471,167 @@ fn nagios_status_line_and_perfdata() {
     assert_eq!(work.1, "90.0000%;99.5;95;0;100");
     // A quote in a label is doubled, as the plugin guidelines ask.
     assert!(line.contains("'quoted''"), "{line}");
+    nagios_grammar(line).unwrap();
+}
+
+/// The Nagios plugin development guidelines' output grammar, for one line:
+/// `SERVICE STATUS: text | perfdata` (or `SERVICE STATUS - text`), the text free of `|`,
+/// and each perfdata item `'label'=value[UOM];[warn];[crit];[min];[max]`, the label quoted
+/// when it holds a space, `=` or `'` (a quote doubled inside), never holding `=` or `|`,
+/// the value a number or `U`, the thresholds in the range format.
+fn nagios_grammar(line: &str) -> Result<(), String> {
+    let head = regex::Regex::new(r"^[A-Z][A-Z0-9_]* (OK|WARNING|CRITICAL|UNKNOWN)(:| -) [^|\n]+$")
+        .unwrap();
+    let number = r"-?[0-9]+(\.[0-9]+)?";
+    let range = format!(r"@?(~|{number})?(:({number})?)?");
+    let item = regex::Regex::new(&format!(
+        r"^(?:'(?:[^'=|]|'')+'|[^ '=|]+)=(?:{number}(?:s|ms|us|%|B|KB|MB|TB|c)?|U);(?:{range})?;(?:{range})?;(?:{number})?;(?:{number})?$"
+    ))
+    .unwrap();
+    if line.contains('\n') {
+        return Err(format!("more than one line: {line:?}"));
+    }
+    let (text, perf) = match line.split_once(" | ") {
+        Some((text, perf)) => (text, Some(perf)),
+        None => (line, None),
+    };
+    if !head.is_match(text) {
+        return Err(format!("status line does not follow the grammar: {text:?}"));
+    }
+    let Some(perf) = perf else { return Ok(()) };
+    if perf.is_empty() {
+        return Err("empty perfdata after |".to_string());
+    }
+    // Items are separated by spaces outside quotes.
+    let mut items = Vec::new();
+    let (mut current, mut quoted) = (String::new(), false);
+    for c in perf.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ' ' if !quoted => items.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    items.push(current);
+    for i in items {
+        if !item.is_match(&i) {
+            return Err(format!("perfdata item does not follow the grammar: {i:?}"));
+        }
+        let unquoted = !i.starts_with('\'');
+        let label = i.rsplit_once('=').map_or("", |(l, _)| l);
+        if unquoted && label.contains([' ', '=', '\'']) {
+            return Err(format!("label needs quotes: {label:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_nagios_grammar_check_catches_broken_lines() {
+    for good in [
+        "PGCACHE_TUNE OK - all fine",
+        "PGCACHE_TUNE OK - all fine | 'a b'=99.5000%;99;95;0;100 c=U;;;0;100",
+        "PGCACHE_TUNE CRITICAL: 1 of 2 | 'it''s'=1%;@10:20;~:5;0;100",
+    ] {
+        assert_eq!(nagios_grammar(good), Ok(()), "{good}");
+    }
+    for bad in [
+        "pgcache ok - lower case",
+        "PGCACHE_TUNE OK - text | with | pipes",
+        "PGCACHE_TUNE OK - x | 'a|b'=1%;;;0;100",
+        "PGCACHE_TUNE OK - x | 'a=b'=1%;;;0;100",
+        "PGCACHE_TUNE OK - x | a b=1%;;;0;100",
+        "PGCACHE_TUNE OK - x | 'a'=1%",
+        "PGCACHE_TUNE OK - x | 'a'=U%;;;0;100",
+        "PGCACHE_TUNE OK - x | 'a'=1parsec;;;0;100",
+        "PGCACHE_TUNE OK - x | ",
+        "PGCACHE_TUNE MAYBE - x",
+    ] {
+        assert!(nagios_grammar(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn every_nagios_output_follows_the_plugin_grammar() {
+    let lab = Lab::new();
+    let (before, after) = hostile_names(&lab);
+    let (plain_before, plain_after) = standard_window(&lab);
+    let young = lab.write("young.json", &fixture());
+    let runs: Vec<Vec<&str>> = vec![
+        // CRITICAL with hostile names in tables and indexes.
+        vec![
+            "--since",
+            &before,
+            "--stats-from",
+            &after,
+            "--critical",
+            "95",
+            "--scope",
+            "database",
+            "--scope",
+            "tables",
+            "--scope",
+            "indexes",
+        ],
+        // OK, WARNING, and UNKNOWN for insufficient data.
+        vec![
+            "--since",
+            &plain_before,
+            "--stats-from",
+            &plain_after,
+            "--min-hit-ratio",
+            "10",
+        ],
+        vec![
+            "--since",
+            &plain_before,
+            "--stats-from",
+            &plain_after,
+            "--warning",
+            "99.99",
+        ],
+        vec![
+            "--since",
+            &plain_before,
+            "--stats-from",
+            &plain_after,
+            "--min-hit-ratio",
+            "10",
+            "--min-blocks",
+            "99999999",
+        ],
+        // UNKNOWN without items: young statistics, no match, a bad snapshot.
+        vec!["--stats-from", &young, "--min-hit-ratio", "99"],
+        vec![
+            "--stats-from",
+            &young,
+            "--min-hit-ratio",
+            "99",
+            "--include",
+            "nosuch",
+        ],
+        vec![
+            "--since",
+            "missing.json",
+            "--stats-from",
+            &young,
+            "--min-hit-ratio",
+            "99",
+        ],
+    ];
+    let mut states = Vec::new();
+    for args in runs {
+        let r = lab.check(&[&args[..], &["--format", "nagios"]].concat());
+        let line = r.stdout.strip_suffix('\n').unwrap_or(&r.stdout);
+        nagios_grammar(line).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        states.push(r.code);
+    }
+    for code in [0, 1, 2, 3] {
+        assert!(states.contains(&code), "exit {code} covered: {states:?}");
+    }
 }
 
 #[test]
@@ -1493,4 +1681,134 @@ fn json_carries_status_window_and_items() {
     assert_eq!(items(&doc)[0]["hits"], 500);
     assert_eq!(items(&doc)[0]["reads"], 1_500);
     assert_eq!(items(&doc)[0]["hit_ratio"], 0.25);
+}
+
+#[test]
+fn young_lifetime_statistics_are_not_judged() {
+    let lab = Lab::new();
+    // The capture was taken right after initdb: its ratios are initdb's catalog reads.
+    let fresh = lab.write("fresh.json", &fixture());
+    let r = lab.check(&["--stats-from", &fresh, "--min-hit-ratio", "99.9"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stdout.starts_with("UNKNOWN: young statistics: "), "{r:?}");
+    assert!(r.stdout.contains("--interval or --since"), "{r:?}");
+    let doc = lab.json(&["--stats-from", &fresh, "--min-hit-ratio", "99.9"]);
+    assert_eq!(doc["reason_detail"]["kind"], "young_statistics");
+    assert_eq!(doc["window"]["kind"], "lifetime");
+    // A gate that insists on traffic makes it CRITICAL, as for items under the floor.
+    let r = lab.check(&[
+        "--stats-from",
+        &fresh,
+        "--min-hit-ratio",
+        "99.9",
+        "--on-insufficient",
+        "critical",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    // Old enough and big enough: judged (work is at 99.8%).
+    let old = lab.write("old.json", &mature());
+    let r = lab.check(&["--stats-from", &old, "--min-hit-ratio", "99.9"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("CRITICAL database work"), "{r:?}");
+    // A window (--since) is judged by the floor alone, however young the server.
+    let (before, after) = standard_window(&lab);
+    let r = lab.check(&[
+        "--since",
+        &before,
+        "--stats-from",
+        &after,
+        "--min-hit-ratio",
+        "99",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+#[test]
+fn patterns_that_match_nothing_are_warned_about_with_the_exit_code_unchanged() {
+    let lab = Lab::new();
+    let (before, after) = standard_window(&lab);
+    let base = [
+        "--since",
+        before.as_str(),
+        "--stats-from",
+        &after,
+        "--min-hit-ratio",
+        "20",
+        "--scope",
+        "tables",
+    ];
+    let quiet = lab.check(&base);
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
+    // A regex written for the bare name never matches schema.name.
+    let r = lab.check(&[&base[..], &["--exclude", "~^with_idx"]].concat());
+    assert_eq!(r.code, quiet.code, "{r:?}");
+    assert_eq!(r.stdout, quiet.stdout);
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("warning: --exclude pattern '~^with_idx' matches no item"),
+        "{r:?}"
+    );
+    let r = lab.check(&[&base[..], &["--include", "nosuch", "--include", "with_idx"]].concat());
+    assert!(
+        r.stderr
+            .contains("warning: --include pattern 'nosuch' matches no item"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("'with_idx'"), "{r:?}");
+    std::fs::write(
+        lab.path().join("gate.toml"),
+        "[[override]]\nmatch = \"public.gone\"\ncritical = 10\n",
+    )
+    .unwrap();
+    let r = lab.check(&[&base[..], &["--config", "gate.toml"]].concat());
+    assert!(
+        r.stderr
+            .contains("warning: [[override]] match pattern 'public.gone' matches no item"),
+        "{r:?}"
+    );
+    assert_eq!(r.code, quiet.code);
+}
+
+#[test]
+fn the_help_example_pattern_matches_what_it_names() {
+    let help = Command::cargo_bin("pgcache-tune")
+        .unwrap()
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let pattern = help
+        .split("--exclude '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("an --exclude example in check --help");
+    // Run the example's pattern against a table named like the example says.
+    let lab = Lab::new();
+    let before = fixture();
+    let mut after = later(&before, 60.0);
+    row(&mut after, "tables", "with_idx")["name"] = json!("audit_log");
+    bump_table(&mut after, "audit_log", 100, 10_000);
+    let (b, a) = (lab.write("b.json", &before), lab.write("a.json", &after));
+    let args = [
+        "--since",
+        b.as_str(),
+        "--stats-from",
+        &a,
+        "--scope",
+        "tables",
+        "--min-hit-ratio",
+        "50",
+        "--min-blocks",
+        "0",
+    ];
+    let with = lab.check(&[&args[..], &["--exclude", pattern]].concat());
+    assert!(with.stderr.is_empty(), "{pattern}: {with:?}");
+    let doc = lab.json(&[&args[..], &["--exclude", pattern]].concat());
+    assert!(
+        items(&doc).iter().all(|i| i["name"] != "audit_log"),
+        "{pattern} excludes public.audit_log: {doc:#}"
+    );
+    let doc = lab.json(&args);
+    assert!(items(&doc).iter().any(|i| i["name"] == "audit_log"));
 }

@@ -42,6 +42,13 @@ pub const MIN_TRUSTED_WINDOW_SECONDS: u64 = 3_600;
 /// Fewer blocks (hit + read, all databases) than this are too few to judge ratios by: about
 /// 780 MiB of 8kB page accesses, less than one pass over a modest working set.
 pub const MIN_TRUSTED_BLOCKS: i64 = 100_000;
+/// The young-statistics rule, shared by `report` and `check`: statistics covering fewer
+/// than [`MIN_TRUSTED_WINDOW_SECONDS`] or fewer than [`MIN_TRUSTED_BLOCKS`] blocks are too
+/// young for their hit ratios to mean anything (initdb's and the first sessions' catalog
+/// reads dominate them).
+pub fn young_statistics(age_seconds: u64, blocks: i64) -> bool {
+    age_seconds < MIN_TRUSTED_WINDOW_SECONDS || blocks < MIN_TRUSTED_BLOCKS
+}
 /// Default relation floor (`--min-blocks`).
 pub const DEFAULT_MIN_BLOCKS: i64 = 1_000;
 /// Default rows per relation section (`--limit`).

@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 
 use super::report::{DatabaseRow, IndexRow, ServerSection, StatsSince, TableRow};
-use super::{DiagOptions, MIN_TRUSTED_BLOCKS, MIN_TRUSTED_WINDOW_SECONDS, hit_ratio};
+use super::{DiagOptions, hit_ratio};
 use crate::facts::StatsSnapshot;
 
 /// Whole seconds between two server timestamps, 0 when negative or not finite.
@@ -56,7 +56,7 @@ pub(super) fn server_section(snap: &StatsSnapshot) -> ServerSection {
         stats_since,
         stats_age_seconds,
         blocks_total,
-        young: stats_age_seconds < MIN_TRUSTED_WINDOW_SECONDS || blocks_total < MIN_TRUSTED_BLOCKS,
+        young: super::young_statistics(stats_age_seconds, blocks_total),
         total_data_bytes: s.total_data_bytes.and_then(|b| u64::try_from(b).ok()),
     }
 }
@@ -197,7 +197,7 @@ pub(super) fn indexes(snap: &StatsSnapshot, opts: &DiagOptions) -> (Vec<IndexRow
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::{Pattern, testdata};
+    use crate::diag::{MIN_TRUSTED_WINDOW_SECONDS, Pattern, testdata};
     use crate::facts::TableStats;
 
     fn table(name: &str, hit: i64, read: i64) -> TableStats {

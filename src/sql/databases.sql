@@ -7,7 +7,8 @@
 -- can_connect also needs datallowconn (template0 grants CONNECT but refuses connections)
 -- and a valid database (datconnlimit -2 marks one left behind by an interrupted DROP
 -- DATABASE, since 15.4 and the matching minor releases).
-select s.datname::text as name,
+select s.datid,
+       s.datname::text as name,
        s.blks_hit,
        s.blks_read,
        s.blk_read_time,

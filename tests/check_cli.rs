@@ -739,7 +739,28 @@ fn bad_snapshot_files_are_unknown_with_one_line() {
     no_databases.as_object_mut().unwrap().remove("databases");
     let mut wrong_type = fixture();
     row(&mut wrong_type, "databases", "work")["blks_hit"] = json!("many");
+    let mut negative = fixture();
+    row(&mut negative, "databases", "work")["blks_read"] = json!(-5);
+    let mut absurd = fixture();
+    row(&mut absurd, "indexes", "with_idx_pkey")["idx_blks_hit"] = json!(i64::MAX);
+    let mut negative_toast = fixture();
+    row(&mut negative_toast, "tables", "toasted")["toast_blks_read"] = json!(-1);
     let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "negative counter",
+            lab.write("negative.json", &negative),
+            "\"work\" blks_read is -5; a block counter is from 0 to",
+        ),
+        (
+            "absurd counter",
+            lab.write("absurd.json", &absurd),
+            "\"public.with_idx_pkey\" idx_blks_hit is 9223372036854775807",
+        ),
+        (
+            "negative optional counter",
+            lab.write("negtoast.json", &negative_toast),
+            "\"public.toasted\" toast_blks_read is -1",
+        ),
         (
             "truncated",
             lab.write_text("truncated.json", &full[..full.len() / 2]),

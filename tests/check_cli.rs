@@ -1833,3 +1833,131 @@ fn the_help_example_pattern_matches_what_it_names() {
     let doc = lab.json(&args);
     assert!(items(&doc).iter().any(|i| i["name"] == "audit_log"));
 }
+
+/// Validates `doc` against the vendored JUnit schema with xmllint; `Err` carries its
+/// complaint. Under CI a missing xmllint fails (scripts/install-test-deps.sh installs it).
+fn junit_schema_errors(doc: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-jenkins.xsd");
+    let child = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&schema)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!("xmllint (libxml2-utils) is needed to validate JUnit output: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn the_schema_check_catches_invalid_junit() {
+    let good = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase name=\"c\"/></testsuite></testsuites>\n";
+    assert_eq!(junit_schema_errors(good), Ok(()));
+    for bad in [
+        good.replace("<testsuites>", "<testsuites skipped=\"0\">"),
+        good.replace(" errors=\"0\"", ""),
+        good.replace("<testcase name=\"c\"/>", "<testcase/>"),
+        good.replace("name=\"c\"", "name=\"\u{FFFE}\""),
+        good.replace("name=\"c\"", "name=\"\u{1}\""),
+        good.replace("</testsuites>", ""),
+    ] {
+        assert!(junit_schema_errors(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn junit_validates_against_the_ci_schema_whatever_the_names() {
+    let lab = Lab::new();
+    let mut before = fixture();
+    // Characters XML 1.0 forbids or discourages, in a table and a database name.
+    let nasty = "t\u{FFFE}\u{FFFF}\u{FDD0}\u{10FFFF}\u{1}\u{1F}<&>\"'|=";
+    row(&mut before, "tables", "with_idx")["name"] = json!(nasty);
+    row(&mut before, "databases", "quiet")["name"] = json!(format!("db{nasty}"));
+    let mut after = later(&before, 60.0);
+    bump_table(&mut after, nasty, 500, 1_500);
+    bump_db(&mut after, &format!("db{nasty}"), 5_000, 1_000);
+    bump_db(&mut after, "work", 5_000, 0);
+    let (b, a) = (lab.write("b.json", &before), lab.write("a.json", &after));
+    let (sb, sa) = standard_window(&lab);
+    let young = lab.write("young.json", &fixture());
+    let runs: Vec<Vec<&str>> = vec![
+        vec![
+            "--since",
+            &b,
+            "--stats-from",
+            &a,
+            "--warning",
+            "99",
+            "--critical",
+            "95",
+            "--scope",
+            "database",
+            "--scope",
+            "tables",
+            "--scope",
+            "indexes",
+        ],
+        vec![
+            "--since",
+            &b,
+            "--stats-from",
+            &a,
+            "--min-hit-ratio",
+            "10",
+            "--on-insufficient",
+            "unknown",
+        ],
+        vec!["--since", &sb, "--stats-from", &sa, "--min-hit-ratio", "1"],
+        vec!["--stats-from", &young, "--min-hit-ratio", "99"],
+        vec![
+            "--since",
+            "missing.json",
+            "--stats-from",
+            &young,
+            "--min-hit-ratio",
+            "99",
+        ],
+        // The reset reason names the database with the forbidden characters.
+        vec![
+            "--since",
+            &b,
+            "--stats-from",
+            &a,
+            "--min-hit-ratio",
+            "99",
+            "--include",
+            "~^db",
+        ],
+    ];
+    for args in &runs {
+        let r = lab.check(&[&args[..], &["--format", "junit"]].concat());
+        junit_schema_errors(&r.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", r.stdout));
+        assert!(
+            !r.stdout
+                .contains(['\u{FFFE}', '\u{FFFF}', '\u{FDD0}', '\u{1}'])
+        );
+    }
+    let r = lab.check(&[&runs[0][..], &["--format", "junit"]].concat());
+    assert!(
+        r.stdout
+            .contains("t\\u{fffe}\\u{ffff}\\u{fdd0}\\u{10ffff}\\x01\\x1f&lt;&amp;&gt;"),
+        "{}",
+        r.stdout
+    );
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the live tests need and nothing else: PostgreSQL server binaries
 # (Debian's postgresql-15), the `postgres` OS user that runs them when the tests
-# run as root, and xmllint (libxml2-utils) for the JUnit schema tests; with --npm also npm, which scripts/pg-bin.sh uses to fetch the other
-# majors. Idempotent: on a machine that has everything, it only says so.
+# run as root, and xmllint (libxml2-utils) for the JUnit schema tests; with --npm
+# also npm, which scripts/pg-bin.sh uses to fetch the other majors. Idempotent: on a
+# machine that has everything, it only says so.
 #
 #   usage: scripts/install-test-deps.sh [--npm]
 #

@@ -222,6 +222,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub include_templates: bool,
     /// Judge only items matching this (name, schema.name, schema., or ~regex); repeatable.
+    /// A regex sees `schema.name` for tables and indexes (`~^public\.audit_`), the name for
+    /// databases; a pattern that matches nothing gets a warning.
     #[arg(long, value_name = "PATTERN")]
     pub include: Vec<String>,
     /// Skip items matching this; repeatable.
@@ -234,7 +236,8 @@ pub struct CheckArgs {
     #[arg(long, value_enum, value_name = "STATE")]
     pub on_insufficient: Option<OnInsufficientArg>,
     /// Judge the difference between two samples taken this far apart (30s, 5m) instead of
-    /// the lifetime counters.
+    /// the lifetime counters; both are read in one read-only transaction, so the check's own
+    /// reads stay out of the window. A countdown shows on stderr when it is a terminal.
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration_flag, allow_hyphen_values = true, conflicts_with = "since")]
     pub interval: Option<std::time::Duration>,
     /// Judge what happened since this snapshot (written by `pgcache-tune snapshot`).
@@ -313,7 +316,8 @@ pub struct SnapshotArgs {
     /// Where to connect.
     #[command(flatten)]
     pub conn: crate::conninfo::ConnectionArgs,
-    /// File to write (replaced atomically); `-` writes to stdout.
+    /// File to write: a regular file is replaced atomically; a device or FIFO is written
+    /// into, never replaced; `-` writes to stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,
 }

@@ -281,9 +281,7 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
             Some(w),
         ));
     }
-    // Counters that went backwards name the item; a reset stamp only names its database.
-    let diff = window::difference(&plan.counters(&start), &plan.counters(&end))
-        .and_then(|d| window::no_reset(&start, &end).map(|()| d));
+    let diff = window::measured(&start, &end, &plan.counters(&start), &plan.counters(&end));
     Ok(match diff {
         Ok(counters) => gate::judge(counters, w, &plan.opts),
         Err(reason) => Verdict::unknown(Reason::Unusable(reason), Some(w)),

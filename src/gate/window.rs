@@ -354,3 +354,33 @@ pub fn difference(before: &[Counter], after: &[Counter]) -> Result<Vec<Counter>,
     }
     Ok(out)
 }
+
+/// The window's counters from two comparable samples (after [`same_server`]): `after −
+/// before` of the given counters, refused when statistics were reset in between. The
+/// reason names what it can: a whole-database reset (`pg_stat_reset()`) zeroes the
+/// database's own counters and is reported as that database's reset; a single-table reset
+/// also stamps the database's `stats_reset` but leaves its counters growing, so the table
+/// whose counters went backwards is named instead, when one did.
+pub fn measured(
+    start: &StatsSnapshot,
+    end: &StatsSnapshot,
+    before: &[Counter],
+    after: &[Counter],
+) -> Result<Vec<Counter>, Unusable> {
+    let diff = difference(before, after);
+    let Err(reset) = no_reset(start, end) else {
+        return diff;
+    };
+    let databases = [Scope::Database];
+    let whole = difference(
+        &counters(start, &databases, false),
+        &counters(end, &databases, false),
+    )
+    .is_err();
+    match diff {
+        Err(item @ Unusable::Backwards { scope, .. }) if !whole && scope != Scope::Database => {
+            Err(item)
+        }
+        _ => Err(reset),
+    }
+}

@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::{Value, json};
 
+/// `--scope` for every scope.
+const ALL_SCOPES: [&str; 6] = [
+    "--scope", "database", "--scope", "tables", "--scope", "indexes",
+];
+
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/stats/pg15.json");
 
 /// What one run produced.
@@ -1583,20 +1588,18 @@ fn every_nagios_output_follows_the_plugin_grammar() {
     let young = lab.write("young.json", &fixture());
     let runs: Vec<Vec<&str>> = vec![
         // CRITICAL with hostile names in tables and indexes.
-        vec![
-            "--since",
-            &before,
-            "--stats-from",
-            &after,
-            "--critical",
-            "95",
-            "--scope",
-            "database",
-            "--scope",
-            "tables",
-            "--scope",
-            "indexes",
-        ],
+        [
+            vec![
+                "--since",
+                &before,
+                "--stats-from",
+                &after,
+                "--critical",
+                "95",
+            ],
+            ALL_SCOPES.to_vec(),
+        ]
+        .concat(),
         // OK, WARNING, and UNKNOWN for insufficient data.
         vec![
             "--since",
@@ -1897,22 +1900,20 @@ fn junit_validates_against_the_ci_schema_whatever_the_names() {
     let (sb, sa) = standard_window(&lab);
     let young = lab.write("young.json", &fixture());
     let runs: Vec<Vec<&str>> = vec![
-        vec![
-            "--since",
-            &b,
-            "--stats-from",
-            &a,
-            "--warning",
-            "99",
-            "--critical",
-            "95",
-            "--scope",
-            "database",
-            "--scope",
-            "tables",
-            "--scope",
-            "indexes",
-        ],
+        [
+            vec![
+                "--since",
+                &b,
+                "--stats-from",
+                &a,
+                "--warning",
+                "99",
+                "--critical",
+                "95",
+            ],
+            ALL_SCOPES.to_vec(),
+        ]
+        .concat(),
         vec![
             "--since",
             &b,

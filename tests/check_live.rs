@@ -23,7 +23,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Cluster, ClusterOptions};
+use support::{Cluster, ClusterOptions, Logged, logged_statements};
 
 /// The database the tests work in.
 const DB: &str = "app";
@@ -502,26 +502,36 @@ fn a_reset_or_a_restart_between_snapshot_and_check_is_unknown() {
         );
     }
 
-    // One table's counters reset: they go back to zero, below the snapshot's.
-    lab.scan_hot(30);
-    let snap = lab.snapshot("before-table-reset.json");
-    lab.scan_hot(50);
-    lab.cluster.psql(
-        DB,
-        "select pg_stat_reset_single_table_counters('hot'::regclass)",
-    );
-    if lab.cluster.major() < 15 {
-        // The collector applies the reset asynchronously.
-        lab.settle();
-    }
-    let args = [
-        "--since",
-        snap.as_str(),
-        "--min-hit-ratio",
-        "90",
-        "--scope",
-        "tables",
-    ];
+    // `pg_stat_reset_single_table_counters('hot')` between a snapshot and a check, with
+    // `before` scans of hot before the snapshot, `between` before the reset and `after`
+    // after it; the check's arguments.
+    let table_reset = |file: &str, before: u32, between: u32, after: u32| -> Vec<String> {
+        lab.scan_hot(before);
+        let snap = lab.snapshot(file);
+        lab.scan_hot(between);
+        lab.cluster.psql(
+            DB,
+            "select pg_stat_reset_single_table_counters('hot'::regclass)",
+        );
+        if lab.cluster.major() < 15 {
+            // The collector applies the reset asynchronously.
+            lab.settle();
+        }
+        lab.scan_hot(after);
+        [
+            "--since",
+            &snap,
+            "--min-hit-ratio",
+            "90",
+            "--scope",
+            "tables",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // Back to zero, below the snapshot's counts: the table is named.
+    let args = table_reset("before-table-reset.json", 30, 50, 0);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = lab.check(&args);
     assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(
@@ -532,27 +542,11 @@ fn a_reset_or_a_restart_between_snapshot_and_check_is_unknown() {
     assert_eq!((doc["status"].as_str(), code), (Some("UNKNOWN"), 3));
     assert_eq!(doc["reason_detail"]["kind"], "backwards");
     assert_eq!(doc["reason_detail"]["label"], "app.public.hot");
-    // The same reset followed by more traffic than the table had before: no counter goes
+    // Followed by more traffic than the table had at the snapshot: no counter goes
     // backwards, but PostgreSQL stamps the database's stats_reset, so the window is still
     // refused rather than judged from a difference of unrelated counts.
-    let snap = lab.snapshot("before-table-reset-2.json");
-    lab.scan_hot(20);
-    lab.cluster.psql(
-        DB,
-        "select pg_stat_reset_single_table_counters('hot'::regclass)",
-    );
-    if lab.cluster.major() < 15 {
-        lab.settle();
-    }
-    lab.scan_hot(400);
-    let args = [
-        "--since",
-        snap.as_str(),
-        "--min-hit-ratio",
-        "90",
-        "--scope",
-        "tables",
-    ];
+    let args = table_reset("before-table-reset-2.json", 30, 10, 400);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = lab.check(&args);
     assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(r.stdout, format!("UNKNOWN: {reset}\n"), "{r:?}");
@@ -1055,52 +1049,6 @@ fn the_tools_own_session_does_not_inflate_an_interval() {
             "{attempt}: {doc:#}"
         );
     }
-}
-
-/// One logged statement.
-struct Logged {
-    pid: u32,
-    app: String,
-    sql: String,
-}
-
-/// Statements of a log written with `log_line_prefix = '%m [%p] app=%a db=%d '` and
-/// `log_statement = all` (as tests/report_live.rs reads it): `statement:` and `execute`
-/// messages with their continuation lines joined back.
-fn logged_statements(log: &str) -> Vec<Logged> {
-    let prefix = regex::Regex::new(
-        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] app=(\S*) db=(\S*) ([A-Z]+):  (.*)$",
-    )
-    .unwrap();
-    let mut entries: Vec<(u32, String, String, String)> = Vec::new();
-    for line in log.lines() {
-        if let Some(m) = prefix.captures(line) {
-            entries.push((
-                m[1].parse().unwrap(),
-                m[2].to_string(),
-                m[4].to_string(),
-                m[5].to_string(),
-            ));
-        } else if let Some(last) = entries.last_mut() {
-            last.3.push('\n');
-            last.3.push_str(line);
-        }
-    }
-    entries
-        .into_iter()
-        .filter(|e| e.2 == "LOG")
-        .filter_map(|(pid, app, _, msg)| {
-            let sql = msg
-                .strip_prefix("statement: ")
-                .or_else(|| {
-                    msg.strip_prefix("execute ")
-                        .and_then(|m| m.split_once(": "))
-                        .map(|(_, s)| s)
-                })?
-                .to_string();
-            Some(Logged { pid, app, sql })
-        })
-        .collect()
 }
 
 #[test]

@@ -1038,9 +1038,22 @@ fn the_tools_own_session_does_not_inflate_an_interval() {
         let run = Run::from(out);
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"))
     };
-    // Two checks back to back on the idle database: both windows hold nothing, so the
-    // first check's own reads did not reach the second's, nor its own.
+    // The previous session in `quiet` has ended (its last counters are sent at exit).
+    let gone = || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while lab.cluster.psql(
+            "postgres",
+            "select count(*) from pg_stat_activity where datname = 'quiet'",
+        ) != "0"
+        {
+            assert!(Instant::now() < deadline, "a session in quiet never ended");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Two checks back to back on the idle database: both windows hold nothing, so neither
+    // check's own connection and catalog reads reached its window.
     for attempt in ["first", "second"] {
+        gone();
         let doc = run();
         assert_eq!(doc["window"]["kind"], "interval", "{doc:#}");
         assert_eq!(

@@ -498,6 +498,14 @@ pub async fn collect_counters(
     Ok(snapshot(p))
 }
 
+/// PostgreSQL 15 keeps statistics in shared memory; older servers pass them through the
+/// statistics collector, which publishes them with a delay.
+const STATS_IN_SHARED_MEMORY_VERSION_NUM: u32 = 150_000;
+
+/// How long the collector (before 15) may take to publish what a backend sent: its
+/// statistics file may be up to `PGSTAT_STAT_INTERVAL` (500 ms) old, plus a margin.
+const COLLECTOR_LAG: std::time::Duration = std::time::Duration::from_millis(700);
+
 /// Two [`collect_counters`] samples around `wait` (an `--interval`), inside one read-only
 /// transaction, so the window between them holds none of this session's own catalog reads:
 /// a backend publishes its counters only when it goes idle outside a transaction (or exits),
@@ -528,7 +536,16 @@ pub async fn collect_counters_around(
         "begin read only; set local idle_in_transaction_session_timeout = {idle_ms}"
     ))
     .await?;
-    let first = collect_counters(client, tables, indexes).await?;
+    let mut first = collect_counters(client, tables, indexes).await?;
+    if first.server.version_num < STATS_IN_SHARED_MEMORY_VERSION_NUM {
+        // Before 15 the counters go through the statistics collector: this session's
+        // connection-time reads were sent when it first went idle, but the collector's file
+        // may be up to 500 ms older than that. Sample again once they must have landed, so
+        // they fall before the window instead of inside it.
+        tokio::time::sleep(COLLECTOR_LAG).await;
+        control("select pg_stat_clear_snapshot()".to_string()).await?;
+        first = collect_counters(client, tables, indexes).await?;
+    }
     wait.await;
     control("select pg_stat_clear_snapshot()".to_string()).await?;
     let second = collect_counters(client, tables, indexes).await?;

@@ -1128,3 +1128,44 @@ fn check_and_snapshot_sessions_only_read() {
     assert!(ours.iter().any(|s| s.sql.starts_with("begin read only;")));
     assert!(ours.iter().any(|s| s.sql == "commit"));
 }
+
+#[test]
+fn interval_shows_a_countdown_on_a_terminal_and_only_on_stderr() {
+    let Some(script) = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+    else {
+        assert!(
+            !support::in_ci(),
+            "util-linux script is needed for the terminal test"
+        );
+        return;
+    };
+    let Some(lab) = Lab::new() else { return };
+    let out = lab.path("verdict.json");
+    let quoted: Vec<String> = lab.conn().iter().map(|a| format!("'{a}'")).collect();
+    // stderr on the pseudo-terminal, stdout into a file.
+    let line = format!(
+        "'{}' check {} --interval 3s --min-hit-ratio 0 --format json > '{out}'",
+        env!("CARGO_BIN_EXE_pgcache-tune"),
+        quoted.join(" ")
+    );
+    let tty = Command::new(script)
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .current_dir(lab.dir.path())
+        .env("HOME", lab.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        tty.status.success() || tty.status.code() == Some(3),
+        "{shown}"
+    );
+    assert!(shown.contains("check: second sample in"), "{shown:?}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["window"]["kind"], "interval");
+    // Piped, the same run draws nothing on stderr.
+    let r = lab.check(&["--interval", "1s", "--min-hit-ratio", "0"]);
+    assert!(r.stderr.is_empty(), "{r:?}");
+}

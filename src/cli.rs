@@ -202,6 +202,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub conn: crate::conninfo::ConnectionArgs,
     /// Fail (CRITICAL) below this hit ratio, in percent: 99, 99.5 or 99.5%. Same as --critical.
+    /// Values between 0 and 1 (0.99) are refused as fractions typed for percentages.
     #[arg(long, value_name = "PCT", value_parser = crate::gate::parse_percent, allow_hyphen_values = true, conflicts_with = "critical")]
     pub min_hit_ratio: Option<f64>,
     /// WARNING below this hit ratio, in percent.
@@ -226,7 +227,7 @@ pub struct CheckArgs {
     /// databases; a pattern that matches nothing gets a warning.
     #[arg(long, value_name = "PATTERN")]
     pub include: Vec<String>,
-    /// Skip items matching this; repeatable.
+    /// Skip items matching this (same patterns as --include); repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
     /// Items with fewer blocks touched in the window are "insufficient data" [default: 1000].

@@ -1169,3 +1169,62 @@ fn interval_shows_a_countdown_on_a_terminal_and_only_on_stderr() {
     let r = lab.check(&["--interval", "1s", "--min-hit-ratio", "0"]);
     assert!(r.stderr.is_empty(), "{r:?}");
 }
+
+#[test]
+fn snapshot_writes_into_devices_and_fifos_without_replacing_them() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let Some(lab) = Lab::new() else { return };
+    // `-`: the snapshot on stdout, the summary on stderr.
+    let run = Run::from(lab.command("snapshot", &["-o", "-"]).output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["server"]["database"], DB);
+    // A character device like /dev/null (1,3), made here rather than risking the real one.
+    let dev = lab.path("null");
+    let made = Command::new("mknod")
+        .args([dev.as_str(), "c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let run = Run::from(lab.command("snapshot", &["-o", &dev]).output().unwrap());
+        assert_eq!(run.code, 0, "{run:?}");
+        let meta = std::fs::symlink_metadata(&dev).unwrap();
+        assert!(meta.file_type().is_char_device(), "{meta:?}");
+    } else {
+        assert!(!support::running_as_root(), "root could not mknod");
+    }
+    // A FIFO with a reader: the reader gets the snapshot, the FIFO stays a FIFO.
+    let fifo = lab.path("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let run = Run::from(lab.command("snapshot", &["-o", &fifo]).output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    let got: Value = serde_json::from_str(&reader.join().unwrap()).unwrap();
+    assert_eq!(got["format"], 1);
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // Nothing else was left in the directory (no temporary file).
+    let mut names: Vec<String> = std::fs::read_dir(lab.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected = vec!["pipe".to_string()];
+    if made {
+        expected.insert(0, "null".to_string());
+    }
+    assert_eq!(names, expected);
+}

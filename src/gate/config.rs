@@ -1,5 +1,6 @@
 //! The `pgcache-tune.toml` config file of `check`: thresholds, scopes, floors and per-item
-//! overrides, so a team keeps its gate in the repository. Flags override it. Unknown keys and
+//! overrides, so a team keeps its gate in the repository. Flags override it, psql-style: a
+//! flag wins over the same key here, in `[[override]]` tables too. Unknown keys and
 //! wrong types are errors naming the key and the line, because a silently ignored typo
 //! (`critcal = 99`) would turn a gate into a no-op.
 
@@ -14,7 +15,8 @@ use crate::diag::pattern::Pattern;
 /// The file name looked up in the current directory.
 pub const FILE_NAME: &str = "pgcache-tune.toml";
 
-/// The config file's contents. Every field is optional; flags win over them.
+/// The config file's contents. Every field is optional; flags win over them (the shell
+/// applies that, `app::check`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {

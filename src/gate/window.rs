@@ -6,6 +6,10 @@
 //! database's `stats_reset`), and no counter going backwards (a single-table reset). Any of
 //! those makes the window unusable, and the caller reports UNKNOWN with the reason, never a
 //! negative or above-100% ratio.
+//!
+//! Items are followed by identity (OID), not name: a name can be dropped and recreated, or
+//! renamed onto, between two samples, and a difference of two unrelated objects' counters
+//! means nothing. Reasons are structured, with raw names; `render` decides how to show them.
 
 use std::collections::HashMap;
 

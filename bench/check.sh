@@ -156,14 +156,14 @@ else
     for ((w = 0; w < WARMUP; w++)); do
         for cmd in "${cmds[@]}"; do
             # shellcheck disable=SC2086
-            (cd "$work" && eval $cmd) >/dev/null 2>&1
+            (cd "$work" && eval $cmd) >/dev/null 2>&1 || true
         done
     done
     for ((r = 0; r < RUNS; r++)); do
         for i in "${!cmds[@]}"; do
             start=$(date +%s%N)
             # shellcheck disable=SC2086
-            (cd "$work" && eval ${cmds[$i]}) >/dev/null 2>&1
+            (cd "$work" && eval ${cmds[$i]}) >/dev/null 2>&1 || true
             end=$(date +%s%N)
             awk -v ns=$((end - start)) 'BEGIN { printf "%.4f\n", ns / 1e6 }' >> "$(file_of "${names[$i]}")"
         done

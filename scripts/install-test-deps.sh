@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the live tests need and nothing else: PostgreSQL server binaries
-# (Debian's postgresql-15) and the `postgres` OS user that runs them when the tests
-# run as root; with --npm also npm, which scripts/pg-bin.sh uses to fetch the other
-# majors. Idempotent: on a machine that has everything, it only says so.
+# (Debian's postgresql-15), the `postgres` OS user that runs them when the tests
+# run as root, and xmllint (libxml2-utils) for the JUnit schema tests; with --npm
+# also npm, which scripts/pg-bin.sh uses to fetch the other majors. Idempotent: on a
+# machine that has everything, it only says so.
 #
 #   usage: scripts/install-test-deps.sh [--npm]
 #
@@ -106,6 +107,20 @@ elif [ "$(id -u)" -eq 0 ]; then
         || die "could not create OS user postgres"
 else
     log "OS user postgres missing; not needed since the tests do not run as root"
+fi
+
+# xmllint validates `check --format junit` against the JUnit schema CI servers use
+# (tests/schemas/junit-jenkins.xsd, in tests/check_cli.rs).
+if command -v xmllint >/dev/null 2>&1; then
+    log "xmllint present"
+else
+    command -v apt-get >/dev/null 2>&1 \
+        || die "xmllint is missing and apt-get is not available: install libxml2's xmllint by hand (the JUnit tests need it)"
+    log "xmllint is missing: running apt-get update and apt-get install libxml2-utils"
+    as_root apt-get update >&2 \
+        || die "apt-get update failed: cannot reach the Debian package registry"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libxml2-utils >&2 \
+        || die "apt-get install libxml2-utils failed"
 fi
 
 # The other majors come from the npm registry (scripts/pg-bin.sh).

@@ -68,7 +68,7 @@ const REPORT_EXAMPLES: &str = "Examples:
 const CHECK_EXAMPLES: &str = "Examples:
   pgcache-tune check --min-hit-ratio 99                    # lifetime ratio of every database
   pgcache-tune check app --warning 99.5 --critical 99 --interval 30s
-  pgcache-tune check app --scope tables --exclude '~^audit_' --format nagios
+  pgcache-tune check app --scope tables --exclude '~^public\\.audit_' --format nagios
   pgcache-tune snapshot app -o before.json && ./run-tests && pgcache-tune check app --since before.json --min-hit-ratio 95
 
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 64 usage error.";
@@ -202,6 +202,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub conn: crate::conninfo::ConnectionArgs,
     /// Fail (CRITICAL) below this hit ratio, in percent: 99, 99.5 or 99.5%. Same as --critical.
+    /// Values between 0 and 1 (0.99) are refused as fractions typed for percentages.
     #[arg(long, value_name = "PCT", value_parser = crate::gate::parse_percent, allow_hyphen_values = true, conflicts_with = "critical")]
     pub min_hit_ratio: Option<f64>,
     /// WARNING below this hit ratio, in percent.
@@ -213,14 +214,20 @@ pub struct CheckArgs {
     /// What to judge: database (each database), tables (heap ratios), indexes; repeatable
     /// [default: database].
     #[arg(long, value_enum, value_name = "SCOPE")]
-    pub scope: Vec<crate::gate::Scope>,
+    pub scope: Vec<ScopeArg>,
     /// With the database scope, judge only the connected database.
     #[arg(long)]
     pub only_connected: bool,
+    /// Also judge template0 and template1, which hold only initdb's and connection-time
+    /// catalog reads and are left out by default.
+    #[arg(long)]
+    pub include_templates: bool,
     /// Judge only items matching this (name, schema.name, schema., or ~regex); repeatable.
+    /// A regex sees `schema.name` for tables and indexes (`~^public\.audit_`), the name for
+    /// databases; a pattern that matches nothing gets a warning.
     #[arg(long, value_name = "PATTERN")]
     pub include: Vec<String>,
-    /// Skip items matching this; repeatable.
+    /// Skip items matching this (same patterns as --include); repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
     /// Items with fewer blocks touched in the window are "insufficient data" [default: 1000].
@@ -228,9 +235,10 @@ pub struct CheckArgs {
     pub min_blocks: Option<i64>,
     /// What an item with insufficient data counts as [default: ok].
     #[arg(long, value_enum, value_name = "STATE")]
-    pub on_insufficient: Option<crate::gate::OnInsufficient>,
+    pub on_insufficient: Option<OnInsufficientArg>,
     /// Judge the difference between two samples taken this far apart (30s, 5m) instead of
-    /// the lifetime counters.
+    /// the lifetime counters; both are read in one read-only transaction, so the check's own
+    /// reads stay out of the window. A countdown shows on stderr when it is a terminal.
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration_flag, allow_hyphen_values = true, conflicts_with = "since")]
     pub interval: Option<std::time::Duration>,
     /// Judge what happened since this snapshot (written by `pgcache-tune snapshot`).
@@ -243,8 +251,51 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,
     /// Read the current sample from a JSON capture instead of a server (tests and demos).
-    #[arg(long, value_name = "FILE", hide = true)]
+    /// One capture is one sample, so it cannot wait for an `--interval`.
+    #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]
     pub stats_from: Option<PathBuf>,
+}
+
+/// `check --scope` values; the gate's own type stays free of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// A database (pg_stat_database).
+    Database,
+    /// A table's heap (pg_statio_user_tables).
+    Tables,
+    /// An index (pg_statio_user_indexes).
+    Indexes,
+}
+
+impl From<ScopeArg> for crate::gate::Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Database => crate::gate::Scope::Database,
+            ScopeArg::Tables => crate::gate::Scope::Tables,
+            ScopeArg::Indexes => crate::gate::Scope::Indexes,
+        }
+    }
+}
+
+/// `check --on-insufficient` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnInsufficientArg {
+    /// Ignore it (the default): too little traffic to judge.
+    Ok,
+    /// Count it as UNKNOWN.
+    Unknown,
+    /// Count it as CRITICAL (a gate that insists on traffic).
+    Critical,
+}
+
+impl From<OnInsufficientArg> for crate::gate::OnInsufficient {
+    fn from(s: OnInsufficientArg) -> Self {
+        match s {
+            OnInsufficientArg::Ok => crate::gate::OnInsufficient::Ok,
+            OnInsufficientArg::Unknown => crate::gate::OnInsufficient::Unknown,
+            OnInsufficientArg::Critical => crate::gate::OnInsufficient::Critical,
+        }
+    }
 }
 
 /// Output formats of `check`.
@@ -266,7 +317,8 @@ pub struct SnapshotArgs {
     /// Where to connect.
     #[command(flatten)]
     pub conn: crate::conninfo::ConnectionArgs,
-    /// File to write (replaced atomically); `-` writes to stdout.
+    /// File to write: a regular file is replaced atomically; a device or FIFO is written
+    /// into, never replaced; `-` writes to stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,
 }

@@ -69,6 +69,11 @@ pub struct ServerInfo {
 /// A `pg_stat_database` row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatabaseStats {
+    /// The database's OID (`datid`): its identity across samples, since a database can be
+    /// dropped and recreated under the same name. `None` in files written before it was
+    /// collected.
+    #[serde(default)]
+    pub datid: Option<u32>,
     /// Database name (raw from the server; sanitise before printing).
     pub name: String,
     /// Blocks found in shared_buffers.

@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::{Value, json};
 
+/// `--scope` for every scope.
+const ALL_SCOPES: [&str; 6] = [
+    "--scope", "database", "--scope", "tables", "--scope", "indexes",
+];
+
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/stats/pg15.json");
 
 /// What one run produced.
@@ -115,6 +120,16 @@ fn fixture() -> Value {
     serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap()
 }
 
+/// The capture with lifetime statistics old and big enough to judge (the capture itself
+/// was taken right after initdb: young by diag's rule).
+fn mature() -> Value {
+    let mut snap = fixture();
+    let now = snap["server"]["now_epoch"].as_f64().unwrap();
+    snap["server"]["start_epoch"] = json!(now - 86_400.0);
+    bump_db(&mut snap, "work", 200_000, 0);
+    snap
+}
+
 /// `base` sampled `secs` later, with no counter moved yet.
 fn later(base: &Value, secs: f64) -> Value {
     let mut v = base.clone();
@@ -208,7 +223,7 @@ fn thresholds_floors_and_exit_codes_over_a_window() {
     assert_eq!(r.stdout.lines().count(), 1, "only the summary: {r:?}");
     assert!(
         r.stdout
-            .starts_with("OK: 0 of 2 judged items below threshold, 4 with too little traffic"),
+            .starts_with("OK: 0 of 2 judged items below threshold, 2 with too little traffic"),
         "{r:?}"
     );
     assert!(
@@ -424,8 +439,21 @@ fn the_judged_window_is_the_difference_of_the_two_files() {
         "0",
         "--min-hit-ratio",
         "0",
+        "--include-templates",
     ];
     let doc = lab.json(&args);
+    // Without the opt-in, initdb's template databases are left out, and only they.
+    let plain = lab.json(&args[..args.len() - 1]);
+    let names = |d: &Value| items(d).iter().map(label).collect::<Vec<_>>();
+    let mut without: Vec<String> = names(&doc)
+        .into_iter()
+        .filter(|l| l != "template0" && l != "template1")
+        .collect();
+    without.sort();
+    let mut got = names(&plain);
+    got.sort();
+    assert_eq!(got, without);
+    assert!(names(&doc).contains(&"template1".to_string()));
     let ratios = raw_ratios(
         &lab.check(&[&args[..], &["--format", "json"]].concat())
             .stdout,
@@ -498,6 +526,8 @@ fn the_lifetime_window_says_so_and_starts_at_the_latest_reset() {
     snap["server"]["start_epoch"] = json!(start);
     row(&mut snap, "databases", "work")["stats_reset_epoch"] = json!(now - 7_200.0);
     row(&mut snap, "databases", "quiet")["stats_reset_epoch"] = json!(now - 60.0);
+    // Enough traffic that the statistics are not young by diag's rule.
+    bump_db(&mut snap, "work", 200_000, 0);
     let f = lab.write("now.json", &snap);
 
     let r = lab.check(&[
@@ -586,9 +616,9 @@ fn unusable_windows_are_unknown_with_a_one_line_reason() {
         ),
         (
             "database counters backwards",
-            |_, a| bump_db(a, "template1", -1_000, 0),
+            |_, a| bump_db(a, "postgres", -1_000, 0),
             &[],
-            "counters of database template1 went backwards",
+            "counters of database postgres went backwards",
         ),
         (
             "snapshot newer than now",
@@ -714,7 +744,28 @@ fn bad_snapshot_files_are_unknown_with_one_line() {
     no_databases.as_object_mut().unwrap().remove("databases");
     let mut wrong_type = fixture();
     row(&mut wrong_type, "databases", "work")["blks_hit"] = json!("many");
+    let mut negative = fixture();
+    row(&mut negative, "databases", "work")["blks_read"] = json!(-5);
+    let mut absurd = fixture();
+    row(&mut absurd, "indexes", "with_idx_pkey")["idx_blks_hit"] = json!(i64::MAX);
+    let mut negative_toast = fixture();
+    row(&mut negative_toast, "tables", "toasted")["toast_blks_read"] = json!(-1);
     let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "negative counter",
+            lab.write("negative.json", &negative),
+            "\"work\" blks_read is -5; a block counter is from 0 to",
+        ),
+        (
+            "absurd counter",
+            lab.write("absurd.json", &absurd),
+            "\"public.with_idx_pkey\" idx_blks_hit is 9223372036854775807",
+        ),
+        (
+            "negative optional counter",
+            lab.write("negtoast.json", &negative_toast),
+            "\"public.toasted\" toast_blks_read is -1",
+        ),
         (
             "truncated",
             lab.write_text("truncated.json", &full[..full.len() / 2]),
@@ -799,7 +850,7 @@ fn bad_snapshot_files_are_unknown_with_one_line() {
 #[test]
 fn bad_flags_are_usage_errors() {
     let lab = Lab::new();
-    let good = lab.write("good.json", &fixture());
+    let good = lab.write("good.json", &mature());
     let cases: &[(&[&str], &str)] = &[
         (&["--min-hit-ratio", "101"], "101 is out of range"),
         (&["--min-hit-ratio", "-1"], "-1 is out of range"),
@@ -864,6 +915,19 @@ fn bad_flags_are_usage_errors() {
             "--config missing.toml: cannot read it",
         ),
         (&["--min-hit-ratio", "9", "--config", "."], "is a directory"),
+        // A fraction typed for a percentage: refused with the percentage it meant.
+        (&["--min-hit-ratio", "0.99"], "write 99 for 99%"),
+        (&["--critical", "0.95"], "write 95 for 95%"),
+        (
+            &["--warning", "0.995", "--critical", "90"],
+            "write 99.5 for 99.5%",
+        ),
+        (&["--critical", "0.5%"], "write 50 for 50%"),
+        // The hidden capture flag is one sample: a window needs --since.
+        (
+            &["--min-hit-ratio", "9", "--interval", "5s"],
+            "cannot be used with",
+        ),
     ];
     for (args, needle) in cases {
         let r = lab.check(&[&["--stats-from", good.as_str()][..], args].concat());
@@ -958,16 +1022,24 @@ fn config_file_thresholds_scopes_overrides_and_precedence() {
         item(&doc, "work.public.no_idx")["thresholds"]["critical"],
         90.0
     );
-    // A flag replaces the global threshold; the override, being more specific, keeps its
-    // table's.
+    // The command line wins over the file for the same key, psql-style: a flag replaces the
+    // global threshold and the same key of every override (so a one-off run can tighten
+    // the gate without editing the file)...
     let doc = run(lab.path(), &["--config", other, "--min-hit-ratio", "99"]);
     assert_eq!(
         item(&doc, "work.public.with_idx")["thresholds"]["critical"],
-        20.0
+        99.0
     );
+    assert_eq!(item(&doc, "work.public.with_idx")["status"], "CRITICAL");
     assert_eq!(
         item(&doc, "work.public.no_idx")["thresholds"]["critical"],
         99.0
+    );
+    // ...while a flag for another key leaves the override's own key alone.
+    let doc = run(lab.path(), &["--config", other, "--warning", "95"]);
+    assert_eq!(
+        item(&doc, "work.public.with_idx")["thresholds"],
+        json!({"warning": 95.0, "critical": 20.0})
     );
     // Without the override the same table fails.
     std::fs::write(
@@ -988,6 +1060,13 @@ fn config_file_thresholds_scopes_overrides_and_precedence() {
     assert_eq!(item(&doc, "work.public.with_idx")["insufficient"], false);
     assert_eq!(item(&doc, "work.public.no_idx")["insufficient"], true);
     assert_eq!(doc["status"], "CRITICAL");
+    // --min-blocks on the command line wins over the override's floor too.
+    let doc = run(
+        lab.path(),
+        &["--config", "floor.toml", "--min-blocks", "100000"],
+    );
+    assert_eq!(item(&doc, "work.public.with_idx")["min_blocks"], 100000);
+    assert_eq!(item(&doc, "work.public.with_idx")["insufficient"], true);
 }
 
 #[test]
@@ -1040,6 +1119,32 @@ fn config_file_errors_name_the_file_the_line_and_the_key() {
             "pgcache-tune.toml:2: critical: duplicate key",
         ),
         ("critical = \n", "pgcache-tune.toml:1: critical: "),
+        // A fraction typed for a percentage, in every threshold key.
+        (
+            "critical = 0.99\n",
+            "pgcache-tune.toml:1: critical: '0.99' looks like a fraction",
+        ),
+        (
+            "warning = 0.9\n",
+            "pgcache-tune.toml:1: warning: '0.9' looks like a fraction",
+        ),
+        (
+            "min_hit_ratio = \"0.95\"\n",
+            "pgcache-tune.toml:1: min_hit_ratio: '0.95' looks like a fraction",
+        ),
+        (
+            "critical = 90\n[[override]]\nmatch = \"x\"\ncritical = 0.5\n",
+            "pgcache-tune.toml:4: override.critical: '0.5' looks like a fraction",
+        ),
+        // An override is held to the same rule as the flags: warning ≥ critical.
+        (
+            "critical = 90\n\n[[override]]\nmatch = \"public.t\"\nwarning = 50\ncritical = 95\n",
+            "pgcache-tune.toml:5: override.warning (match = \"public.t\"): override.warning = 50 is below override.critical = 95",
+        ),
+        (
+            "critical = 90\n[[override]]\nmatch = \"x\"\nwarning = 80\n",
+            "pgcache-tune.toml:4: override.warning (match = \"x\"): override.warning = 80 is below critical = 90 in pgcache-tune.toml",
+        ),
     ];
     for (text, needle) in cases {
         std::fs::write(lab.path().join("pgcache-tune.toml"), text).unwrap();
@@ -1365,7 +1470,9 @@ fn nagios_status_line_and_perfdata() {
     let perf = perfdata(perf);
     assert_eq!(perf.len(), items(&doc).len(), "{line}");
     for ((name, value), item) in perf.iter().zip(items(&doc)) {
-        let shown = label(item).replace('\u{1}', "\\x01").replace('=', "_");
+        let shown = label(item)
+            .replace('\u{1}', "\\x01")
+            .replace(['=', '|'], "_");
         assert_eq!(name, &shown);
         assert!(!name.contains('='), "{name}");
         let fields: Vec<&str> = value.split(';').collect();
@@ -1377,7 +1484,7 @@ fn nagios_status_line_and_perfdata() {
                 let (int, frac) = digits.split_once('.').unwrap();
                 assert!(int.chars().all(|c| c.is_ascii_digit()) && frac.len() == 4);
             }
-            None => assert_eq!(fields[0], "U%"),
+            None => assert_eq!(fields[0], "U"),
         }
         assert_eq!(&fields[1..], ["99.5", "95", "0", "100"], "{value}");
     }
@@ -1390,6 +1497,165 @@ fn nagios_status_line_and_perfdata() {
     assert_eq!(work.1, "90.0000%;99.5;95;0;100");
     // A quote in a label is doubled, as the plugin guidelines ask.
     assert!(line.contains("'quoted''"), "{line}");
+    nagios_grammar(line).unwrap();
+}
+
+/// The Nagios plugin development guidelines' output grammar, for one line:
+/// `SERVICE STATUS: text | perfdata` (or `SERVICE STATUS - text`), the text free of `|`,
+/// and each perfdata item `'label'=value[UOM];[warn];[crit];[min];[max]`, the label quoted
+/// when it holds a space, `=` or `'` (a quote doubled inside), never holding `=` or `|`,
+/// the value a number or `U`, the thresholds in the range format.
+fn nagios_grammar(line: &str) -> Result<(), String> {
+    let head = regex::Regex::new(r"^[A-Z][A-Z0-9_]* (OK|WARNING|CRITICAL|UNKNOWN)(:| -) [^|\n]+$")
+        .unwrap();
+    let number = r"-?[0-9]+(\.[0-9]+)?";
+    let range = format!(r"@?(~|{number})?(:({number})?)?");
+    let item = regex::Regex::new(&format!(
+        r"^(?:'(?:[^'=|]|'')+'|[^ '=|]+)=(?:{number}(?:s|ms|us|%|B|KB|MB|TB|c)?|U);(?:{range})?;(?:{range})?;(?:{number})?;(?:{number})?$"
+    ))
+    .unwrap();
+    if line.contains('\n') {
+        return Err(format!("more than one line: {line:?}"));
+    }
+    let (text, perf) = match line.split_once(" | ") {
+        Some((text, perf)) => (text, Some(perf)),
+        None => (line, None),
+    };
+    if !head.is_match(text) {
+        return Err(format!("status line does not follow the grammar: {text:?}"));
+    }
+    let Some(perf) = perf else { return Ok(()) };
+    if perf.is_empty() {
+        return Err("empty perfdata after |".to_string());
+    }
+    // Items are separated by spaces outside quotes.
+    let mut items = Vec::new();
+    let (mut current, mut quoted) = (String::new(), false);
+    for c in perf.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ' ' if !quoted => items.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    items.push(current);
+    for i in items {
+        if !item.is_match(&i) {
+            return Err(format!("perfdata item does not follow the grammar: {i:?}"));
+        }
+        let unquoted = !i.starts_with('\'');
+        let label = i.rsplit_once('=').map_or("", |(l, _)| l);
+        if unquoted && label.contains([' ', '=', '\'']) {
+            return Err(format!("label needs quotes: {label:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_nagios_grammar_check_catches_broken_lines() {
+    for good in [
+        "PGCACHE_TUNE OK - all fine",
+        "PGCACHE_TUNE OK - all fine | 'a b'=99.5000%;99;95;0;100 c=U;;;0;100",
+        "PGCACHE_TUNE CRITICAL: 1 of 2 | 'it''s'=1%;@10:20;~:5;0;100",
+    ] {
+        assert_eq!(nagios_grammar(good), Ok(()), "{good}");
+    }
+    for bad in [
+        "pgcache ok - lower case",
+        "PGCACHE_TUNE OK - text | with | pipes",
+        "PGCACHE_TUNE OK - x | 'a|b'=1%;;;0;100",
+        "PGCACHE_TUNE OK - x | 'a=b'=1%;;;0;100",
+        "PGCACHE_TUNE OK - x | a b=1%;;;0;100",
+        "PGCACHE_TUNE OK - x | 'a'=1%",
+        "PGCACHE_TUNE OK - x | 'a'=U%;;;0;100",
+        "PGCACHE_TUNE OK - x | 'a'=1parsec;;;0;100",
+        "PGCACHE_TUNE OK - x | ",
+        "PGCACHE_TUNE MAYBE - x",
+    ] {
+        assert!(nagios_grammar(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn every_nagios_output_follows_the_plugin_grammar() {
+    let lab = Lab::new();
+    let (before, after) = hostile_names(&lab);
+    let (plain_before, plain_after) = standard_window(&lab);
+    let young = lab.write("young.json", &fixture());
+    let runs: Vec<Vec<&str>> = vec![
+        // CRITICAL with hostile names in tables and indexes.
+        [
+            vec![
+                "--since",
+                &before,
+                "--stats-from",
+                &after,
+                "--critical",
+                "95",
+            ],
+            ALL_SCOPES.to_vec(),
+        ]
+        .concat(),
+        // OK, WARNING, and UNKNOWN for insufficient data.
+        vec![
+            "--since",
+            &plain_before,
+            "--stats-from",
+            &plain_after,
+            "--min-hit-ratio",
+            "10",
+        ],
+        vec![
+            "--since",
+            &plain_before,
+            "--stats-from",
+            &plain_after,
+            "--warning",
+            "99.99",
+        ],
+        vec![
+            "--since",
+            &plain_before,
+            "--stats-from",
+            &plain_after,
+            "--min-hit-ratio",
+            "10",
+            "--min-blocks",
+            "99999999",
+        ],
+        // UNKNOWN without items: young statistics, no match, a bad snapshot.
+        vec!["--stats-from", &young, "--min-hit-ratio", "99"],
+        vec![
+            "--stats-from",
+            &young,
+            "--min-hit-ratio",
+            "99",
+            "--include",
+            "nosuch",
+        ],
+        vec![
+            "--since",
+            "missing.json",
+            "--stats-from",
+            &young,
+            "--min-hit-ratio",
+            "99",
+        ],
+    ];
+    let mut states = Vec::new();
+    for args in runs {
+        let r = lab.check(&[&args[..], &["--format", "nagios"]].concat());
+        let line = r.stdout.strip_suffix('\n').unwrap_or(&r.stdout);
+        nagios_grammar(line).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        states.push(r.code);
+    }
+    for code in [0, 1, 2, 3] {
+        assert!(states.contains(&code), "exit {code} covered: {states:?}");
+    }
 }
 
 #[test]
@@ -1439,4 +1705,260 @@ fn json_carries_status_window_and_items() {
     assert_eq!(items(&doc)[0]["hits"], 500);
     assert_eq!(items(&doc)[0]["reads"], 1_500);
     assert_eq!(items(&doc)[0]["hit_ratio"], 0.25);
+}
+
+#[test]
+fn young_lifetime_statistics_are_not_judged() {
+    let lab = Lab::new();
+    // The capture was taken right after initdb: its ratios are initdb's catalog reads.
+    let fresh = lab.write("fresh.json", &fixture());
+    let r = lab.check(&["--stats-from", &fresh, "--min-hit-ratio", "99.9"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stdout.starts_with("UNKNOWN: young statistics: "), "{r:?}");
+    assert!(r.stdout.contains("--interval or --since"), "{r:?}");
+    let doc = lab.json(&["--stats-from", &fresh, "--min-hit-ratio", "99.9"]);
+    assert_eq!(doc["reason_detail"]["kind"], "young_statistics");
+    assert_eq!(doc["window"]["kind"], "lifetime");
+    // A gate that insists on traffic makes it CRITICAL, as for items under the floor.
+    let r = lab.check(&[
+        "--stats-from",
+        &fresh,
+        "--min-hit-ratio",
+        "99.9",
+        "--on-insufficient",
+        "critical",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    // Old enough and big enough: judged (work is at 99.8%).
+    let old = lab.write("old.json", &mature());
+    let r = lab.check(&["--stats-from", &old, "--min-hit-ratio", "99.9"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("CRITICAL database work"), "{r:?}");
+    // A window (--since) is judged by the floor alone, however young the server.
+    let (before, after) = standard_window(&lab);
+    let r = lab.check(&[
+        "--since",
+        &before,
+        "--stats-from",
+        &after,
+        "--min-hit-ratio",
+        "99",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+#[test]
+fn patterns_that_match_nothing_are_warned_about_with_the_exit_code_unchanged() {
+    let lab = Lab::new();
+    let (before, after) = standard_window(&lab);
+    let base = [
+        "--since",
+        before.as_str(),
+        "--stats-from",
+        &after,
+        "--min-hit-ratio",
+        "20",
+        "--scope",
+        "tables",
+    ];
+    let quiet = lab.check(&base);
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
+    // A regex written for the bare name never matches schema.name.
+    let r = lab.check(&[&base[..], &["--exclude", "~^with_idx"]].concat());
+    assert_eq!(r.code, quiet.code, "{r:?}");
+    assert_eq!(r.stdout, quiet.stdout);
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("warning: --exclude pattern '~^with_idx' matches no item"),
+        "{r:?}"
+    );
+    let r = lab.check(&[&base[..], &["--include", "nosuch", "--include", "with_idx"]].concat());
+    assert!(
+        r.stderr
+            .contains("warning: --include pattern 'nosuch' matches no item"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("'with_idx'"), "{r:?}");
+    std::fs::write(
+        lab.path().join("gate.toml"),
+        "[[override]]\nmatch = \"public.gone\"\ncritical = 10\n",
+    )
+    .unwrap();
+    let r = lab.check(&[&base[..], &["--config", "gate.toml"]].concat());
+    assert!(
+        r.stderr
+            .contains("warning: [[override]] match pattern 'public.gone' matches no item"),
+        "{r:?}"
+    );
+    assert_eq!(r.code, quiet.code);
+}
+
+#[test]
+fn the_help_example_pattern_matches_what_it_names() {
+    let help = Command::cargo_bin("pgcache-tune")
+        .unwrap()
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let pattern = help
+        .split("--exclude '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("an --exclude example in check --help");
+    // Run the example's pattern against a table named like the example says.
+    let lab = Lab::new();
+    let before = fixture();
+    let mut after = later(&before, 60.0);
+    row(&mut after, "tables", "with_idx")["name"] = json!("audit_log");
+    bump_table(&mut after, "audit_log", 100, 10_000);
+    let (b, a) = (lab.write("b.json", &before), lab.write("a.json", &after));
+    let args = [
+        "--since",
+        b.as_str(),
+        "--stats-from",
+        &a,
+        "--scope",
+        "tables",
+        "--min-hit-ratio",
+        "50",
+        "--min-blocks",
+        "0",
+    ];
+    let with = lab.check(&[&args[..], &["--exclude", pattern]].concat());
+    assert!(with.stderr.is_empty(), "{pattern}: {with:?}");
+    let doc = lab.json(&[&args[..], &["--exclude", pattern]].concat());
+    assert!(
+        items(&doc).iter().all(|i| i["name"] != "audit_log"),
+        "{pattern} excludes public.audit_log: {doc:#}"
+    );
+    let doc = lab.json(&args);
+    assert!(items(&doc).iter().any(|i| i["name"] == "audit_log"));
+}
+
+/// Validates `doc` against the vendored JUnit schema with xmllint; `Err` carries its
+/// complaint. Under CI a missing xmllint fails (scripts/install-test-deps.sh installs it).
+fn junit_schema_errors(doc: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-jenkins.xsd");
+    let child = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&schema)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!("xmllint (libxml2-utils) is needed to validate JUnit output: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn the_schema_check_catches_invalid_junit() {
+    let good = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase name=\"c\"/></testsuite></testsuites>\n";
+    assert_eq!(junit_schema_errors(good), Ok(()));
+    for bad in [
+        good.replace("<testsuites>", "<testsuites skipped=\"0\">"),
+        good.replace(" errors=\"0\"", ""),
+        good.replace("<testcase name=\"c\"/>", "<testcase/>"),
+        good.replace("name=\"c\"", "name=\"\u{FFFE}\""),
+        good.replace("name=\"c\"", "name=\"\u{1}\""),
+        good.replace("</testsuites>", ""),
+    ] {
+        assert!(junit_schema_errors(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn junit_validates_against_the_ci_schema_whatever_the_names() {
+    let lab = Lab::new();
+    let mut before = fixture();
+    // Characters XML 1.0 forbids or discourages, in a table and a database name.
+    let nasty = "t\u{FFFE}\u{FFFF}\u{FDD0}\u{10FFFF}\u{1}\u{1F}<&>\"'|=";
+    row(&mut before, "tables", "with_idx")["name"] = json!(nasty);
+    row(&mut before, "databases", "quiet")["name"] = json!(format!("db{nasty}"));
+    let mut after = later(&before, 60.0);
+    bump_table(&mut after, nasty, 500, 1_500);
+    bump_db(&mut after, &format!("db{nasty}"), 5_000, 1_000);
+    bump_db(&mut after, "work", 5_000, 0);
+    let (b, a) = (lab.write("b.json", &before), lab.write("a.json", &after));
+    let (sb, sa) = standard_window(&lab);
+    let young = lab.write("young.json", &fixture());
+    let runs: Vec<Vec<&str>> = vec![
+        [
+            vec![
+                "--since",
+                &b,
+                "--stats-from",
+                &a,
+                "--warning",
+                "99",
+                "--critical",
+                "95",
+            ],
+            ALL_SCOPES.to_vec(),
+        ]
+        .concat(),
+        vec![
+            "--since",
+            &b,
+            "--stats-from",
+            &a,
+            "--min-hit-ratio",
+            "10",
+            "--on-insufficient",
+            "unknown",
+        ],
+        vec!["--since", &sb, "--stats-from", &sa, "--min-hit-ratio", "1"],
+        vec!["--stats-from", &young, "--min-hit-ratio", "99"],
+        vec![
+            "--since",
+            "missing.json",
+            "--stats-from",
+            &young,
+            "--min-hit-ratio",
+            "99",
+        ],
+        // The reset reason names the database with the forbidden characters.
+        vec![
+            "--since",
+            &b,
+            "--stats-from",
+            &a,
+            "--min-hit-ratio",
+            "99",
+            "--include",
+            "~^db",
+        ],
+    ];
+    for args in &runs {
+        let r = lab.check(&[&args[..], &["--format", "junit"]].concat());
+        junit_schema_errors(&r.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", r.stdout));
+        assert!(
+            !r.stdout
+                .contains(['\u{FFFE}', '\u{FFFF}', '\u{FDD0}', '\u{1}'])
+        );
+    }
+    let r = lab.check(&[&runs[0][..], &["--format", "junit"]].concat());
+    assert!(
+        r.stdout
+            .contains("t\\u{fffe}\\u{ffff}\\u{fdd0}\\u{10ffff}\\x01\\x1f&lt;&amp;&gt;"),
+        "{}",
+        r.stdout
+    );
 }

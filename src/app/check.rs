@@ -12,9 +12,11 @@ use crate::collect;
 use crate::conninfo;
 use crate::diag::Pattern;
 use crate::exit::{self, Exit, classify};
+use crate::facts::StatsSnapshot;
 use crate::gate::config::{self, Config};
 use crate::gate::{
-    self, GateOptions, OnInsufficient, Override, Scope, Thresholds, Verdict, WindowKind, window,
+    self, GateOptions, OnInsufficient, Override, Reason, Scope, Thresholds, Verdict, WindowKind,
+    window,
 };
 
 /// Everything resolved from flags and the config file.
@@ -22,6 +24,22 @@ struct Plan {
     opts: GateOptions,
     scopes: Vec<Scope>,
     connected_only: bool,
+    include_templates: bool,
+}
+
+impl Plan {
+    /// The counters this plan judges in one sample: its scopes, without the template
+    /// databases unless asked (they only ever see initdb's and connection-time catalog
+    /// reads, so their ratios are noise that would fail a gate on a fresh cluster).
+    fn counters(&self, snap: &StatsSnapshot) -> Vec<gate::Counter> {
+        let mut out = window::counters(snap, &self.scopes, self.connected_only);
+        if !self.include_templates {
+            out.retain(|c| {
+                c.scope != Scope::Database || !gate::TEMPLATE_DATABASES.contains(&c.name.as_str())
+            });
+        }
+        out
+    }
 }
 
 /// The config file's contents and its path (`None` when there is no file).
@@ -80,7 +98,7 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     let scopes = if args.scope.is_empty() {
         cfg.scopes.clone().unwrap_or_else(|| vec![Scope::Database])
     } else {
-        args.scope.clone()
+        args.scope.iter().map(|&s| s.into()).collect()
     };
     let include = if args.include.is_empty() {
         cfg.include.clone().unwrap_or_default()
@@ -92,16 +110,65 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     } else {
         args.exclude.clone()
     };
+    // Precedence, as in psql and libpq: a command-line flag wins over the file for the same
+    // key, including the same key inside an `[[override]]`; the file's overrides win over
+    // the file's global keys.
+    let flag_warning = args.warning;
+    let flag_critical = args.min_hit_ratio.or(args.critical);
     let mut overrides = Vec::new();
     for o in &cfg.overrides {
+        let thresholds = Thresholds {
+            warning: if flag_warning.is_some() {
+                None
+            } else {
+                o.warning.map(|p| p.0)
+            },
+            critical: if flag_critical.is_some() {
+                None
+            } else {
+                o.critical.map(|p| p.0)
+            },
+        };
+        // The same rule as for the flags, on what this entry's items will really get.
+        if let (Some(w), Some(c)) = (
+            thresholds.warning.or(warning),
+            thresholds.critical.or(critical),
+        ) && w < c
+        {
+            let path = cfg_path
+                .as_deref()
+                .map_or_else(|| config::FILE_NAME.into(), |p| p.display().to_string());
+            let (key, line) = if thresholds.warning.is_some() {
+                ("warning", o.line_of("warning"))
+            } else {
+                ("critical", o.line_of("critical"))
+            };
+            let w_from = if thresholds.warning.is_some() {
+                format!("override.warning = {w}")
+            } else {
+                source(w, "--warning", flag_warning.is_some(), "warning")
+            };
+            let c_from = if thresholds.critical.is_some() {
+                format!("override.critical = {c}")
+            } else if args.min_hit_ratio.is_some() {
+                format!("--min-hit-ratio {c}")
+            } else {
+                source(c, "--critical", flag_critical.is_some(), "critical")
+            };
+            return Err(exit::usage(format!(
+                "{path}:{line}: override.{key} (match = {:?}): {w_from} is below {c_from}: a ratio must pass the warning threshold before the critical one (warning ≥ critical)",
+                o.pattern
+            )));
+        }
         overrides.push(Override {
             pattern: Pattern::parse(&o.pattern)
                 .map_err(|e| exit::usage(format!("config override {}: {e}", o.pattern)))?,
-            thresholds: Thresholds {
-                warning: o.warning.map(|p| p.0),
-                critical: o.critical.map(|p| p.0),
+            thresholds,
+            min_blocks: if args.min_blocks.is_some() {
+                None
+            } else {
+                o.min_blocks
             },
-            min_blocks: o.min_blocks,
         });
     }
     Ok(Plan {
@@ -113,6 +180,7 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
                 .unwrap_or(gate::DEFAULT_MIN_BLOCKS),
             on_insufficient: args
                 .on_insufficient
+                .map(Into::into)
                 .or(cfg.on_insufficient)
                 .unwrap_or(OnInsufficient::Ok),
             include: patterns(&include, "--include", Pattern::parse)?,
@@ -121,6 +189,7 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
         },
         scopes,
         connected_only: args.only_connected,
+        include_templates: args.include_templates,
     })
 }
 
@@ -131,14 +200,17 @@ pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
         // Bad flags stay usage errors; everything else is "cannot judge".
         Err(e) if classify(&e) == Exit::Usage => return Err(e),
         Err(e) => {
-            let reason = format!("{e:#}")
+            let message = format!("{e:#}")
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
-            eprintln!("error: {reason}");
-            Verdict::unknown(reason, None)
+            eprintln!("error: {}", crate::render::sanitize::sanitize(&message));
+            Verdict::unknown(Reason::Failed { message }, None)
         }
     };
+    for warning in crate::render::verdict::warnings(&verdict) {
+        eprintln!("warning: {warning}");
+    }
     let text = match args.format {
         // Already said on stderr; the human format has nothing to add on stdout.
         CheckFormat::Human if verdict.window.is_none() => String::new(),
@@ -168,65 +240,109 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         let rt = live::runtime()?;
         rt.block_on(async {
             let client = conninfo::connect(&params).await?;
-            let first = collect::collect_counters(&client, tables, indexes).await?;
-            let second = match args.interval {
+            match args.interval {
                 Some(d) => {
-                    tokio::time::sleep(d).await;
-                    Some(collect::collect_counters(&client, tables, indexes).await?)
+                    let (first, second) = collect::collect_counters_around(
+                        &client,
+                        tables,
+                        indexes,
+                        d,
+                        countdown(d, "check: second sample in"),
+                    )
+                    .await?;
+                    anyhow::Ok((first, Some(second)))
                 }
-                None => None,
-            };
-            anyhow::Ok((first, second))
+                None => Ok((
+                    collect::collect_counters(&client, tables, indexes).await?,
+                    None,
+                )),
+            }
         })?
     };
     let (kind, start, end) = match (before, second) {
         (Some(before), _) => (WindowKind::Since, before, first),
         (None, Some(second)) => (WindowKind::Interval, first, second),
-        (None, None) => {
-            let counters = window::counters(&first, &plan.scopes, plan.connected_only);
-            let all: Vec<String> = counters.iter().map(|c| c.database.clone()).collect();
-            let all: Vec<&str> = all.iter().map(String::as_str).collect();
-            let mut verdict =
-                gate::judge(counters, window::lifetime_window(&first, &all), &plan.opts);
-            // The window starts at the latest reset of the databases actually judged: a
-            // reset of a database that --include/--exclude left out says nothing about them.
-            if !verdict.items.is_empty() {
-                let judged: Vec<&str> = verdict
-                    .items
-                    .iter()
-                    .map(|i| i.counter.database.as_str())
-                    .collect();
-                verdict.window = Some(window::lifetime_window(&first, &judged));
-            }
-            return Ok(verdict);
-        }
+        (None, None) => return Ok(lifetime(&first, plan)),
     };
     let w = gate::Window {
         kind,
         start_epoch: start.server.now_epoch,
         end_epoch: end.server.now_epoch,
     };
-    if let Err(reason) = window::comparable(&start, &end) {
-        return Ok(Verdict::unknown(reason, Some(w)));
+    if let Err(reason) = window::same_server(&start, &end) {
+        return Ok(Verdict::unknown(Reason::Unusable(reason), Some(w)));
     }
     if (tables || indexes) && start.server.database != end.server.database {
         return Ok(Verdict::unknown(
-            format!(
-                "the snapshot holds the tables of database {}, but this check is connected to {}",
-                crate::render::sanitize::sanitize(&start.server.database),
-                crate::render::sanitize::sanitize(&end.server.database)
-            ),
+            Reason::OtherDatabase {
+                snapshot: start.server.database.clone(),
+                connected: end.server.database.clone(),
+            },
             Some(w),
         ));
     }
-    let diff = window::difference(
-        &window::counters(&start, &plan.scopes, plan.connected_only),
-        &window::counters(&end, &plan.scopes, plan.connected_only),
-    );
+    let diff = window::measured(&start, &end, &plan.counters(&start), &plan.counters(&end));
     Ok(match diff {
         Ok(counters) => gate::judge(counters, w, &plan.opts),
-        Err(reason) => Verdict::unknown(reason, Some(w)),
+        Err(reason) => Verdict::unknown(Reason::Unusable(reason), Some(w)),
     })
+}
+
+/// The lifetime window of one sample. It starts at the latest reset of the databases
+/// actually judged (a reset of a database that --include/--exclude left out says nothing
+/// about them), and statistics too young by diag's rule (the one `report` applies) are not
+/// judged: UNKNOWN, or CRITICAL with `--on-insufficient critical`.
+fn lifetime(snap: &StatsSnapshot, plan: &Plan) -> Verdict {
+    let counters = plan.counters(snap);
+    let all: Vec<String> = counters.iter().map(|c| c.database.clone()).collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let mut verdict = gate::judge(counters, window::lifetime_window(snap, &all), &plan.opts);
+    if verdict.items.is_empty() {
+        return verdict;
+    }
+    let judged: Vec<&str> = verdict
+        .items
+        .iter()
+        .map(|i| i.counter.database.as_str())
+        .collect();
+    let w = window::lifetime_window(snap, &judged);
+    verdict.window = Some(w.clone());
+    let blocks = snap
+        .databases
+        .iter()
+        .filter(|d| judged.contains(&d.name.as_str()))
+        .fold(0i64, |acc, d| {
+            acc.saturating_add(d.blks_hit.max(0))
+                .saturating_add(d.blks_read.max(0))
+        });
+    // The counters' age comes from their stats_reset alone (diag::age): a clean restart keeps
+    // them, so the server's start time says nothing. The youngest reset among the judged
+    // databases bounds the window; never reset means the age is unknown, not young.
+    let newest_reset = snap
+        .databases
+        .iter()
+        .filter(|d| judged.contains(&d.name.as_str()))
+        .filter_map(|d| d.stats_reset_epoch)
+        .reduce(f64::max);
+    let age = crate::diag::counters_age_seconds(newest_reset, snap.server.now_epoch);
+    if crate::diag::young_statistics(age, blocks) {
+        // Saturating float-to-integer cast: a window is never near u64::MAX seconds.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let age_seconds = age.unwrap_or(w.seconds() as u64);
+        let mut v = Verdict::unknown(
+            Reason::YoungStatistics {
+                age_seconds,
+                blocks,
+            },
+            Some(w),
+        );
+        if plan.opts.on_insufficient == OnInsufficient::Critical {
+            v.status = gate::Status::Critical;
+        }
+        v.unmatched = verdict.unmatched;
+        return v;
+    }
+    verdict
 }
 
 pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
@@ -252,4 +368,29 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
     collect::save_snapshot(&args.output, &snap)?;
     eprintln!("{summary} to {}", args.output.display());
     Ok(Outcome::ok(String::new()))
+}
+
+/// Waits `d`, showing a countdown on stderr when it is a terminal (indicatif draws nothing
+/// otherwise), so `--interval 5m` does not look hung. Never on stdout.
+async fn countdown(d: std::time::Duration, label: &'static str) {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::with_draw_target(Some(d.as_secs()), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} {eta} [{wide_bar}]") {
+        bar.set_style(style);
+    }
+    bar.set_message(label);
+    let tick = std::time::Duration::from_secs(1);
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        tokio::time::sleep((deadline - now).min(tick)).await;
+        bar.set_position(
+            d.saturating_sub(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .as_secs(),
+        );
+    }
+    bar.finish_and_clear();
 }

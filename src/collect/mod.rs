@@ -230,6 +230,7 @@ async fn read_databases(client: &Client, sizes: bool) -> anyhow::Result<Vec<Data
         &[(&sizes, Type::BOOL)],
         |r| {
             Ok(DatabaseStats {
+                datid: Some(r.try_get("datid")?),
                 name: name(r, "name")?,
                 blks_hit: r.try_get("blks_hit")?,
                 blks_read: r.try_get("blks_read")?,
@@ -534,4 +535,59 @@ pub async fn collect_counters(
 ) -> anyhow::Result<StatsSnapshot> {
     let p = pass(client, false, tables, indexes, false).await?;
     Ok(snapshot(p))
+}
+
+/// PostgreSQL 15 keeps statistics in shared memory; older servers pass them through the
+/// statistics collector, which publishes them with a delay.
+const STATS_IN_SHARED_MEMORY_VERSION_NUM: u32 = 150_000;
+
+/// How long the collector (before 15) may take to publish what a backend sent: its
+/// statistics file may be up to `PGSTAT_STAT_INTERVAL` (500 ms) old, plus a margin.
+const COLLECTOR_LAG: std::time::Duration = std::time::Duration::from_millis(700);
+
+/// Two [`collect_counters`] samples around `wait` (an `--interval`), inside one read-only
+/// transaction, so the window between them holds none of this session's own catalog reads:
+/// a backend publishes its counters only when it goes idle outside a transaction (or exits),
+/// never inside one. The statistics the first sample cached are dropped before the second
+/// (`pg_stat_clear_snapshot()`), and the transaction's idle timeout is stretched by
+/// `wait_for` so the session setup's safety net does not end it during the wait. A
+/// read-committed transaction without writes holds no snapshot while it waits, so vacuum is
+/// not held back.
+pub async fn collect_counters_around(
+    client: &Client,
+    tables: bool,
+    indexes: bool,
+    wait_for: std::time::Duration,
+    wait: impl Future<Output = ()>,
+) -> anyhow::Result<(StatsSnapshot, StatsSnapshot)> {
+    // Session setup's idle_in_transaction_session_timeout (60 s) plus the wait.
+    let idle_ms = wait_for
+        .as_millis()
+        .saturating_add(60_000)
+        .min(i32::MAX as u128);
+    let control = |sql: String| async move {
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| query_error("the sampling transaction", &e))
+    };
+    control(format!(
+        "begin read only; set local idle_in_transaction_session_timeout = {idle_ms}"
+    ))
+    .await?;
+    let mut first = collect_counters(client, tables, indexes).await?;
+    if first.server.version_num < STATS_IN_SHARED_MEMORY_VERSION_NUM {
+        // Before 15 the counters go through the statistics collector: this session's
+        // connection-time reads were sent when it first went idle, but the collector's file
+        // may be up to 500 ms older than that. Sample again once they must have landed, so
+        // they fall before the window instead of inside it.
+        tokio::time::sleep(COLLECTOR_LAG).await;
+        control("select pg_stat_clear_snapshot()".to_string()).await?;
+        first = collect_counters(client, tables, indexes).await?;
+    }
+    wait.await;
+    control("select pg_stat_clear_snapshot()".to_string()).await?;
+    let second = collect_counters(client, tables, indexes).await?;
+    control("commit".to_string()).await?;
+    Ok((first, second))
 }

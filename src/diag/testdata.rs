@@ -118,6 +118,7 @@ fn index(oid: u32, schema: &str, table: &str, name: &str, hit: i64, read: i64) -
 /// A `pg_stat_database` row.
 pub fn database(name: &str, hit: i64, read: i64, read_ms: f64, size: Option<i64>) -> DatabaseStats {
     DatabaseStats {
+        datid: None,
         name: name.to_owned(),
         blks_hit: hit,
         blks_read: read,

@@ -1,5 +1,6 @@
 //! The `pgcache-tune.toml` config file of `check`: thresholds, scopes, floors and per-item
-//! overrides, so a team keeps its gate in the repository. Flags override it. Unknown keys and
+//! overrides, so a team keeps its gate in the repository. Flags override it, psql-style: a
+//! flag wins over the same key here, in `[[override]]` tables too. Unknown keys and
 //! wrong types are errors naming the key and the line, because a silently ignored typo
 //! (`critcal = 99`) would turn a gate into a no-op.
 
@@ -14,7 +15,8 @@ use crate::diag::pattern::Pattern;
 /// The file name looked up in the current directory.
 pub const FILE_NAME: &str = "pgcache-tune.toml";
 
-/// The config file's contents. Every field is optional; flags win over them.
+/// The config file's contents. Every field is optional; flags win over them (the shell
+/// applies that, `app::check`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -54,6 +56,62 @@ pub struct OverrideEntry {
     pub critical: Option<Percent>,
     /// Floor for matching items.
     pub min_blocks: Option<i64>,
+    /// Where the entry sits in the file, for messages about it.
+    #[serde(skip)]
+    pub lines: EntryLines,
+}
+
+/// Line numbers (1-based) of one `[[override]]` table and its threshold keys, so a message
+/// about the entry can say where to fix it; 0 when unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntryLines {
+    /// The `[[override]]` heading.
+    pub heading: usize,
+    /// `warning = …`.
+    pub warning: usize,
+    /// `critical = …`.
+    pub critical: usize,
+}
+
+impl OverrideEntry {
+    /// The line of `key` (`warning`, `critical`) in this entry, or of its heading.
+    pub fn line_of(&self, key: &str) -> usize {
+        let line = match key {
+            "warning" => self.lines.warning,
+            "critical" => self.lines.critical,
+            _ => 0,
+        };
+        if line == 0 { self.lines.heading } else { line }
+    }
+}
+
+/// Finds each `[[override]]` heading and the threshold keys under it (until the next
+/// heading). The parser does not keep spans for plain values, and the file is small.
+fn entry_lines(text: &str) -> Vec<EntryLines> {
+    let mut out: Vec<EntryLines> = Vec::new();
+    let mut inside = false;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t.starts_with("[[") && table_of_line(t) == Some("override");
+            if inside {
+                out.push(EntryLines {
+                    heading: n + 1,
+                    ..EntryLines::default()
+                });
+            }
+            continue;
+        }
+        let (Some(entry), Some(key)) = (out.last_mut().filter(|_| inside), key_of_line(t)) else {
+            continue;
+        };
+        match key {
+            "warning" => entry.warning = n + 1,
+            "critical" => entry.critical = n + 1,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A percentage in the file: a number (`99.5`) or a string (`"99.5%"`).
@@ -162,7 +220,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 
 /// Parses the file's text; the error is one line naming the file, the line and the key.
 pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
-    let config: Config = toml::from_str(text).map_err(|e| {
+    let mut config: Config = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
             .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
@@ -182,6 +240,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             None => format!("{}: {key}{message}", path.display()),
         }
     })?;
+    for (entry, lines) in config.overrides.iter_mut().zip(entry_lines(text)) {
+        entry.lines = lines;
+    }
     if config.critical.is_some() && config.min_hit_ratio.is_some() {
         return Err(format!(
             "{}: critical and min_hit_ratio are the same setting; keep one",

@@ -7,13 +7,13 @@ pub mod window;
 
 use serde::Serialize;
 
-pub use window::{Counter, Scope, Window, WindowKind};
-
-use crate::diag::hit_ratio;
-use crate::diag::pattern::Pattern;
+pub use window::{Counter, Scope, Unusable, Window, WindowKind};
 
 /// Default floor: an item with fewer blocks touched in the window is "insufficient data".
-pub const DEFAULT_MIN_BLOCKS: i64 = 1000;
+/// The same floor as `report --min-blocks`, so both commands call the same items noise.
+pub use crate::diag::DEFAULT_MIN_BLOCKS;
+use crate::diag::hit_ratio;
+use crate::diag::pattern::Pattern;
 
 /// Nagios states, in the order of their exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,7 +62,7 @@ impl Status {
 }
 
 /// What an item below the volume floor counts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnInsufficient {
     /// Ignore it (the default): too little traffic to judge.
@@ -138,18 +138,112 @@ pub struct Verdict {
     pub window: Option<Window>,
     /// Every judged item, worst first.
     pub items: Vec<Item>,
-    /// Why the result is UNKNOWN, when it is.
-    pub reason: Option<String>,
+    /// Why the result is UNKNOWN (or, for young statistics, whatever `on_insufficient`
+    /// says), when it is.
+    pub reason: Option<Reason>,
+    /// `--include`/`--exclude`/`[[override]]` patterns that matched no item: almost always
+    /// a mistake (a regex written for the bare name, which sees `schema.name`).
+    #[serde(skip)]
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// Where an unmatched pattern came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternSource {
+    /// `--include` or `include = [...]`.
+    Include,
+    /// `--exclude` or `exclude = [...]`.
+    Exclude,
+    /// An `[[override]]`'s `match`.
+    Override,
+}
+
+/// A pattern that matched no item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmatched {
+    /// Which option held it.
+    pub source: PatternSource,
+    /// The pattern as typed.
+    pub pattern: String,
+}
+
+/// Databases created by initdb as copy sources, judged only when asked
+/// (`--include-templates`): nobody queries them, so their counters are initdb's and
+/// connection-time catalog reads.
+pub const TEMPLATE_DATABASES: [&str; 2] = ["template0", "template1"];
+
+/// The patterns of `opts` that match none of `counters`.
+fn unmatched_patterns(counters: &[Counter], opts: &GateOptions) -> Vec<Unmatched> {
+    let none = |p: &Pattern| !counters.iter().any(|c| matches(p, c));
+    let mut out = Vec::new();
+    let lists = [
+        (
+            PatternSource::Include,
+            opts.include.iter().collect::<Vec<_>>(),
+        ),
+        (PatternSource::Exclude, opts.exclude.iter().collect()),
+        (
+            PatternSource::Override,
+            opts.overrides.iter().map(|o| &o.pattern).collect(),
+        ),
+    ];
+    for (source, patterns) in lists {
+        for p in patterns.into_iter().filter(|p| none(p)) {
+            out.push(Unmatched {
+                source,
+                pattern: p.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// Why nothing (or not everything) could be judged. Names are raw, as the server gave
+/// them: `render` sanitises them for a terminal and escapes them for XML, JSON keeps them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// The two samples cannot be compared.
+    Unusable(Unusable),
+    /// Nothing matched the scopes and patterns.
+    NoMatch,
+    /// Every item is under the floor.
+    Insufficient {
+        /// The floor.
+        min_blocks: i64,
+        /// The most blocks any item touched.
+        most: i64,
+    },
+    /// The lifetime statistics are too young to judge (diag's rule, the one `report` uses).
+    YoungStatistics {
+        /// Age of the lifetime window, seconds.
+        age_seconds: u64,
+        /// Blocks touched by the judged databases.
+        blocks: i64,
+    },
+    /// The snapshot holds another database's tables.
+    OtherDatabase {
+        /// Database of the snapshot.
+        snapshot: String,
+        /// Database of this check.
+        connected: String,
+    },
+    /// The measurement failed (cannot connect, bad snapshot file); already one line.
+    Failed {
+        /// The error message.
+        message: String,
+    },
 }
 
 impl Verdict {
-    /// An UNKNOWN verdict with a one-line reason (reset detected, cannot connect, …).
-    pub fn unknown(reason: impl Into<String>, window: Option<Window>) -> Verdict {
+    /// An UNKNOWN verdict with its reason (reset detected, cannot connect, …).
+    pub fn unknown(reason: Reason, window: Option<Window>) -> Verdict {
         Verdict {
             status: Status::Unknown,
             window,
             items: Vec::new(),
-            reason: Some(reason.into()),
+            reason: Some(reason),
+            unmatched: Vec::new(),
         }
     }
 }
@@ -169,6 +263,7 @@ fn matches(pattern: &Pattern, c: &Counter) -> bool {
 /// CRITICAL item makes the verdict CRITICAL, then WARNING, then UNKNOWN; when every item is
 /// under the floor the verdict is UNKNOWN ("no data"), whatever `on_insufficient` says.
 pub fn judge(counters: Vec<Counter>, window: Window, opts: &GateOptions) -> Verdict {
+    let unmatched = unmatched_patterns(&counters, opts);
     let mut items: Vec<Item> = counters
         .into_iter()
         .filter(|c| opts.include.is_empty() || opts.include.iter().any(|p| matches(p, c)))
@@ -225,7 +320,9 @@ pub fn judge(counters: Vec<Counter>, window: Window, opts: &GateOptions) -> Verd
             .then_with(|| a.counter.label().cmp(&b.counter.label()))
     });
     if items.is_empty() {
-        return Verdict::unknown("no item matched the scopes and patterns", Some(window));
+        let mut v = Verdict::unknown(Reason::NoMatch, Some(window));
+        v.unmatched = unmatched;
+        return v;
     }
     if items.iter().all(|i| i.insufficient) {
         let most = items
@@ -234,13 +331,14 @@ pub fn judge(counters: Vec<Counter>, window: Window, opts: &GateOptions) -> Verd
             .max()
             .unwrap_or(0);
         let mut v = Verdict::unknown(
-            format!(
-                "insufficient data: no item touched at least {} blocks in the window (most: {most})",
-                opts.min_blocks
-            ),
+            Reason::Insufficient {
+                min_blocks: opts.min_blocks,
+                most,
+            },
             Some(window),
         );
         v.items = items;
+        v.unmatched = unmatched;
         return v;
     }
     let status = items
@@ -253,6 +351,7 @@ pub fn judge(counters: Vec<Counter>, window: Window, opts: &GateOptions) -> Verd
         window: Some(window),
         items,
         reason: None,
+        unmatched,
     }
 }
 
@@ -268,6 +367,14 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("'{text}' is not a number; {accepted}"))?;
     if !(0.0..=100.0).contains(&value) {
         return Err(format!("{text} is out of range; {accepted}"));
+    }
+    // A value strictly between 0 and 1 is a fraction typed for a percentage (0.99 meaning
+    // 99%); taken as 0.99% it would pass almost any database, silently disarming the gate.
+    if value > 0.0 && value < 1.0 {
+        let suggested = (value * 100.0 * 1e6).round() / 1e6;
+        return Err(format!(
+            "'{text}' looks like a fraction, but thresholds are percentages: write {suggested}              for {suggested}%; {accepted} (0 is accepted, values between 0 and 1 are not)"
+        ));
     }
     Ok(value)
 }

@@ -12,6 +12,9 @@ fn counter(scope: Scope, name: &str, hits: i64, reads: i64) -> Counter {
         name: name.to_string(),
         hits,
         reads,
+        oid: None,
+        database_oid: None,
+        recreated: false,
     }
 }
 
@@ -105,7 +108,13 @@ fn floor_and_insufficient_data() {
         &opts(None, Some(99.0)),
     );
     assert_eq!(v.status, Status::Unknown);
-    assert!(v.reason.unwrap().contains("insufficient data"));
+    assert_eq!(
+        v.reason,
+        Some(Reason::Insufficient {
+            min_blocks: DEFAULT_MIN_BLOCKS,
+            most: 0
+        })
+    );
     let v = judge(Vec::new(), window(), &opts(None, Some(99.0)));
     assert_eq!(v.status, Status::Unknown);
 }
@@ -156,6 +165,22 @@ fn percentages() {
     }
 }
 
+#[test]
+fn fractions_are_refused_with_the_percentage_they_meant() {
+    assert_eq!(parse_percent("0"), Ok(0.0));
+    assert_eq!(parse_percent("1"), Ok(1.0));
+    for (typed, meant) in [
+        ("0.99", "99"),
+        ("0.995", "99.5"),
+        ("0.5%", "50"),
+        (".9", "90"),
+    ] {
+        let err = parse_percent(typed).unwrap_err();
+        assert!(err.contains(&format!("write {meant} ")), "{typed}: {err}");
+        assert!(err.contains("fraction"), "{err}");
+    }
+}
+
 /// The diag test snapshot reduced to one database and one table with the given counters.
 fn snapshot(
     sysid: &str,
@@ -182,7 +207,8 @@ fn snapshot(
 fn window_difference_is_after_minus_before() {
     let before = snapshot("1", 100.0, 1_000.0, Some(50.0), 10_000, 100);
     let after = snapshot("1", 100.0, 1_060.0, Some(50.0), 15_000, 1_100);
-    assert_eq!(window::comparable(&before, &after), Ok(()));
+    assert_eq!(window::same_server(&before, &after), Ok(()));
+    assert_eq!(window::no_reset(&before, &after), Ok(()));
     let scopes = [Scope::Database, Scope::Tables];
     let diff = window::difference(
         &window::counters(&before, &scopes, false),
@@ -204,22 +230,24 @@ fn window_difference_is_after_minus_before() {
 fn window_refusals() {
     let before = snapshot("1", 100.0, 1_000.0, Some(50.0), 10_000, 100);
     let other_server = snapshot("2", 100.0, 1_060.0, Some(50.0), 15_000, 1_100);
-    assert!(
-        window::comparable(&before, &other_server)
-            .unwrap_err()
-            .contains("different servers")
+    assert_eq!(
+        window::same_server(&before, &other_server),
+        Err(Unusable::OtherServer {
+            before: "1".into(),
+            after: "2".into()
+        })
     );
     let restarted = snapshot("1", 1_010.0, 1_060.0, Some(50.0), 15_000, 1_100);
-    assert!(
-        window::comparable(&before, &restarted)
-            .unwrap_err()
-            .contains("restarted")
+    assert_eq!(
+        window::same_server(&before, &restarted),
+        Err(Unusable::Restart)
     );
     let reset = snapshot("1", 100.0, 1_060.0, Some(1_030.0), 15, 11);
-    assert!(
-        window::comparable(&before, &reset)
-            .unwrap_err()
-            .contains("reset")
+    assert_eq!(
+        window::no_reset(&before, &reset),
+        Err(Unusable::Reset {
+            database: "app".into()
+        })
     );
     let backwards = snapshot("1", 100.0, 1_060.0, Some(50.0), 5_000, 1_100);
     let scopes = [Scope::Database];
@@ -228,23 +256,143 @@ fn window_refusals() {
         &window::counters(&backwards, &scopes, false),
     )
     .unwrap_err();
-    assert!(err.contains("went backwards"), "{err}");
+    assert_eq!(
+        err,
+        Unusable::Backwards {
+            scope: Scope::Database,
+            label: "app".into()
+        }
+    );
 }
 
 #[test]
-fn backwards_counters_name_the_item_in_the_singular() {
+fn backwards_counters_name_the_item() {
     let before = counter(Scope::Indexes, "orders_pkey", 500, 5);
     let after = counter(Scope::Indexes, "orders_pkey", 400, 5);
     let err = window::difference(&[before], &[after]).unwrap_err();
-    assert!(
-        err.starts_with("counters of index app.public.orders_pkey went backwards"),
-        "{err}"
+    assert_eq!(
+        err,
+        Unusable::Backwards {
+            scope: Scope::Indexes,
+            label: "app.public.orders_pkey".into()
+        }
     );
-    let before = counter(Scope::Tables, "orders", 500, 5);
-    let after = counter(Scope::Tables, "orders", 500, 4);
-    let err = window::difference(&[before], &[after]).unwrap_err();
-    assert!(
-        err.starts_with("counters of table app.public.orders "),
-        "{err}"
+}
+
+fn with_oid(mut c: Counter, db: u32, oid: u32) -> Counter {
+    c.database_oid = Some(db);
+    c.oid = Some(oid);
+    c
+}
+
+#[test]
+fn items_are_matched_by_oid_not_by_name() {
+    // Dropped and recreated under the same name, with less traffic than the old one had:
+    // a new object, counted from zero and said so, not a "reset".
+    let before = with_oid(counter(Scope::Tables, "t", 50_000, 500), 5, 100);
+    let after = with_oid(counter(Scope::Tables, "t", 2_000, 20), 5, 200);
+    let diff = window::difference(std::slice::from_ref(&before), &[after]).unwrap();
+    assert_eq!(
+        (diff[0].hits, diff[0].reads, diff[0].recreated),
+        (2_000, 20, true)
     );
+    // Recreated with more traffic than the old one: still its own counters, not a
+    // difference of unrelated objects.
+    let after = with_oid(counter(Scope::Tables, "t", 90_000, 900), 5, 200);
+    let diff = window::difference(std::slice::from_ref(&before), &[after]).unwrap();
+    assert_eq!(
+        (diff[0].hits, diff[0].reads, diff[0].recreated),
+        (90_000, 900, true)
+    );
+    // Renamed: the same object, its window is the difference, under its new name.
+    let after = with_oid(counter(Scope::Tables, "t_renamed", 60_000, 600), 5, 100);
+    let diff = window::difference(std::slice::from_ref(&before), &[after]).unwrap();
+    assert_eq!(
+        (
+            diff[0].name.as_str(),
+            diff[0].hits,
+            diff[0].reads,
+            diff[0].recreated
+        ),
+        ("t_renamed", 10_000, 100, false)
+    );
+    // The same table OID in a recreated database is another table.
+    let after = with_oid(counter(Scope::Tables, "t", 60_000, 600), 6, 100);
+    let diff = window::difference(std::slice::from_ref(&before), &[after]).unwrap();
+    assert_eq!((diff[0].hits, diff[0].recreated), (60_000, true));
+    // Snapshots without OIDs fall back to names.
+    let diff = window::difference(
+        &[counter(Scope::Tables, "t", 50_000, 500)],
+        &[with_oid(counter(Scope::Tables, "t", 60_000, 600), 5, 100)],
+    )
+    .unwrap();
+    assert_eq!((diff[0].hits, diff[0].recreated), (10_000, false));
+}
+
+#[test]
+fn a_recreated_database_is_new_not_a_passed_reset_check() {
+    let mut before = snapshot("1", 100.0, 1_000.0, None, 10_000, 100);
+    before.databases[0].datid = Some(16_384);
+    let mut after = snapshot("1", 100.0, 1_060.0, None, 20_000, 5_100);
+    after.databases[0].datid = Some(16_999);
+    assert_eq!(window::no_reset(&before, &after), Ok(()));
+    let scopes = [Scope::Database];
+    let diff = window::difference(
+        &window::counters(&before, &scopes, false),
+        &window::counters(&after, &scopes, false),
+    )
+    .unwrap();
+    assert_eq!(
+        (diff[0].hits, diff[0].reads, diff[0].recreated),
+        (20_000, 5_100, true)
+    );
+    // The same database with a reset stamp that changed is a reset, found by OID even
+    // after a rename.
+    let mut renamed = snapshot("1", 100.0, 1_060.0, Some(1_030.0), 20_000, 5_100);
+    renamed.databases[0].datid = Some(16_384);
+    renamed.databases[0].name = "app2".into();
+    assert_eq!(
+        window::no_reset(&before, &renamed),
+        Err(Unusable::Reset {
+            database: "app2".into()
+        })
+    );
+}
+
+#[test]
+fn crafted_counters_do_not_overflow() {
+    let before = counter(Scope::Tables, "t", i64::MIN, 0);
+    let after = counter(Scope::Tables, "t", i64::MAX, 0);
+    assert_eq!(
+        window::difference(&[before], &[after]),
+        Err(Unusable::Overflow {
+            label: "app.public.t".into()
+        })
+    );
+}
+
+#[test]
+fn patterns_that_match_nothing_are_reported() {
+    let mut o = opts(None, Some(90.0));
+    o.exclude = vec![Pattern::parse("~^audit_").unwrap()];
+    o.include = vec![Pattern::parse("~audit").unwrap()];
+    let v = judge(
+        vec![counter(Scope::Tables, "audit_log", 10_000, 1)],
+        window(),
+        &o,
+    );
+    assert_eq!(
+        v.unmatched,
+        vec![Unmatched {
+            source: PatternSource::Exclude,
+            pattern: "~^audit_".into()
+        }]
+    );
+    o.exclude = vec![Pattern::parse("~^public\\.audit_").unwrap()];
+    let v = judge(
+        vec![counter(Scope::Tables, "audit_log", 10_000, 1)],
+        window(),
+        &o,
+    );
+    assert!(v.unmatched.is_empty(), "{:?}", v.unmatched);
 }

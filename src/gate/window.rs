@@ -6,6 +6,10 @@
 //! database's `stats_reset`), and no counter going backwards (a single-table reset). Any of
 //! those makes the window unusable, and the caller reports UNKNOWN with the reason, never a
 //! negative or above-100% ratio.
+//!
+//! Items are followed by identity (OID), not name: a name can be dropped and recreated, or
+//! renamed onto, between two samples, and a difference of two unrelated objects' counters
+//! means nothing. Reasons are structured, with raw names; `render` decides how to show them.
 
 use std::collections::HashMap;
 
@@ -15,17 +19,7 @@ use crate::facts::StatsSnapshot;
 
 /// What kind of object an item is.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
@@ -72,6 +66,18 @@ pub struct Counter {
     pub hits: i64,
     /// Blocks read in the window.
     pub reads: i64,
+    /// The object's OID (`datid`, `relid`, `indexrelid`): its identity across samples, since
+    /// a name can be dropped and recreated, or renamed onto. `None` in snapshots written
+    /// before OIDs were collected, which are matched by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oid: Option<u32>,
+    /// OID of the database holding the object (the database's own for the database scope).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_oid: Option<u32>,
+    /// An object of the same name existed at the window's start under another OID (dropped
+    /// and recreated, or another renamed onto the name): these counters start at the new
+    /// object's creation, not at the window's start.
+    pub recreated: bool,
 }
 
 impl Counter {
@@ -117,6 +123,12 @@ impl Window {
 /// Counters of every item of the requested scopes in one snapshot. `connected_only` limits
 /// the database scope to the database the snapshot was taken from.
 pub fn counters(snap: &StatsSnapshot, scopes: &[Scope], connected_only: bool) -> Vec<Counter> {
+    let datid = |name: &str| {
+        snap.databases
+            .iter()
+            .find(|d| d.name == name)
+            .and_then(|d| d.datid)
+    };
     let mut out = Vec::new();
     if scopes.contains(&Scope::Database) {
         for db in &snap.databases {
@@ -130,6 +142,9 @@ pub fn counters(snap: &StatsSnapshot, scopes: &[Scope], connected_only: bool) ->
                 name: db.name.clone(),
                 hits: db.blks_hit,
                 reads: db.blks_read,
+                oid: db.datid,
+                database_oid: db.datid,
+                recreated: false,
             });
         }
     }
@@ -142,6 +157,9 @@ pub fn counters(snap: &StatsSnapshot, scopes: &[Scope], connected_only: bool) ->
                 name: t.name.clone(),
                 hits: t.heap_blks_hit,
                 reads: t.heap_blks_read,
+                oid: Some(t.relid),
+                database_oid: datid(&t.database),
+                recreated: false,
             });
         }
     }
@@ -154,6 +172,9 @@ pub fn counters(snap: &StatsSnapshot, scopes: &[Scope], connected_only: bool) ->
                 name: i.name.clone(),
                 hits: i.idx_blks_hit,
                 reads: i.idx_blks_read,
+                oid: Some(i.indexrelid),
+                database_oid: datid(&i.database),
+                recreated: false,
             });
         }
     }
@@ -176,37 +197,54 @@ pub fn lifetime_window(snap: &StatsSnapshot, databases: &[&str]) -> Window {
     }
 }
 
-/// Checks that `before` and `after` sample the same statistics; the error is the one-line
-/// reason for UNKNOWN.
-pub fn comparable(before: &StatsSnapshot, after: &StatsSnapshot) -> Result<(), String> {
+/// Checks that `before` and `after` sample the same server without a restart in between;
+/// the error is the one-line reason for UNKNOWN.
+pub fn same_server(before: &StatsSnapshot, after: &StatsSnapshot) -> Result<(), Unusable> {
     if let (Some(a), Some(b)) = (
         &before.server.system_identifier,
         &after.server.system_identifier,
     ) && a != b
     {
-        return Err(format!(
-            "the two samples come from different servers (system identifier {a} vs {b})"
-        ));
+        return Err(Unusable::OtherServer {
+            before: a.clone(),
+            after: b.clone(),
+        });
     }
     if (after.server.start_epoch - before.server.start_epoch).abs() > 0.001 {
-        return Err("the server restarted between the two samples".to_string());
+        return Err(Unusable::Restart);
     }
     if after.server.now_epoch < before.server.now_epoch {
-        return Err("the snapshot is newer than the current sample".to_string());
+        return Err(Unusable::SnapshotNewer);
     }
-    let earlier: HashMap<&str, Option<f64>> = before
+    Ok(())
+}
+
+/// Checks that no database's statistics were reset between the samples. A database is
+/// followed by OID when both samples have them: a database dropped and recreated under the
+/// same name is a new object (its counters start at zero), not a reset, and never passes
+/// for the old one. PostgreSQL also stamps the database's `stats_reset` when one table's
+/// counters are reset (`pg_stat_reset_single_table_counters`), which is how a single-table
+/// reset followed by more traffic than before is still caught.
+pub fn no_reset(before: &StatsSnapshot, after: &StatsSnapshot) -> Result<(), Unusable> {
+    let by_oid = before
         .databases
         .iter()
-        .map(|d| (d.name.as_str(), d.stats_reset_epoch))
-        .collect();
+        .chain(&after.databases)
+        .all(|d| d.datid.is_some());
     for db in &after.databases {
-        if let Some(reset_before) = earlier.get(db.name.as_str())
-            && !same_reset(*reset_before, db.stats_reset_epoch)
+        let earlier = before.databases.iter().find(|b| {
+            if by_oid {
+                b.datid == db.datid
+            } else {
+                b.name == db.name
+            }
+        });
+        if let Some(b) = earlier
+            && !same_reset(b.stats_reset_epoch, db.stats_reset_epoch)
         {
-            return Err(format!(
-                "statistics of database {} were reset between the two samples",
-                crate::render::sanitize::sanitize(&db.name)
-            ));
+            return Err(Unusable::Reset {
+                database: db.name.clone(),
+            });
         }
     }
     Ok(())
@@ -220,48 +258,133 @@ fn same_reset(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
-/// `after − before` for every item of `after`. An item absent from `before` (a table created
-/// in the window) counts from zero; an item absent from `after` (dropped) is not judged. A
-/// negative difference means a reset the database-level check could not see.
-pub fn difference(before: &[Counter], after: &[Counter]) -> Result<Vec<Counter>, String> {
-    let earlier: HashMap<(Scope, &str, Option<&str>, &str), &Counter> = before
+/// Why two samples cannot be compared: structured, with raw names, so `render` decides how
+/// to show them (sanitised for a terminal, escaped for XML, raw in JSON).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Unusable {
+    /// Different system identifiers.
+    OtherServer {
+        /// Identifier in the first sample.
+        before: String,
+        /// Identifier in the second sample.
+        after: String,
+    },
+    /// `pg_postmaster_start_time()` changed.
+    Restart,
+    /// The first sample is later than the second.
+    SnapshotNewer,
+    /// A database's `stats_reset` changed.
+    Reset {
+        /// The database, raw.
+        database: String,
+    },
+    /// One item's counters went backwards.
+    Backwards {
+        /// Its scope.
+        scope: Scope,
+        /// Its label, raw.
+        label: String,
+    },
+    /// A counter difference does not fit (only from a crafted file).
+    Overflow {
+        /// Its label, raw.
+        label: String,
+    },
+}
+
+/// Which identity the samples share: OIDs when every counter of both has them, else names
+/// (snapshots written before OIDs were collected).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Identity<'a> {
+    Oid(Scope, u32, u32),
+    Name(Scope, &'a str, Option<&'a str>, &'a str),
+}
+
+fn name_key(c: &Counter) -> Identity<'_> {
+    Identity::Name(
+        c.scope,
+        c.database.as_str(),
+        c.schema.as_deref(),
+        c.name.as_str(),
+    )
+}
+
+/// `after − before` for every item of `after`, matched by identity (OID). An item absent
+/// from `before` (created in the window) counts from zero; when an object of the same name
+/// was there under another OID (dropped and recreated, renamed onto) it is marked
+/// `recreated`; an item absent from `after` (dropped) is not judged; a renamed item keeps
+/// its counters and shows its new name. A negative difference means a reset the
+/// database-level check could not see.
+pub fn difference(before: &[Counter], after: &[Counter]) -> Result<Vec<Counter>, Unusable> {
+    let by_oid = before
         .iter()
-        .map(|c| {
-            (
-                (
-                    c.scope,
-                    c.database.as_str(),
-                    c.schema.as_deref(),
-                    c.name.as_str(),
-                ),
-                c,
-            )
-        })
-        .collect();
+        .chain(after)
+        .all(|c| c.oid.is_some() && c.database_oid.is_some());
+    fn identity(c: &Counter, by_oid: bool) -> Identity<'_> {
+        match (by_oid, c.database_oid, c.oid) {
+            (true, Some(db), Some(oid)) => Identity::Oid(c.scope, db, oid),
+            _ => name_key(c),
+        }
+    }
+    let earlier: HashMap<Identity<'_>, &Counter> =
+        before.iter().map(|c| (identity(c, by_oid), c)).collect();
+    let names: HashMap<Identity<'_>, &Counter> = before.iter().map(|c| (name_key(c), c)).collect();
     let mut out = Vec::with_capacity(after.len());
     for c in after {
-        let key = (
-            c.scope,
-            c.database.as_str(),
-            c.schema.as_deref(),
-            c.name.as_str(),
-        );
-        let (hits, reads) = match earlier.get(&key) {
-            Some(b) => (c.hits - b.hits, c.reads - b.reads),
-            None => (c.hits, c.reads),
+        let (hits, reads, recreated) = match earlier.get(&identity(c, by_oid)) {
+            Some(b) => {
+                let (Some(hits), Some(reads)) =
+                    (c.hits.checked_sub(b.hits), c.reads.checked_sub(b.reads))
+                else {
+                    return Err(Unusable::Overflow { label: c.label() });
+                };
+                (hits, reads, false)
+            }
+            None => (c.hits, c.reads, by_oid && names.contains_key(&name_key(c))),
         };
         if hits < 0 || reads < 0 {
-            return Err(format!(
-                "counters of {} {} went backwards (statistics reset between the two samples)",
-                c.scope.item_word(),
-                crate::render::sanitize::sanitize(&c.label())
-            ));
+            return Err(Unusable::Backwards {
+                scope: c.scope,
+                label: c.label(),
+            });
         }
         out.push(Counter {
             hits,
             reads,
+            recreated,
             ..c.clone()
         });
     }
     Ok(out)
+}
+
+/// The window's counters from two comparable samples (after [`same_server`]): `after −
+/// before` of the given counters, refused when statistics were reset in between. The
+/// reason names what it can: a whole-database reset (`pg_stat_reset()`) zeroes the
+/// database's own counters and is reported as that database's reset; a single-table reset
+/// also stamps the database's `stats_reset` but leaves its counters growing, so the table
+/// whose counters went backwards is named instead, when one did.
+pub fn measured(
+    start: &StatsSnapshot,
+    end: &StatsSnapshot,
+    before: &[Counter],
+    after: &[Counter],
+) -> Result<Vec<Counter>, Unusable> {
+    let diff = difference(before, after);
+    let Err(reset) = no_reset(start, end) else {
+        return diff;
+    };
+    let databases = [Scope::Database];
+    let whole = difference(
+        &counters(start, &databases, false),
+        &counters(end, &databases, false),
+    )
+    .is_err();
+    match diff {
+        Err(item @ Unusable::Backwards { scope, .. }) if !whole && scope != Scope::Database => {
+            Err(item)
+        }
+        _ => Err(reset),
+    }
 }

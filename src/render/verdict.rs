@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::diag::text::{approx_duration, format_count, format_ratio};
-use crate::gate::{Item, Status, Verdict, WindowKind};
+use crate::diag::{MIN_TRUSTED_BLOCKS, MIN_TRUSTED_WINDOW_SECONDS};
+use crate::gate::{Item, PatternSource, Reason, Status, Unusable, Verdict, WindowKind};
 use crate::render::sanitize::sanitize;
 use crate::units::format_epoch_utc;
 
@@ -44,9 +45,99 @@ fn window_text(v: &Verdict) -> String {
     }
 }
 
+/// The reason in words; `name` turns a server-provided name into what the format can hold
+/// (sanitised for a terminal, raw for JSON and XML, which escape it themselves).
+fn reason_text(reason: &Reason, name: &dyn Fn(&str) -> String) -> String {
+    match reason {
+        Reason::Unusable(u) => match u {
+            Unusable::OtherServer { before, after } => format!(
+                "the two samples come from different servers (system identifier {} vs {})",
+                name(before),
+                name(after)
+            ),
+            Unusable::Restart => "the server restarted between the two samples".to_string(),
+            Unusable::SnapshotNewer => "the snapshot is newer than the current sample".to_string(),
+            Unusable::Reset { database } => format!(
+                "statistics of database {} were reset between the two samples",
+                name(database)
+            ),
+            Unusable::Backwards { scope, label } => format!(
+                "counters of {} {} went backwards (statistics reset between the two samples)",
+                scope.item_word(),
+                name(label)
+            ),
+            Unusable::Overflow { label } => format!(
+                "counters of {} do not fit in 64 bits; is the snapshot file damaged?",
+                name(label)
+            ),
+        },
+        Reason::NoMatch => "no item matched the scopes and patterns".to_string(),
+        Reason::Insufficient { min_blocks, most } => format!(
+            "insufficient data: no item touched at least {min_blocks} blocks in the window (most: {most})"
+        ),
+        Reason::YoungStatistics {
+            age_seconds,
+            blocks,
+        } => format!(
+            "young statistics: the lifetime counters cover {} and {} blocks, and hit ratios are \
+             not meaningful before {} and {} blocks (initdb's and the first sessions' catalog \
+             reads dominate them); judge a window with --interval or --since, or run again later",
+            approx_duration(*age_seconds),
+            format_count(*blocks),
+            approx_duration(MIN_TRUSTED_WINDOW_SECONDS),
+            format_count(MIN_TRUSTED_BLOCKS)
+        ),
+        Reason::OtherDatabase {
+            snapshot,
+            connected,
+        } => format!(
+            "the snapshot holds the tables of database {}, but this check is connected to {}",
+            name(snapshot),
+            name(connected)
+        ),
+        Reason::Failed { message } => name(message),
+    }
+}
+
+fn raw(text: &str) -> String {
+    text.to_string()
+}
+
+fn terminal(text: &str) -> String {
+    sanitize(text).into_owned()
+}
+
+/// Warnings for stderr (sanitised): patterns that matched nothing.
+pub fn warnings(v: &Verdict) -> Vec<String> {
+    v.unmatched
+        .iter()
+        .map(|u| {
+            let option = match u.source {
+                PatternSource::Include => "--include",
+                PatternSource::Exclude => "--exclude",
+                PatternSource::Override => "[[override]] match",
+            };
+            format!(
+                "{option} pattern '{}' matches no item (table and index patterns see schema.name, \
+                 e.g. ~^public\\.audit_; database patterns see the database name)",
+                sanitize(&u.pattern)
+            )
+        })
+        .collect()
+}
+
 /// One line per failing item, then a summary line.
 pub fn human(v: &Verdict) -> String {
     let mut out = String::new();
+    for item in v.items.iter().filter(|i| i.counter.recreated) {
+        let _ = writeln!(
+            out,
+            "note: {} {} was dropped and recreated (or another renamed onto its name) in the \
+             window; its counters start at its creation",
+            scope_word(item),
+            sanitize(&item.counter.label())
+        );
+    }
     for item in v.items.iter().filter(|i| i.status != Status::Ok) {
         let label = item.counter.label();
         let name = sanitize(&label);
@@ -79,7 +170,7 @@ pub fn human(v: &Verdict) -> String {
 /// The summary line shared by the human and Nagios formats.
 fn summary(v: &Verdict) -> String {
     if let Some(reason) = &v.reason {
-        return format!("{}: {reason}", v.status.as_str());
+        return format!("{}: {}", v.status.as_str(), reason_text(reason, &terminal));
     }
     let judged: Vec<&Item> = v.items.iter().filter(|i| !i.insufficient).collect();
     let failing = judged.iter().filter(|i| i.status != Status::Ok).count();
@@ -112,7 +203,10 @@ fn summary(v: &Verdict) -> String {
 struct JsonVerdict<'a> {
     status: Status,
     exit_code: u8,
-    reason: Option<&'a str>,
+    /// The reason in words, names raw.
+    reason: Option<String>,
+    /// The same, structured (`kind` and its fields).
+    reason_detail: Option<&'a Reason>,
     window: Option<JsonWindow>,
     items: &'a [Item],
 }
@@ -132,7 +226,8 @@ pub fn json(v: &Verdict) -> String {
     let doc = JsonVerdict {
         status: v.status,
         exit_code: v.status.exit().code(),
-        reason: v.reason.as_deref(),
+        reason: v.reason.as_ref().map(|r| reason_text(r, &raw)),
+        reason_detail: v.reason.as_ref(),
         window: v.window.as_ref().map(|w| JsonWindow {
             kind: w.kind,
             start: format_epoch_utc(w.start_epoch),
@@ -148,8 +243,10 @@ pub fn json(v: &Verdict) -> String {
     text
 }
 
-/// XML-escapes text for attributes and content; control characters XML 1.0 forbids are
-/// replaced by their escaped form so the document stays well-formed.
+/// XML-escapes text for attributes and content. Characters XML 1.0 forbids (controls other
+/// than tab, newline and carriage return; U+FFFE and U+FFFF) and the other Unicode
+/// non-characters (U+FDD0..U+FDEF, U+nFFFE, U+nFFFF, which XML discourages and some parsers
+/// refuse) are written as visible escapes (`\x01`, `\u{fffe}`) so the document stays valid.
 fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -163,14 +260,25 @@ fn xml(text: &str) -> String {
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
+            c if is_noncharacter(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
             c => out.push(c),
         }
     }
     out
 }
 
+/// Unicode non-characters: U+FDD0..=U+FDEF and the last two code points of every plane.
+fn is_noncharacter(c: char) -> bool {
+    let n = c as u32;
+    (0xFDD0..=0xFDEF).contains(&n) || (n & 0xFFFE) == 0xFFFE
+}
+
 /// JUnit XML: one test case per judged item (failures for WARNING/CRITICAL, skipped for too
 /// little traffic), or one errored case carrying the reason of an UNKNOWN without items.
+/// Valid against the JUnit schema Jenkins (xUnit) and Maven Surefire use, which allows
+/// `skipped` on `testsuite` only (tests/schemas/junit-jenkins.xsd).
 pub fn junit(v: &Verdict) -> String {
     let failures = v
         .items
@@ -191,7 +299,7 @@ pub fn junit(v: &Verdict) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"pgcache-tune check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">"
+        "<testsuites name=\"pgcache-tune check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
     );
     let _ = writeln!(
         out,
@@ -207,7 +315,11 @@ pub fn junit(v: &Verdict) -> String {
         let _ = writeln!(
             out,
             "    <testcase classname=\"pgcache-tune\" name=\"check\">\n      <error message=\"{}\"/>\n    </testcase>",
-            xml(&format!("{}: {reason}", v.status.as_str()))
+            xml(&format!(
+                "{}: {}",
+                v.status.as_str(),
+                reason_text(reason, &raw)
+            ))
         );
     }
     for item in &v.items {
@@ -255,9 +367,14 @@ pub fn junit(v: &Verdict) -> String {
     out
 }
 
-/// A perfdata label: quoted, with `'` doubled and `=` removed as the plugin guidelines ask.
+/// A perfdata label: quoted, with `'` doubled and `=` replaced as the plugin guidelines ask,
+/// and `|` replaced because Nagios splits the output at the first `|` (and the long output
+/// at the next), so a table named `a|b` would cut the perfdata short.
 fn perf_label(text: &str) -> String {
-    format!("'{}'", sanitize(text).replace('\'', "''").replace('=', "_"))
+    format!(
+        "'{}'",
+        sanitize(text).replace('\'', "''").replace(['=', '|'], "_")
+    )
 }
 
 /// The Nagios plugin format: `PGCACHE_TUNE STATUS - summary | 'label'=ratio%;warn;crit ...`.
@@ -271,11 +388,11 @@ pub fn nagios(v: &Verdict) -> String {
     for item in &v.items {
         let value = item.hit_ratio.map_or_else(
             || "U".to_string(),
-            |r| crate::diag::text::format_percent(r * 100.0, 4),
+            |r| format!("{}%", crate::diag::text::format_percent(r * 100.0, 4)),
         );
         let t = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
         perf.push(format!(
-            "{}={value}%;{};{};0;100",
+            "{}={value};{};{};0;100",
             perf_label(&item.counter.label()),
             t(item.thresholds.warning),
             t(item.thresholds.critical)

@@ -8,7 +8,8 @@
 -- and a valid database (datconnlimit -2 marks one left behind by an interrupted DROP
 -- DATABASE, since 15.4 and the matching minor releases); accepts_connections is that part
 -- alone, to tell "nobody may connect" from "this role may not".
-select s.datname::text as name,
+select s.datid,
+       s.datname::text as name,
        s.blks_hit,
        s.blks_read,
        s.blk_read_time,

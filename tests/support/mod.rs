@@ -613,3 +613,56 @@ pub fn free_port() -> u16 {
     let l = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
     l.local_addr().expect("local_addr").port()
 }
+
+/// One statement from a server log written with `log_line_prefix = '%m [%p] app=%a db=%d '`
+/// and `log_statement = all`.
+#[derive(Debug)]
+pub struct Logged {
+    /// Backend PID: one session.
+    pub pid: u32,
+    /// `application_name`.
+    pub app: String,
+    /// Database.
+    pub db: String,
+    /// The statement text, continuation lines joined back.
+    pub sql: String,
+}
+
+/// The statements of such a log: simple-protocol `statement:` and extended-protocol
+/// `execute` messages, for the read-only proofs of the live tests.
+pub fn logged_statements(log: &str) -> Vec<Logged> {
+    let prefix = regex::Regex::new(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] app=(\S*) db=(\S*) ([A-Z]+):  (.*)$",
+    )
+    .unwrap();
+    let mut entries: Vec<(u32, String, String, String, String)> = Vec::new();
+    for line in log.lines() {
+        if let Some(m) = prefix.captures(line) {
+            entries.push((
+                m[1].parse().unwrap(),
+                m[2].to_string(),
+                m[3].to_string(),
+                m[4].to_string(),
+                m[5].to_string(),
+            ));
+        } else if let Some(last) = entries.last_mut() {
+            last.4.push('\n');
+            last.4.push_str(line);
+        }
+    }
+    entries
+        .into_iter()
+        .filter(|e| e.3 == "LOG")
+        .filter_map(|(pid, app, db, _, msg)| {
+            let sql = msg
+                .strip_prefix("statement: ")
+                .or_else(|| {
+                    msg.strip_prefix("execute ")
+                        .and_then(|m| m.split_once(": "))
+                        .map(|(_, s)| s)
+                })?
+                .to_string();
+            Some(Logged { pid, app, db, sql })
+        })
+        .collect()
+}

@@ -23,7 +23,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Cluster, ClusterOptions, Logged, logged_statements};
+use support::{Cluster, ClusterOptions};
 
 /// The database the tests work in.
 const DB: &str = "app";
@@ -1080,50 +1080,8 @@ fn check_and_snapshot_sessions_only_read() {
         let r = lab.check(&[&args[..], &all[..]].concat());
         assert!(r.code <= 3, "{r:?}");
     }
-    let log = lab.cluster.server_log();
-    let ours: Vec<Logged> = logged_statements(&log)
-        .into_iter()
-        .filter(|s| s.app == "pgcache-tune")
-        .collect();
-    let mut pids: Vec<u32> = ours.iter().map(|s| s.pid).collect();
-    pids.dedup();
-    pids.sort_unstable();
-    pids.dedup();
-    assert!(pids.len() >= 4, "a snapshot and three checks: {pids:?}");
-    let allowed =
-        regex::Regex::new(r"(?is)^(select|set|show)\b|^begin read only$|^commit$").unwrap();
-    let forbidden = regex::Regex::new(
-        r"(?i)\b(insert|update|delete|merge|create|alter|drop|truncate|grant|revoke|copy|vacuum|analyze|reindex|cluster|lock|comment|do|call|refresh|discard|reset|listen|notify|prepare|security|import|checkpoint)\b|read\s+write|read_only\s*=\s*(off|false|0)",
-    )
-    .unwrap();
-    let literal = regex::Regex::new(r"'(?:[^']|'')*'").unwrap();
-    for s in &ours {
-        let code: String = s
-            .sql
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for stmt in code.split(';').map(str::trim).filter(|t| !t.is_empty()) {
-            assert!(allowed.is_match(stmt), "session {} sent {stmt:?}", s.pid);
-        }
-        let bare = literal.replace_all(&code, "''");
-        assert!(
-            !forbidden.is_match(&bare),
-            "session {} sent {code:?}",
-            s.pid
-        );
-    }
-    for pid in pids {
-        let first = ours.iter().find(|s| s.pid == pid).unwrap();
-        assert!(
-            first
-                .sql
-                .starts_with("SET default_transaction_read_only = on;"),
-            "session {pid} began with {:?}",
-            first.sql
-        );
-    }
+    // A snapshot and three checks.
+    let ours = support::assert_read_only_sessions(&lab.cluster.server_log(), 4);
     // The interval's transaction is read-only and ends with commit.
     assert!(ours.iter().any(|s| s.sql.starts_with("begin read only;")));
     assert!(ours.iter().any(|s| s.sql == "commit"));

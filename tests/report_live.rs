@@ -658,113 +658,20 @@ fn check_all_databases(c: &Cluster, home: &Path, conn: &[String]) {
     assert!(line.contains("second"), "{line}");
 }
 
-/// One logged statement: who sent it and what it said.
-#[derive(Debug)]
-struct Logged {
-    pid: u32,
-    app: String,
-    db: String,
-    sql: String,
-}
-
-/// Statements in a log written with `log_line_prefix = '%m [%p] app=%a db=%d '` and
-/// `log_statement = all`: simple-protocol `statement:` and extended-protocol `execute`
-/// messages, with their continuation lines (multi-line SQL) joined back.
-fn logged_statements(log: &str) -> Vec<Logged> {
-    let prefix = regex::Regex::new(
-        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] app=(\S*) db=(\S*) ([A-Z]+):  (.*)$",
-    )
-    .unwrap();
-    let mut entries: Vec<(u32, String, String, String, String)> = Vec::new();
-    for line in log.lines() {
-        if let Some(m) = prefix.captures(line) {
-            entries.push((
-                m[1].parse().unwrap(),
-                m[2].to_string(),
-                m[3].to_string(),
-                m[4].to_string(),
-                m[5].to_string(),
-            ));
-        } else if let Some(last) = entries.last_mut() {
-            last.4.push('\n');
-            last.4.push_str(line);
-        }
-    }
-    entries
-        .into_iter()
-        .filter(|e| e.3 == "LOG")
-        .filter_map(|(pid, app, db, _, msg)| {
-            let sql = msg
-                .strip_prefix("statement: ")
-                .or_else(|| {
-                    msg.strip_prefix("execute ")
-                        .and_then(|m| m.split_once(": "))
-                        .map(|(_, s)| s)
-                })?
-                .to_string();
-            Some(Logged { pid, app, db, sql })
-        })
-        .collect()
-}
-
 /// Everything the reports' sessions sent was SELECT, SET or SHOW, and each session began
 /// by making itself read-only.
 fn check_read_only_log(c: &Cluster) {
     let log = c.server_log();
-    let all = logged_statements(&log);
     assert!(
-        all.iter().any(|s| s.app == "pgbench"),
+        support::logged_statements(&log)
+            .iter()
+            .any(|s| s.app == "pgbench"),
         "the log should show the workload too; is log_statement on?"
     );
-    let ours: Vec<&Logged> = all.iter().filter(|s| s.app == "pgcache-tune").collect();
-    let pids: Vec<u32> = ours.iter().fold(Vec::new(), |mut v, s| {
-        if !v.contains(&s.pid) {
-            v.push(s.pid);
-        }
-        v
-    });
     // Three reports on app, two with --all-databases (app, second, quiet, postgres,
     // template1 each): at least 3 + 2 × 4 other sessions.
-    assert!(pids.len() >= 11, "{} sessions: {ours:#?}", pids.len());
+    let ours = support::assert_read_only_sessions(&log, 11);
     assert!(ours.iter().any(|s| s.db == "second"));
-    let forbidden = regex::Regex::new(
-        r"(?i)\b(insert|update|delete|merge|create|alter|drop|truncate|grant|revoke|copy|vacuum|analyze|reindex|cluster|lock|comment|do|call|refresh|discard|reset|begin|start|commit|listen|notify|prepare|execute|security|import|checkpoint)\b|read\s+write|read_only\s*=\s*(off|false|0)",
-    )
-    .unwrap();
-    let literal = regex::Regex::new(r"'(?:[^']|'')*'").unwrap();
-    for s in &ours {
-        let code: String = s
-            .sql
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for stmt in code.split(';').map(str::trim).filter(|t| !t.is_empty()) {
-            let first = stmt.split_whitespace().next().unwrap().to_ascii_lowercase();
-            assert!(
-                ["select", "set", "show"].contains(&first.as_str()),
-                "session {} sent {stmt:?}",
-                s.pid
-            );
-        }
-        // Words inside string literals ('EXECUTE' privileges) are data, not commands.
-        let bare = literal.replace_all(&code, "''");
-        assert!(
-            !forbidden.is_match(&bare),
-            "session {} sent {code:?}",
-            s.pid
-        );
-    }
-    for pid in pids {
-        let first = ours.iter().find(|s| s.pid == pid).unwrap();
-        assert!(
-            first
-                .sql
-                .starts_with("SET default_transaction_read_only = on;"),
-            "session {pid} began with {:?}",
-            first.sql
-        );
-    }
 }
 
 #[test]

@@ -666,3 +666,63 @@ pub fn logged_statements(log: &str) -> Vec<Logged> {
         })
         .collect()
 }
+
+/// The read-only proof of the live tests: every statement our sessions (`application_name =
+/// pgcache-tune`) sent in `log` was a SELECT, SET or SHOW (or the `begin read only` /
+/// `commit` pair that brackets an interval), no forbidden keyword appears outside string
+/// literals, each session began by making itself read-only, and there were at least
+/// `min_sessions` sessions. Returns our statements for further checks.
+#[track_caller]
+pub fn assert_read_only_sessions(log: &str, min_sessions: usize) -> Vec<Logged> {
+    let ours: Vec<Logged> = logged_statements(log)
+        .into_iter()
+        .filter(|s| s.app == "pgcache-tune")
+        .collect();
+    let mut pids: Vec<u32> = Vec::new();
+    for s in &ours {
+        if !pids.contains(&s.pid) {
+            pids.push(s.pid);
+        }
+    }
+    assert!(
+        pids.len() >= min_sessions,
+        "{} sessions, expected at least {min_sessions}: {ours:#?}",
+        pids.len()
+    );
+    let allowed =
+        regex::Regex::new(r"(?is)^(select|set|show)\b|^begin read only$|^commit$").unwrap();
+    let forbidden = regex::Regex::new(
+        r"(?i)\b(insert|update|delete|merge|create|alter|drop|truncate|grant|revoke|copy|vacuum|analyze|reindex|cluster|lock|comment|do|call|refresh|discard|reset|listen|notify|prepare|security|import|checkpoint)\b|read\s+write|read_only\s*=\s*(off|false|0)",
+    )
+    .unwrap();
+    let literal = regex::Regex::new(r"'(?:[^']|'')*'").unwrap();
+    for s in &ours {
+        let code: String = s
+            .sql
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for stmt in code.split(';').map(str::trim).filter(|t| !t.is_empty()) {
+            assert!(allowed.is_match(stmt), "session {} sent {stmt:?}", s.pid);
+        }
+        // Words inside string literals ('EXECUTE' privileges) are data, not commands.
+        let bare = literal.replace_all(&code, "''");
+        assert!(
+            !forbidden.is_match(&bare),
+            "session {} sent {code:?}",
+            s.pid
+        );
+    }
+    for pid in pids {
+        let first = ours.iter().find(|s| s.pid == pid).unwrap();
+        assert!(
+            first
+                .sql
+                .starts_with("SET default_transaction_read_only = on;"),
+            "session {pid} began with {:?}",
+            first.sql
+        );
+    }
+    ours
+}

@@ -1734,6 +1734,18 @@ fn young_lifetime_statistics_are_not_judged() {
     let r = lab.check(&["--stats-from", &old, "--min-hit-ratio", "99.9"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stdout.contains("CRITICAL database work"), "{r:?}");
+    // A clean restart a minute ago keeps the counters (never reset): their age is unknown,
+    // not young, so they are judged, as report does.
+    let mut restarted = mature();
+    let now = restarted["server"]["now_epoch"].as_f64().unwrap();
+    restarted["server"]["start_epoch"] = json!(now - 60.0);
+    for db in restarted["databases"].as_array_mut().unwrap() {
+        db["stats_reset_epoch"] = Value::Null;
+    }
+    let restarted = lab.write("restarted.json", &restarted);
+    let r = lab.check(&["--stats-from", &restarted, "--min-hit-ratio", "99.9"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("CRITICAL database work"), "{r:?}");
     // A window (--since) is judged by the floor alone, however young the server.
     let (before, after) = standard_window(&lab);
     let r = lab.check(&[

@@ -1,12 +1,17 @@
 //! End-to-end tests of the binary without a server: output formats agree, bad input fails
 //! cleanly, shell integration works. The server-backed acceptance test is recommend_accept.rs.
 
+mod support;
+
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use assert_cmd::Command;
 
+/// The binary isolated from the caller's PG* variables and password file, with no colour
+/// preference (some tests set `NO_COLOR` themselves).
 fn bin() -> Command {
-    let mut cmd = Command::cargo_bin("pgcache-tune").unwrap();
+    let mut cmd = support::tool(Path::new(env!("CARGO_MANIFEST_DIR")));
     cmd.env_remove("NO_COLOR");
     cmd
 }

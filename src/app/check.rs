@@ -131,10 +131,8 @@ pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
         // Bad flags stay usage errors; everything else is "cannot judge".
         Err(e) if classify(&e) == Exit::Usage => return Err(e),
         Err(e) => {
-            let reason = format!("{e:#}")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
+            // The server's own words can be in here: one line, escapes made visible.
+            let reason = crate::render::sanitize::one_line(&format!("{e:#}"));
             eprintln!("error: {reason}");
             Verdict::unknown(reason, None)
         }

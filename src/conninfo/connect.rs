@@ -16,6 +16,7 @@ use tokio_postgres::error::SqlState;
 use super::tls::{self, MakeTls};
 use super::{ConnParams, Host, PasswordSource, RootCert, SslMode, redact};
 use crate::exit;
+use crate::render::sanitize::one_line;
 use crate::units::format_ms;
 
 /// `lock_timeout` for our sessions: waiting on a lock means someone is doing DDL, and a
@@ -323,12 +324,6 @@ fn secs(limit: Duration) -> String {
     format_ms(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Collapses newlines and runs of blanks, so a server message with DETAIL lines or a path
-/// with a newline cannot break the one-line rule.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,10 +346,5 @@ mod tests {
     fn timeouts_print_in_seconds() {
         assert_eq!(secs(Duration::from_secs(10)), "10s");
         assert_eq!(secs(Duration::from_millis(1500)), "1500ms");
-    }
-
-    #[test]
-    fn one_line_collapses_everything() {
-        assert_eq!(one_line("a\nDETAIL:  b\r\n\tc "), "a DETAIL: b c");
     }
 }

@@ -316,11 +316,58 @@ fn shell_integration() {
     assert!(run_ok(&["recommend", "--help"]).contains("GiB"));
 }
 
+/// Runs a command line that must fail with the usage code; its one line of stderr.
+fn usage_error(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    stderr
+}
+
 #[test]
-fn missing_subcommand_is_a_usage_error() {
-    let out = bin().output().unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+fn missing_subcommand_is_a_usage_error_naming_every_subcommand() {
+    let stderr = usage_error(&[]);
+    let cli = <pgcache_tune::cli::Cli as clap::CommandFactory>::command();
+    let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    assert!(names.len() >= 7, "{names:?}");
+    for name in names {
+        assert!(stderr.contains(name), "{stderr} lacks {name}");
+    }
+}
+
+#[test]
+fn usage_errors_read_as_sentences_with_suggestions() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["snapshot"],
+            &[
+                "required",
+                "--output <FILE>",
+                "pgcache-tune snapshot --help",
+            ],
+        ),
+        (&["reprot"], &["'reprot'", "did you mean 'report'?"]),
+        (&["chek"], &["did you mean 'check'?"]),
+        (
+            &["report", "--formt", "json"],
+            &["did you mean '--format'?", "pgcache-tune report --help"],
+        ),
+        (
+            &["report", "--format", "jsn"],
+            &["table, json, markdown", "pgcache-tune report --help"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let stderr = usage_error(args);
+        for needle in *needles {
+            assert!(stderr.contains(needle), "{args:?}: {stderr} lacks {needle}");
+        }
+        // No header glued to its list with a separator ("…provided:; --output").
+        assert!(!stderr.contains(":;"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

@@ -123,7 +123,8 @@ pub struct RecommendArgs {
     /// ~/.pgpass apply as with psql.
     #[arg(long, value_name = "CONNECTION")]
     pub from: Option<String>,
-    /// Statement timeout for the --from session.
+    /// Statement timeout for the --from session: a number with a unit (500ms, 30s, 2min);
+    /// a bare number is refused [default: 30s].
     #[arg(long, value_name = "DURATION", requires = "from", value_parser = crate::conninfo::parse_statement_timeout)]
     pub statement_timeout: Option<std::time::Duration>,
 }
@@ -229,8 +230,8 @@ pub struct CheckArgs {
     /// What an item with insufficient data counts as [default: ok].
     #[arg(long, value_enum, value_name = "STATE")]
     pub on_insufficient: Option<crate::gate::OnInsufficient>,
-    /// Judge the difference between two samples taken this far apart (30s, 5m) instead of
-    /// the lifetime counters.
+    /// Judge the difference between two samples taken this far apart instead of the
+    /// lifetime counters: a number with a unit (30s, 5m, 500ms); a bare number is refused.
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration_flag, allow_hyphen_values = true, conflicts_with = "since")]
     pub interval: Option<std::time::Duration>,
     /// Judge what happened since this snapshot (written by `pgcache-tune snapshot`).

@@ -385,3 +385,41 @@ fn broken_pipe_is_not_an_error() {
         .unwrap();
     assert!(status.success());
 }
+
+/// One rule for bare numbers across every duration flag of every subcommand (found through
+/// clap, so a new flag cannot slip by): refused, with both readings offered; help says so.
+#[test]
+fn every_duration_flag_requires_a_unit() {
+    let cli = <pgcache_tune::cli::Cli as clap::CommandFactory>::command();
+    let mut seen = Vec::new();
+    for sub in cli.get_subcommands() {
+        for arg in sub.get_arguments() {
+            let is_duration = arg
+                .get_value_names()
+                .is_some_and(|names| names.iter().any(|n| n == "DURATION"));
+            let Some(long) = arg.get_long().filter(|_| is_duration) else {
+                continue;
+            };
+            let flag = format!("--{long}");
+            let stderr = usage_error(&[sub.get_name(), &flag, "1"]);
+            for needle in [&flag, "1s", "1ms"] {
+                assert!(stderr.contains(needle), "{flag}: {stderr} lacks {needle}");
+            }
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                help.contains("unit"),
+                "{} {flag} help does not state the unit rule: {help}",
+                sub.get_name()
+            );
+            seen.push(format!("{} {flag}", sub.get_name()));
+        }
+    }
+    for expected in [
+        "check --interval",
+        "recommend --statement-timeout",
+        "report --statement-timeout",
+        "report --connect-timeout",
+    ] {
+        assert!(seen.iter().any(|s| s == expected), "{expected} not in {seen:?}");
+    }
+}

@@ -52,11 +52,28 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
-    /// Print the man page (roff) on stdout.
-    #[command(
-        after_help = "Examples:\n  pgcache-tune man > pgcache-tune.1 && man ./pgcache-tune.1"
-    )]
-    Man,
+    /// Print a man page (roff) on stdout: the overview, or one subcommand's page with every
+    /// option; or write them all to a directory.
+    #[command(after_help = MAN_EXAMPLES)]
+    Man(ManArgs),
+}
+
+const MAN_EXAMPLES: &str = "Examples:
+  pgcache-tune man > pgcache-tune.1 && man ./pgcache-tune.1
+  pgcache-tune man report > pgcache-tune-report.1
+  pgcache-tune man --dir /usr/local/share/man/man1        # pgcache-tune.1, pgcache-tune-report.1, ...";
+
+/// Flags of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
+    /// completions, man) [default: the overview page, pgcache-tune(1)].
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+    pub page: Option<String>,
+    /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)
+    /// into this existing directory instead of printing one.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 const REPORT_EXAMPLES: &str = "Examples:

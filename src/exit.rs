@@ -28,9 +28,47 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// Every code, in numeric order: the man pages' EXIT STATUS table is built from this,
+    /// and a test holds the README's table to it.
+    pub const ALL: [Exit; 9] = [
+        Exit::Ok,
+        Exit::Warning,
+        Exit::Critical,
+        Exit::Unknown,
+        Exit::Usage,
+        Exit::Data,
+        Exit::Io,
+        Exit::Server,
+        Exit::Internal,
+    ];
+
     /// The numeric code.
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// What the code means, for the man pages.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Ok => "Success; check: OK.",
+            Exit::Warning => "check: WARNING, an item is below the warning threshold.",
+            Exit::Critical => "check: CRITICAL, an item is below the critical threshold.",
+            Exit::Unknown => {
+                "check: UNKNOWN, the result cannot be judged (cannot connect, bad snapshot file, \
+                 reset or restart detected, no data)."
+            }
+            Exit::Usage => {
+                "Usage error: unknown flag, invalid value, bad pattern or bad config file."
+            }
+            Exit::Data => {
+                "Malformed input file: template syntax or render error, bad statistics file."
+            }
+            Exit::Io => "A file could not be read or written.",
+            Exit::Server => {
+                "Server error: cannot connect, authentication failed, query failed or timed out."
+            }
+            Exit::Internal => "Internal error (a bug: please report it).",
+        }
     }
 }
 
@@ -112,5 +150,28 @@ pub fn io_reason(err: &std::io::Error) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's exit-code table lists exactly the codes the program can return.
+    #[test]
+    fn readme_table_matches_the_codes() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Exit codes")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("README has an Exit codes section");
+        let listed: Vec<u8> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| "))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(listed, codes);
     }
 }

@@ -420,6 +420,57 @@ fn every_duration_flag_requires_a_unit() {
         "report --statement-timeout",
         "report --connect-timeout",
     ] {
-        assert!(seen.iter().any(|s| s == expected), "{expected} not in {seen:?}");
+        assert!(
+            seen.iter().any(|s| s == expected),
+            "{expected} not in {seen:?}"
+        );
     }
+}
+
+/// `man NAME` prints each subcommand's page with every option it has and the exit-status
+/// table; `man --dir` writes exactly the pages the overview refers to.
+#[test]
+fn man_pages_exist_for_every_subcommand_with_every_option() {
+    let cli = <pgcache_tune::cli::Cli as clap::CommandFactory>::command();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let overview = run_ok(&["man"]);
+    for sub in cli.get_subcommands() {
+        let name = sub.get_name();
+        let page = run_ok(&["man", name]);
+        assert!(page.contains(".SH \"EXIT STATUS\""), "{name}");
+        for code in ["0", "3", "64", "65", "66", "69", "70"] {
+            assert!(
+                page.contains(&format!("\\fB{code}\\fR\n")),
+                "{name}: {code}"
+            );
+        }
+        for arg in sub.get_arguments() {
+            if let Some(long) = arg.get_long().filter(|_| !arg.is_hide_set()) {
+                let roff = format!("\\fB\\-\\-{}\\fR", long.replace('-', "\\-"));
+                assert!(page.contains(&roff), "{name} page lacks --{long}");
+            }
+        }
+        let file = dir.path().join(format!("pgcache-tune-{name}.1"));
+        let written = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+        assert_eq!(written, page, "{name}");
+        let reference = format!("pgcache\\-tune\\-{}(1)", name.replace('-', "\\-"));
+        assert!(overview.contains(&reference), "overview lacks {reference}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("pgcache-tune.1")).unwrap(),
+        overview
+    );
+    let stderr = usage_error(&["man", "reprot"]);
+    assert!(stderr.contains("report"), "{stderr}");
 }

@@ -108,6 +108,20 @@ else
     log "OS user postgres missing; not needed since the tests do not run as root"
 fi
 
+# `script` (bsdutils) gives the colour tests a pseudo-terminal; under CI=true they fail
+# without it rather than skip.
+if command -v script >/dev/null 2>&1; then
+    log "script present"
+else
+    command -v apt-get >/dev/null 2>&1 \
+        || die "script is missing and apt-get is not available: install util-linux's script by hand"
+    log "script is missing: running apt-get update and apt-get install bsdutils"
+    as_root apt-get update >&2 \
+        || die "apt-get update failed: cannot reach the Debian package registry"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bsdutils >&2 \
+        || die "apt-get install bsdutils failed"
+fi
+
 # The other majors come from the npm registry (scripts/pg-bin.sh).
 if [ "$want_npm" -eq 1 ]; then
     if command -v npm >/dev/null 2>&1; then

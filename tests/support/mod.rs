@@ -97,10 +97,31 @@ pub fn require_pg() -> Option<PathBuf> {
     match missing_server(&looked, in_ci(), &caller) {
         MissingServer::Fail(message) => panic!("{message}"),
         MissingServer::Skip(note) => {
-            eprintln!("{note}");
+            show_skip(&note);
             None
         }
     }
+}
+
+/// For a test that cannot run its check here (a missing tool): under `CI=true` (which
+/// `scripts/test.sh` sets) this fails the test; elsewhere it prints a visible skip note and
+/// the caller returns. `#[track_caller]` so the note names the test's line.
+#[track_caller]
+pub fn skip_unless_ci(reason: &str) {
+    let caller = std::panic::Location::caller();
+    if in_ci() {
+        panic!(
+            "test at {caller} cannot run: {reason}; under CI=true a test fails instead of \
+             skipping (scripts/install-test-deps.sh installs what the tests need)"
+        );
+    }
+    show_skip(&format!("skipping test at {caller}: {reason}"));
+}
+
+/// Writes a skip note straight to the process's stderr: libtest captures `eprintln!` of a
+/// passing test, which would hide the skip, but not writes to the stderr handle itself.
+fn show_skip(note: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {note}");
 }
 
 /// True when this process runs as root. `/proc/self` belongs to the effective uid.

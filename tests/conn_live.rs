@@ -462,6 +462,10 @@ fn tls_modes_follow_libpq() {
     ok(&format!(
         "host=127.0.0.1 sslmode=verify-ca sslrootcert={ca}"
     ));
+    fails(
+        &format!("host=127.0.0.1 sslmode=verify-ca sslrootcert={other}"),
+        &format!("not signed by a trusted root certificate in \"{other}\""),
+    );
     // libpq: require with a root certificate file present checks the chain like verify-ca.
     fails(
         &format!("host=127.0.0.1 sslmode=require sslrootcert={other}"),
@@ -642,4 +646,54 @@ fn hostile_server_text_is_sanitised_on_stderr_and_in_nagios_output() {
         raw_free("nagios stdout", &stdout);
         raw_free("check stderr", &stderr);
     }
+}
+
+/// libpq refuses an expired certificate even when it is the very one in the root file; so
+/// must we, for verify-ca, verify-full and require-with-a-root-file alike.
+#[test]
+fn an_expired_pinned_certificate_is_refused() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut cert_params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    // Self-signed with CA:TRUE, as `openssl req -x509` makes it, and expired a day ago.
+    cert_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    cert_params.not_before = epoch + (now - Duration::from_secs(30 * 86_400));
+    cert_params.not_after = epoch + (now - Duration::from_secs(86_400));
+    let expired = cert_params.self_signed(&key).unwrap();
+    let Some(c) = started(|c| {
+        c.write_data_file("server.crt", &expired.pem());
+        let k = c.write_data_file("server.key", &key.serialize_pem());
+        fs::set_permissions(&k, fs::Permissions::from_mode(0o600)).unwrap();
+        c.conf_append("ssl = on");
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = write_client_file(dir.path(), "root.crt", &expired.pem());
+    let port = c.port();
+    let p = |opts: &str| {
+        params(
+            &conn(&format!(
+                "host=localhost port={port} user=postgres dbname=postgres {opts}"
+            )),
+            &[],
+        )
+    };
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let (text, exit) = connect_error(&p(&format!(
+            "sslmode={mode} sslrootcert={}",
+            root.display()
+        )));
+        assert_eq!(exit, Exit::Server, "{mode}: {text}");
+        assert!(
+            text.ends_with("the server certificate has expired"),
+            "{mode}: {text}"
+        );
+    }
+    // The control: without certificate checks the same server is reachable over TLS.
+    let s = assert_default_session(&p("sslmode=require sslrootcert=/nonexistent/root.crt"));
+    assert!(s.ssl);
 }

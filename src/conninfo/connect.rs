@@ -311,10 +311,22 @@ fn tls_reason(cause: Option<&(dyn std::error::Error + 'static)>, cause_text: &st
     let rustls_error = io
         .and_then(|e| e.get_ref())
         .and_then(|e| e.downcast_ref::<rustls::Error>());
-    if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) =
-        rustls_error
-    {
-        return format!("TLS handshake failed: {UNTRUSTED}");
+    match rustls_error {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+            return format!("TLS handshake failed: {UNTRUSTED}");
+        }
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. },
+        )) => {
+            return "TLS handshake failed: the server certificate has expired".into();
+        }
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidYet
+            | rustls::CertificateError::NotValidYetContext { .. },
+        )) => {
+            return "TLS handshake failed: the server certificate is not valid yet".into();
+        }
+        _ => {}
     }
     format!("TLS handshake failed: {cause_text}")
 }

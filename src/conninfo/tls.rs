@@ -12,7 +12,7 @@
 //! A certificate that is itself in the root file is trusted even when webpki would not accept
 //! it as a leaf: the usual self-signed server certificate (`openssl req -x509`, which marks it
 //! `CA:TRUE`) copied to the client's `root.crt` works with OpenSSL-based libpq, so it must
-//! work here. Its name is still checked for `verify-full`.
+//! work here. Its validity dates and, for `verify-full`, its name are still checked.
 //!
 //! The *ring* provider is passed explicitly, never installed process-wide, so nothing depends
 //! on which other crate initialised rustls first.
@@ -26,7 +26,9 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_postgres::Socket;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -188,6 +190,9 @@ impl ServerCertVerifier for Verifier {
             if !pinned {
                 return Err(e);
             }
+            // Pinning forgives the chain (no issuer, CA:TRUE on a leaf), never the dates:
+            // libpq rejects an expired self-signed certificate even in its root file.
+            within_validity(end_entity, now)?;
         }
         if check_name {
             verify_server_name(&cert, server_name)?;
@@ -216,6 +221,23 @@ impl ServerCertVerifier for Verifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algs.supported_schemes()
     }
+}
+
+/// Whether `now` lies within the certificate's notBefore..=notAfter.
+fn within_validity(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    use x509_cert::der::Decode;
+    let invalid = rustls::Error::InvalidCertificate;
+    let parsed = x509_cert::Certificate::from_der(cert.as_ref())
+        .map_err(|_| invalid(CertificateError::BadEncoding))?;
+    let validity = &parsed.tbs_certificate.validity;
+    let now = now.as_secs();
+    if now < validity.not_before.to_unix_duration().as_secs() {
+        return Err(invalid(CertificateError::NotValidYet));
+    }
+    if now > validity.not_after.to_unix_duration().as_secs() {
+        return Err(invalid(CertificateError::Expired));
+    }
+    Ok(())
 }
 
 /// [`MakeRustlsConnect`] that tolerates an empty host name. tokio-postgres asks for a
@@ -344,6 +366,42 @@ mod tests {
         let (ca_cert, _) = ca("unrelated");
         let unrelated = roots_from(&[&ca_cert.pem]);
         assert!(check(&unrelated, false, &server, "localhost").is_err());
+    }
+
+    /// A self-signed `localhost` certificate valid only from `from` to `until` (Unix secs).
+    fn dated_self_signed(from: i64, until: i64) -> Issued {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before =
+            rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(from.unsigned_abs());
+        params.not_after =
+            rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(until.unsigned_abs());
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Issued {
+            der: cert.der().clone(),
+            pem: cert.pem(),
+        }
+    }
+
+    #[test]
+    fn a_pinned_certificate_outside_its_dates_is_refused() {
+        let now = i64::try_from(UnixTime::now().as_secs()).unwrap();
+        let day = 86_400;
+        let expired = dated_self_signed(now - 30 * day, now - day);
+        let pinned = roots_from(&[&expired.pem]);
+        for check_name in [false, true] {
+            let err = check(&pinned, check_name, &expired, "localhost").unwrap_err();
+            assert!(err.to_lowercase().contains("expired"), "{err}");
+        }
+        let future = dated_self_signed(now + day, now + 30 * day);
+        let pinned = roots_from(&[&future.pem]);
+        let err = check(&pinned, false, &future, "localhost").unwrap_err();
+        assert!(err.contains("NotValidYet"), "{err}");
+        // The control: the same shape of certificate within its dates is trusted.
+        let current = dated_self_signed(now - day, now + day);
+        let pinned = roots_from(&[&current.pem]);
+        assert_eq!(check(&pinned, true, &current, "localhost"), Ok(()));
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub use connect::{connect, describe_error, server_failure};
 pub use parse::is_connection_string;
 pub use redact::redact;
 pub use resolve::resolve;
+pub use tls::RootFile;
 
 /// The port when nothing names one.
 pub const DEFAULT_PORT: u16 = 5432;
@@ -138,10 +139,16 @@ pub struct ConnParams {
     pub password_source: PasswordSource,
     /// The password file consulted when no password is given.
     pub passfile: Option<PathBuf>,
+    /// That file's text, read by [`resolve`] (before any async code runs) when no password
+    /// is given, for [`with_dbname`](Self::with_dbname).
+    pub(crate) passfile_contents: Option<pgpass::Contents>,
     /// TLS policy; ignored for Unix sockets, where TLS is never attempted.
     pub sslmode: SslMode,
     /// Trusted roots for certificate checks.
     pub sslrootcert: Option<RootCert>,
+    /// The root certificate file as [`resolve`] read it, so that [`connect`] does no
+    /// blocking file I/O; `None` unless `sslrootcert` names a file.
+    pub root_file: Option<RootFile>,
     /// Limit for connecting and setting up the session; `None` waits forever.
     pub connect_timeout: Option<Duration>,
     /// The session's `statement_timeout`.
@@ -165,8 +172,10 @@ impl fmt::Debug for ConnParams {
             .field("password", &self.password.as_ref().map(|_| redact::MASK))
             .field("password_source", &self.password_source)
             .field("passfile", &self.passfile)
+            .field("passfile_contents", &self.passfile_contents)
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
+            .field("root_file", &self.root_file)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
@@ -218,7 +227,8 @@ impl ConnParams {
 
     /// The same server and role, another database (for visiting every database). A
     /// password from a password file is looked up again, since its lines may name
-    /// databases; warnings are dropped, having been reported for the first connection.
+    /// databases, in the text [`resolve`] read: no file I/O, since this runs inside async
+    /// code. Warnings are dropped, having been reported for the first connection.
     pub fn with_dbname(&self, db: &str) -> ConnParams {
         let mut next = self.clone();
         next.dbname = db.to_string();
@@ -226,23 +236,13 @@ impl ConnParams {
         if self.password_source != PasswordSource::Given {
             next.password = None;
             next.password_source = PasswordSource::None;
-            if let Some(file) = &self.passfile {
-                let port = self.port.to_string();
-                let host =
-                    resolve::pgpass_host(&self.host, &resolve::default_socket_dir(&|p| p.is_dir()));
-                let found = pgpass::lookup(
-                    file,
-                    &pgpass::Key {
-                        host: &host,
-                        port: &port,
-                        dbname: db,
-                        user: &self.user,
-                    },
-                );
-                if let Some(pw) = found.password {
-                    next.password = Some(pw);
-                    next.password_source = PasswordSource::File(file.clone());
-                }
+            let found = self
+                .passfile_contents
+                .as_ref()
+                .and_then(|c| c.password(self.port, db, &self.user));
+            if let (Some(pw), Some(file)) = (found, &self.passfile) {
+                next.password = Some(pw);
+                next.password_source = PasswordSource::File(file.clone());
             }
         }
         next

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::args::{self, ConnectionArgs, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_STATEMENT_TIMEOUT};
 use super::{
     ConnParams, DEFAULT_APPLICATION_NAME, DEFAULT_PORT, DEFAULT_SOCKET_DIRS, Host, PasswordSource,
-    RootCert, SslMode, is_connection_string, parse, pgpass, redact,
+    RootCert, SslMode, is_connection_string, parse, pgpass, redact, tls,
 };
 use crate::exit;
 
@@ -213,29 +213,30 @@ pub(super) fn resolve_with(
     let passfile = get("passfile")
         .map(PathBuf::from)
         .or_else(|| home.map(|h| h.join(".pgpass")));
-    let (password, password_source) = match get("password") {
-        Some(pw) => (Some(pw.to_string()), PasswordSource::Given),
+    // The password file is read here, before any async code runs, and kept for
+    // `with_dbname`; so is the root certificate file, for `connect`.
+    let (password, password_source, passfile_contents) = match get("password") {
+        Some(pw) => (Some(pw.to_string()), PasswordSource::Given, None),
         None => match &passfile {
             Some(file) => {
-                let port_text = port.to_string();
-                let pw_host = pgpass_host(&host, &default_dir);
-                let found = pgpass::lookup(
-                    file,
-                    &pgpass::Key {
-                        host: &pw_host,
-                        port: &port_text,
-                        dbname: &dbname,
-                        user: &user,
-                    },
-                );
-                warnings.extend(found.warning);
-                match found.password {
-                    Some(pw) => (Some(pw), PasswordSource::File(file.clone())),
-                    None => (None, PasswordSource::None),
+                let (text, warning) = pgpass::read(file);
+                warnings.extend(warning);
+                let contents =
+                    text.map(|t| pgpass::Contents::new(pgpass_host(&host, &default_dir), t));
+                let found = contents
+                    .as_ref()
+                    .and_then(|c| c.password(port, &dbname, &user));
+                match found {
+                    Some(pw) => (Some(pw), PasswordSource::File(file.clone()), contents),
+                    None => (None, PasswordSource::None, contents),
                 }
             }
-            None => (None, PasswordSource::None),
+            None => (None, PasswordSource::None, None),
         },
+    };
+    let root_file = match &sslrootcert {
+        Some(RootCert::File(path)) => Some(tls::read_root_file(path)),
+        _ => None,
     };
 
     Ok(ConnParams {
@@ -247,8 +248,10 @@ pub(super) fn resolve_with(
         password,
         password_source,
         passfile,
+        passfile_contents,
         sslmode,
         sslrootcert,
+        root_file,
         connect_timeout,
         statement_timeout: args.statement_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
         application_name,

@@ -53,29 +53,61 @@ pub struct Roots {
     pinned: Arc<Vec<CertificateDer<'static>>>,
 }
 
-/// The check libpq would apply for `params`, reading the root certificate file when there is
-/// one. `Err` is a one-line message naming the file.
+/// The root certificate file's bytes, or why there are none. [`resolve`](super::resolve)
+/// reads it before any async code runs; libpq decides at connect time whether a missing
+/// file matters, and so does [`cert_check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootFile {
+    /// There is no such file.
+    Missing,
+    /// The file's bytes.
+    Read(Arc<[u8]>),
+    /// The file exists but could not be read: the one-line reason, naming it.
+    Unreadable(String),
+}
+
+/// Reads a root certificate file (blocking I/O: call it before entering the runtime).
+pub fn read_root_file(path: &Path) -> RootFile {
+    match std::fs::read(path) {
+        Ok(bytes) => RootFile::Read(bytes.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RootFile::Missing,
+        Err(e) => RootFile::Unreadable(format!(
+            "could not read root certificate file \"{}\": {}",
+            path.display(),
+            crate::exit::io_reason(&e)
+        )),
+    }
+}
+
+/// The check libpq would apply for `params`, from the root certificate file as resolved
+/// (no file I/O here: this runs inside the async connect). `Err` is a one-line message
+/// naming the file.
 pub fn cert_check(params: &ConnParams) -> Result<CertCheck, String> {
     let verifying = params.sslmode >= SslMode::VerifyCa;
-    let roots = match &params.sslrootcert {
-        Some(RootCert::System) => Some(system_roots()),
-        Some(RootCert::File(path)) if path.exists() => Some(load_roots(path)?),
-        Some(RootCert::File(path)) if verifying => {
+    let roots = match (&params.sslrootcert, &params.root_file) {
+        (Some(RootCert::System), _) => Some(system_roots()),
+        (Some(RootCert::File(path)), Some(RootFile::Read(bytes))) => {
+            Some(parse_roots(path, bytes)?)
+        }
+        (Some(RootCert::File(_)), Some(RootFile::Unreadable(reason))) => {
+            return Err(reason.clone());
+        }
+        (Some(RootCert::File(path)), _) if verifying => {
             return Err(format!(
                 "root certificate file \"{}\" does not exist; provide it, use \
                  sslrootcert=system, or choose an sslmode that does not verify certificates",
                 path.display()
             ));
         }
-        Some(RootCert::File(_)) => None,
-        None if verifying => {
+        (Some(RootCert::File(_)), _) => None,
+        (None, _) if verifying => {
             return Err(format!(
                 "sslmode={} needs root certificates: set sslrootcert (no home directory to \
                  find ~/.postgresql/root.crt in)",
                 params.sslmode.as_str()
             ));
         }
-        None => None,
+        (None, _) => None,
     };
     Ok(match (params.sslmode, roots) {
         (SslMode::VerifyFull, Some(r)) => CertCheck::Full(r),
@@ -100,18 +132,12 @@ fn system_roots() -> Roots {
     }
 }
 
-/// Every certificate in a PEM file, as trust anchors.
-fn load_roots(path: &Path) -> Result<Roots, String> {
+/// Every certificate in a PEM file's bytes, as trust anchors; `path` names it in messages.
+fn parse_roots(path: &Path, bytes: &[u8]) -> Result<Roots, String> {
     let name = path.display();
-    let bytes = std::fs::read(path).map_err(|e| {
-        format!(
-            "could not read root certificate file \"{name}\": {}",
-            crate::exit::io_reason(&e)
-        )
-    })?;
     let mut store = RootCertStore::empty();
     let mut pinned = Vec::new();
-    for cert in CertificateDer::pem_slice_iter(&bytes) {
+    for cert in CertificateDer::pem_slice_iter(bytes) {
         let cert = cert.map_err(|e| {
             format!("could not read root certificate file \"{name}\": bad PEM ({e})")
         })?;
@@ -271,6 +297,15 @@ impl MakeTlsConnect<Socket> for MakeTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads and parses a root file, as resolve and connect do between them.
+    fn load_roots(path: &Path) -> Result<Roots, String> {
+        match read_root_file(path) {
+            RootFile::Read(bytes) => parse_roots(path, &bytes),
+            RootFile::Missing => Err(format!("{}: missing", path.display())),
+            RootFile::Unreadable(reason) => Err(reason),
+        }
+    }
 
     struct Issued {
         der: CertificateDer<'static>,

@@ -697,3 +697,140 @@ fn an_expired_pinned_certificate_is_refused() {
     let s = assert_default_session(&p("sslmode=require sslrootcert=/nonexistent/root.crt"));
     assert!(s.ssl);
 }
+
+/// How long the terminal test waits for the prompt, and then for the run to finish: generous,
+/// since the point is that it happens, not how fast.
+const PROMPT_WAIT: Duration = Duration::from_secs(60);
+
+/// psql's password prompt: asked on the terminal when the server wants a password and none
+/// is configured, and with -W; never when stdin is not a terminal.
+#[test]
+fn a_password_is_asked_for_on_a_terminal_only() {
+    let Some(c) = started(|c| {
+        c.conf_append("password_encryption = 'scram-sha-256'");
+        c.write_data_file(
+            "pg_hba.conf",
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        );
+    }) else {
+        return;
+    };
+    c.psql(
+        "postgres",
+        &format!("create role app_user login password '{PASSWORD}'"),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let port = c.port().to_string();
+    let conn = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-U",
+        "app_user",
+        "-d",
+        "postgres",
+    ];
+
+    // Not a terminal: no prompt, the libpq-style failure.
+    let out = support::tool_std(home.path())
+        .arg("report")
+        .args(conn)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("no password supplied"), "{stderr}");
+    assert!(!stderr.contains("Password for user"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    // -W without a terminal is a usage error, before any connection.
+    let out = support::tool_std(home.path())
+        .arg("report")
+        .args(conn)
+        .arg("-W")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("-W/--password needs a terminal"),
+        "{stderr}"
+    );
+
+    // On a terminal (util-linux `script` gives the run a pseudo-terminal): asked, and the
+    // typed password connects; with -W too.
+    let Some(script) = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+    else {
+        support::skip_unless_ci("no `script` (bsdutils) to give the prompt a terminal");
+        return;
+    };
+    for extra in ["", " -W"] {
+        let snap = home.path().join(format!("snap{}.json", extra.trim()));
+        let line = format!(
+            "'{}' snapshot {} -o '{}'{extra}",
+            env!("CARGO_BIN_EXE_pgcache-tune"),
+            conn.join(" "),
+            snap.display()
+        );
+        let mut cmd = std::process::Command::new(script);
+        support::without_pg_env(&mut cmd)
+            .args(["-q", "-e", "-c", &line, "/dev/null"])
+            .env("HOME", home.path())
+            .current_dir(home.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        let text = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+        let deadline = Instant::now() + PROMPT_WAIT;
+        while !text().contains("Password for user app_user: ") {
+            assert!(
+                Instant::now() < deadline,
+                "{extra}: no prompt in {:?}",
+                text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("{extra}: still running: {:?}", text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        drop(stdin);
+        reader.join().unwrap();
+        let shown = text();
+        assert!(status.success(), "{extra}: {status}: {shown:?}");
+        assert!(shown.contains("saved counters of "), "{extra}: {shown:?}");
+        assert!(snap.is_file(), "{extra}: {shown:?}");
+        assert_eq!(
+            shown.matches("Password for user").count(),
+            1,
+            "{extra}: asked once: {shown:?}"
+        );
+    }
+}

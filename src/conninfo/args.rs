@@ -93,6 +93,12 @@ pub struct ConnectionArgs {
     )]
     pub statement_timeout: Option<Duration>,
 
+    /// Ask for the password on the terminal before connecting, as psql -W does. Without it
+    /// the password is asked for only when the server wants one and none is configured;
+    /// never when stdin is not a terminal (then -W is an error).
+    #[arg(short = 'W', long = "password", help_heading = "Connection")]
+    pub password: bool,
+
     /// Print help (psql's -? works too). `-h` is the host, as in psql.
     #[arg(long = "help", short_alias = '?', action = ArgAction::Help)]
     pub help: Option<bool>,

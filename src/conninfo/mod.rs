@@ -25,6 +25,7 @@ mod tests;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use args::{
@@ -120,6 +121,17 @@ pub enum PasswordSource {
     File(PathBuf),
 }
 
+/// When [`connect`] may ask for a password on the terminal, as psql does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordPrompt {
+    /// Never (stdin is not a terminal, or nobody said it is).
+    Never,
+    /// When the server asks for a password and none is configured.
+    WhenAsked,
+    /// Before connecting, whatever else supplies one (`-W/--password`).
+    First,
+}
+
 /// Everything needed to open a session, resolved. Its `Debug` hides the password.
 #[derive(Clone, PartialEq)]
 pub struct ConnParams {
@@ -157,6 +169,11 @@ pub struct ConnParams {
     pub application_name: String,
     /// Server options for the startup packet (libpq's `options`, e.g. `-c work_mem=64MB`).
     pub options: Option<String>,
+    /// When [`connect`] may prompt for a password; see [`ConnParams::allow_prompt`].
+    pub prompt: PasswordPrompt,
+    /// A password typed at the prompt, shared by every clone (and [`with_dbname`](
+    /// Self::with_dbname)) so the user is asked once per run.
+    pub(crate) typed: Arc<OnceLock<String>>,
     /// One-line warnings for stderr (an ignored password file, unsupported `PG*` variables).
     pub warnings: Vec<String>,
 }
@@ -180,6 +197,8 @@ impl fmt::Debug for ConnParams {
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
             .field("options", &self.options)
+            .field("prompt", &self.prompt)
+            .field("typed", &self.typed.get().map(|_| redact::MASK))
             .field("warnings", &self.warnings)
             .finish()
     }
@@ -223,6 +242,24 @@ impl ConnParams {
                         .is_ok_and(|a| a.to_canonical().is_loopback())
             }
         }
+    }
+
+    /// Lets [`connect`] prompt on the terminal as psql does, when stdin is one: first with
+    /// `-W`, else only when the server asks for a password and none is configured. `-W`
+    /// without a terminal is a usage error; without `-W` and a terminal, nothing is asked.
+    pub fn allow_prompt(&mut self, stdin_is_terminal: bool) -> anyhow::Result<()> {
+        self.prompt = match (self.prompt, stdin_is_terminal) {
+            (PasswordPrompt::First, true) => PasswordPrompt::First,
+            (PasswordPrompt::First, false) => {
+                return Err(crate::exit::usage(
+                    "-W/--password needs a terminal to ask on, and stdin is not one \
+                     (set PGPASSWORD or use a password file)",
+                ));
+            }
+            (_, true) => PasswordPrompt::WhenAsked,
+            (_, false) => PasswordPrompt::Never,
+        };
+        Ok(())
     }
 
     /// The same server and role, another database (for visiting every database). A

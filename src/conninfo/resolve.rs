@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::args::{self, ConnectionArgs, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_STATEMENT_TIMEOUT};
 use super::{
-    ConnParams, DEFAULT_APPLICATION_NAME, DEFAULT_PORT, DEFAULT_SOCKET_DIRS, Host, PasswordSource,
-    RootCert, SslMode, is_connection_string, parse, pgpass, redact, tls,
+    ConnParams, DEFAULT_APPLICATION_NAME, DEFAULT_PORT, DEFAULT_SOCKET_DIRS, Host, PasswordPrompt,
+    PasswordSource, RootCert, SslMode, is_connection_string, parse, pgpass, redact, tls,
 };
 use crate::exit;
 
@@ -256,6 +256,13 @@ pub(super) fn resolve_with(
         statement_timeout: args.statement_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
         application_name,
         options: get("options").map(str::to_string),
+        // Whether a terminal is there to ask on is the shell's to say (`allow_prompt`).
+        prompt: if args.password {
+            PasswordPrompt::First
+        } else {
+            PasswordPrompt::Never
+        },
+        typed: Default::default(),
         warnings,
     })
 }

@@ -423,3 +423,24 @@ fn files_are_read_before_the_async_code_runs() {
     // The passwords themselves never show in Debug.
     assert!(!format!("{p:?}").contains("for-reports"), "{p:?}");
 }
+
+#[test]
+fn prompting_needs_a_terminal_and_w_forces_it() {
+    let mut p = ok(&ConnectionArgs::default(), USER);
+    assert_eq!(p.prompt, PasswordPrompt::Never);
+    p.allow_prompt(true).unwrap();
+    assert_eq!(p.prompt, PasswordPrompt::WhenAsked);
+    p.allow_prompt(false).unwrap();
+    assert_eq!(p.prompt, PasswordPrompt::Never);
+
+    let forced = ConnectionArgs {
+        password: true,
+        ..ConnectionArgs::default()
+    };
+    let mut p = ok(&forced, USER);
+    assert_eq!(p.prompt, PasswordPrompt::First);
+    let err = p.clone().allow_prompt(false).unwrap_err();
+    assert_eq!(classify(&err), Exit::Usage, "{err:#}");
+    p.allow_prompt(true).unwrap();
+    assert_eq!(p.prompt, PasswordPrompt::First);
+}

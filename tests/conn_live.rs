@@ -283,22 +283,28 @@ fn server_side_failures_are_one_line() {
     });
 }
 
-#[test]
-fn passwords_from_pgpass_url_and_their_failures() {
-    let Some(c) = started(|c| {
+/// A cluster where TCP needs a scram password and role `app_user` has [`PASSWORD`] (the
+/// harness's psql keeps trust over the socket).
+fn with_password_auth() -> Option<Cluster> {
+    let c = started(|c| {
         c.conf_append("password_encryption = 'scram-sha-256'");
-        // The harness's psql uses the socket (trust); TCP needs a password.
         c.write_data_file(
             "pg_hba.conf",
             "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
         );
-    }) else {
-        return;
-    };
+    })?;
     c.psql(
         "postgres",
         &format!("create role app_user login password '{PASSWORD}'"),
     );
+    Some(c)
+}
+
+#[test]
+fn passwords_from_pgpass_url_and_their_failures() {
+    let Some(c) = with_password_auth() else {
+        return;
+    };
     let port = c.port();
     let base = format!("host=127.0.0.1 port={port} user=app_user dbname=postgres");
     let dir = tempfile::tempdir().unwrap();
@@ -706,19 +712,9 @@ const PROMPT_WAIT: Duration = Duration::from_secs(60);
 /// is configured, and with -W; never when stdin is not a terminal.
 #[test]
 fn a_password_is_asked_for_on_a_terminal_only() {
-    let Some(c) = started(|c| {
-        c.conf_append("password_encryption = 'scram-sha-256'");
-        c.write_data_file(
-            "pg_hba.conf",
-            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
-        );
-    }) else {
+    let Some(c) = with_password_auth() else {
         return;
     };
-    c.psql(
-        "postgres",
-        &format!("create role app_user login password '{PASSWORD}'"),
-    );
     let home = tempfile::tempdir().unwrap();
     let port = c.port().to_string();
     let conn = [

@@ -26,6 +26,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+
+use crate::render::sanitize::is_unsafe;
 use std::time::Duration;
 
 pub use args::{
@@ -287,12 +289,13 @@ impl ConnParams {
 }
 
 /// A value for a `key=value` display: quoted when it would not read back as one word, with
-/// control characters escaped so a hostile name cannot break the line.
+/// control, bidirectional and invisible characters escaped (the terminal rule of
+/// [`crate::render::sanitize`]) so a hostile name cannot break or disguise the line.
 fn quote(value: &str) -> String {
     let plain = !value.is_empty()
         && !value
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '\'' || c == '\\');
+            .any(|c| c.is_whitespace() || is_unsafe(c) || c == '\'' || c == '\\');
     if plain {
         return value.to_string();
     }
@@ -303,7 +306,7 @@ fn quote(value: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.extend(c.escape_default()),
+            c if is_unsafe(c) => out.extend(c.escape_default()),
             c => out.push(c),
         }
     }

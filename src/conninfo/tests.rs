@@ -384,6 +384,11 @@ fn redacted_escapes_odd_names() {
     assert!(!text.contains('\n'), "{text}");
     assert!(text.contains("dbname='a\\'b'"), "{text}");
     assert!(text.contains("user='line\\nbreak'"), "{text}");
+    // Bidirectional and invisible characters are shown too, not only controls.
+    let p = ok(&conn("dbname=ab\u{202e}cd user=x\u{200b}y"), USER);
+    let text = p.redacted();
+    assert!(text.contains("dbname='ab\\u{202e}cd'"), "{text}");
+    assert!(text.contains("user='x\\u{200b}y'"), "{text}");
 }
 
 /// The password file and the root certificate file are read by `resolve`, which runs before

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 /// Unicode line and paragraph separators, and the invisible format characters (zero-width
 /// spaces and joiners, word joiner, invisible operators, byte-order mark, soft hyphen,
 /// interlinear annotation marks) that can hide or disguise text without showing themselves.
-fn is_unsafe(c: char) -> bool {
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -11,4 +11,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=${1:-${PGCACHE_TUNE_PG_BIN:-/usr/lib/postgresql/15/bin}}
 [ -x "$bin/postgres" ] || { echo "capture-stats-fixture: no postgres in $bin" >&2; exit 1; }
-PGCACHE_TUNE_PG_BIN=$bin PGCACHE_TUNE_WRITE_FIXTURE=1 exec cargo test --test collect_live stats_fixture_matches_a_fresh_capture -- --exact --nocapture
+# Writing a fixture is not a test run; tests refuse to write under CI=true.
+CI=false PGCACHE_TUNE_PG_BIN=$bin PGCACHE_TUNE_WRITE_FIXTURE=1 exec cargo test --test collect_live stats_fixture_matches_a_fresh_capture -- --exact --nocapture

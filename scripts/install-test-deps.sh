@@ -109,18 +109,32 @@ else
     log "OS user postgres missing; not needed since the tests do not run as root"
 fi
 
+# Installs a Debian package for a missing command, or says what to do by hand.
+apt_install_for() {
+    local command=$1 package=$2 why=$3
+    command -v apt-get >/dev/null 2>&1 \
+        || die "$command is missing and apt-get is not available: install $package by hand ($why)"
+    log "$command is missing: running apt-get update and apt-get install $package"
+    as_root apt-get update >&2 \
+        || die "apt-get update failed: cannot reach the Debian package registry"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$package" >&2 \
+        || die "apt-get install $package failed"
+}
+
+# `script` (bsdutils) gives the colour and password-prompt tests a pseudo-terminal; under
+# CI=true they fail without it rather than skip.
+if command -v script >/dev/null 2>&1; then
+    log "script present"
+else
+    apt_install_for script bsdutils "the terminal tests need it"
+fi
+
 # xmllint validates `check --format junit` against the JUnit schema CI servers use
 # (tests/schemas/junit-jenkins.xsd, in tests/check_cli.rs).
 if command -v xmllint >/dev/null 2>&1; then
     log "xmllint present"
 else
-    command -v apt-get >/dev/null 2>&1 \
-        || die "xmllint is missing and apt-get is not available: install libxml2's xmllint by hand (the JUnit tests need it)"
-    log "xmllint is missing: running apt-get update and apt-get install libxml2-utils"
-    as_root apt-get update >&2 \
-        || die "apt-get update failed: cannot reach the Debian package registry"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libxml2-utils >&2 \
-        || die "apt-get install libxml2-utils failed"
+    apt_install_for xmllint libxml2-utils "the JUnit schema tests need it"
 fi
 
 # The other majors come from the npm registry (scripts/pg-bin.sh).
@@ -128,12 +142,6 @@ if [ "$want_npm" -eq 1 ]; then
     if command -v npm >/dev/null 2>&1; then
         log "npm present: $(npm --version)"
     else
-        command -v apt-get >/dev/null 2>&1 \
-            || die "npm is missing and apt-get is not available: install npm by hand (scripts/pg-bin.sh needs it)"
-        log "npm is missing: running apt-get update and apt-get install npm"
-        as_root apt-get update >&2 \
-            || die "apt-get update failed: cannot reach the Debian package registry"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm >&2 \
-            || die "apt-get install npm failed"
+        apt_install_for npm npm "scripts/pg-bin.sh needs it"
     fi
 fi

@@ -52,11 +52,28 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
-    /// Print the man page (roff) on stdout.
-    #[command(
-        after_help = "Examples:\n  pgcache-tune man > pgcache-tune.1 && man ./pgcache-tune.1"
-    )]
-    Man,
+    /// Print a man page (roff) on stdout: the overview, or one subcommand's page with every
+    /// option; or write them all to a directory.
+    #[command(after_help = MAN_EXAMPLES)]
+    Man(ManArgs),
+}
+
+const MAN_EXAMPLES: &str = "Examples:
+  pgcache-tune man > pgcache-tune.1 && man ./pgcache-tune.1
+  pgcache-tune man report > pgcache-tune-report.1
+  pgcache-tune man --dir /usr/local/share/man/man1        # pgcache-tune.1, pgcache-tune-report.1, ...";
+
+/// Flags of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
+    /// completions, man) [default: the overview page, pgcache-tune(1)].
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+    pub page: Option<String>,
+    /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)
+    /// into this existing directory instead of printing one.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 const REPORT_EXAMPLES: &str = "Examples:
@@ -123,7 +140,8 @@ pub struct RecommendArgs {
     /// ~/.pgpass apply as with psql.
     #[arg(long, value_name = "CONNECTION")]
     pub from: Option<String>,
-    /// Statement timeout for the --from session.
+    /// Statement timeout for the --from session: a number with a unit (500ms, 30s, 2min);
+    /// a bare number is refused [default: 30s].
     #[arg(long, value_name = "DURATION", requires = "from", value_parser = crate::conninfo::parse_statement_timeout)]
     pub statement_timeout: Option<std::time::Duration>,
 }
@@ -236,9 +254,10 @@ pub struct CheckArgs {
     /// What an item with insufficient data counts as [default: ok].
     #[arg(long, value_enum, value_name = "STATE")]
     pub on_insufficient: Option<OnInsufficientArg>,
-    /// Judge the difference between two samples taken this far apart (30s, 5m) instead of
-    /// the lifetime counters; both are read in one read-only transaction, so the check's own
-    /// reads stay out of the window. A countdown shows on stderr when it is a terminal.
+    /// Judge the difference between two samples taken this far apart instead of the
+    /// lifetime counters: a number with a unit (30s, 5m, 500ms); a bare number is refused.
+    /// Both samples are read in one read-only transaction, so the check's own reads stay out
+    /// of the window. A countdown shows on stderr when it is a terminal.
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration_flag, allow_hyphen_values = true, conflicts_with = "since")]
     pub interval: Option<std::time::Duration>,
     /// Judge what happened since this snapshot (written by `pgcache-tune snapshot`).

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use pgcache_tune::cli::Cli;
 use pgcache_tune::exit::{Exit, classify};
 
@@ -34,7 +34,10 @@ fn main() -> ExitCode {
             }
         }
         Err(err) => {
-            eprintln!("error: {}", one_line(&format!("{err:#}")));
+            eprintln!(
+                "error: {}",
+                pgcache_tune::render::sanitize::one_line(&format!("{err:#}"))
+            );
             classify(&err).into()
         }
     }
@@ -49,31 +52,79 @@ fn clap_failure(err: &clap::Error) -> ExitCode {
             Exit::Ok.into()
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            // From clap's own list, so a new subcommand can never be left out.
+            let names: Vec<String> = Cli::command()
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set())
+                .map(|c| c.get_name().to_string())
+                .collect();
             eprintln!(
-                "error: a subcommand is required: recommend, probe, completions or man (see --help)"
+                "error: a subcommand is required: {} (see pgcache-tune --help)",
+                names.join(", ")
             );
             Exit::Usage.into()
         }
         _ => {
-            let rendered = err.render().to_string();
-            let useful: Vec<&str> = rendered
-                .lines()
-                .map(str::trim)
-                .filter(|l| {
-                    !l.is_empty()
-                        && !l.starts_with("Usage:")
-                        && !l.starts_with("For more information")
-                        && !l.starts_with("tip:")
-                })
-                .collect();
-            let text = useful.join("; ");
-            let text = text.strip_prefix("error: ").unwrap_or(&text);
-            eprintln!("error: {} (see --help)", one_line(text));
+            eprintln!("error: {}", usage_line(err));
             Exit::Usage.into()
         }
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Clap's multi-line error as one line: the message, "did you mean …?" for a near miss, and
+/// which help page to read. Clap puts a list under a header line ("…were not provided:"),
+/// so such a header runs straight into its items instead of being joined with `;`.
+fn usage_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let mut parts: Vec<String> = Vec::new();
+    let mut open_header = false;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            continue;
+        }
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        let text = match line.strip_prefix("tip: ") {
+            // clap: "tip: a similar subcommand exists: 'report'"
+            Some(tip) if tip.starts_with("a similar") || tip.starts_with("some similar") => {
+                match tip
+                    .split_once("exists: ")
+                    .or_else(|| tip.split_once("exist: "))
+                {
+                    Some((_, names)) => {
+                        format!("did you mean {}?", names.replace("', '", "' or '"))
+                    }
+                    None => tip.to_string(),
+                }
+            }
+            Some(tip) => tip.to_string(),
+            None => line.to_string(),
+        };
+        match parts.last_mut() {
+            Some(last) if open_header => {
+                last.push(' ');
+                last.push_str(&text);
+            }
+            _ => parts.push(text),
+        }
+        open_header = line.ends_with(':');
+    }
+    format!(
+        "{} (see {})",
+        pgcache_tune::render::sanitize::one_line(&parts.join("; ")),
+        help_page()
+    )
+}
+
+/// The help page that fits the command line: the first argument naming a subcommand (clap's
+/// own list) picks `pgcache-tune SUBCOMMAND --help`, else the top-level page.
+fn help_page() -> String {
+    let cli = Cli::command();
+    let sub = std::env::args().skip(1).find(|a| {
+        cli.get_subcommands()
+            .any(|c| c.get_name() == a.as_str() && !c.is_hide_set())
+    });
+    match sub {
+        Some(name) => format!("pgcache-tune {name} --help"),
+        None => "pgcache-tune --help".to_string(),
+    }
 }

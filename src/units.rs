@@ -168,10 +168,19 @@ pub fn format_epoch_utc(epoch: f64) -> String {
     )
 }
 
-/// Parses a duration flag (`30s`, `5m`, `5min`, `1h`, `500ms`; a bare number is seconds).
-/// Zero and negative spans are refused: a window must have a length.
-pub fn parse_duration_flag(text: &str) -> Result<std::time::Duration, String> {
-    let accepted = "expected a duration such as 30s, 5m or 1h (units ms, s, m/min, h)";
+/// The units every duration flag accepts, for help texts and messages.
+pub const DURATION_UNITS: &str = "ms, s, min (or m), h, d";
+
+/// Parses the value of any duration flag (`--interval`, `--statement-timeout`,
+/// `--connect-timeout`) into milliseconds: a number with a unit, `30s`, `500ms`, `1.5s`,
+/// `5min`, `5m`, `1h`, `1d`. Units are required: PostgreSQL would read a bare `1` as the
+/// setting's base unit (milliseconds for `statement_timeout`, seconds elsewhere), and one
+/// flag meaning milliseconds next to another meaning seconds is a trap, so a bare number is
+/// refused with a message suggesting both spellings. The one exception is `0`, which is
+/// the same span in every unit. Range checks are the caller's.
+pub fn parse_duration_ms(text: &str) -> Result<f64, String> {
+    let accepted =
+        format!("expected a number with a unit such as 30s or 500ms (units {DURATION_UNITS})");
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -180,18 +189,33 @@ pub fn parse_duration_flag(text: &str) -> Result<std::time::Duration, String> {
     let value: f64 = number
         .parse()
         .map_err(|_| format!("'{text}' is not a duration; {accepted}"))?;
-    let ms = value
-        * match unit {
-            "ms" => 1.0,
-            "" | "s" | "sec" => 1_000.0,
-            "m" | "min" => 60_000.0,
-            "h" => 3_600_000.0,
-            _ => return Err(format!("'{text}' has an unknown unit '{unit}'; {accepted}")),
-        };
-    if !(1.0..=7.0 * 86_400_000.0).contains(&ms) {
-        return Err(format!(
-            "'{text}' is out of range; {accepted}, from 1ms to 7 days"
-        ));
+    let factor_ms = match unit {
+        "" if value == 0.0 => 0.0,
+        "" => {
+            return Err(format!(
+                "'{text}' has no unit: write {number}s for seconds or {number}ms for milliseconds \
+                 (units {DURATION_UNITS})"
+            ));
+        }
+        "ms" => 1.0,
+        "s" | "sec" => 1_000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return Err(format!("'{text}' has an unknown unit '{unit}'; {accepted}")),
+    };
+    Ok(value * factor_ms)
+}
+
+/// Longest `--interval`: a window must end while someone still waits for the answer.
+const MAX_INTERVAL_MS: f64 = 7.0 * 86_400_000.0;
+
+/// `check --interval`: a [`parse_duration_ms`] span from 1ms to 7 days. Zero and negative
+/// spans are refused: a window must have a length.
+pub fn parse_duration_flag(text: &str) -> Result<std::time::Duration, String> {
+    let ms = parse_duration_ms(text)?;
+    if !(1.0..=MAX_INTERVAL_MS).contains(&ms) {
+        return Err(format!("'{text}' is out of range: from 1ms to 7d"));
     }
     Ok(std::time::Duration::from_secs_f64(ms / 1_000.0))
 }
@@ -413,16 +437,32 @@ mod tests {
             Ok(std::time::Duration::from_secs(300))
         );
         assert_eq!(
-            parse_duration_flag("2"),
+            parse_duration_flag("2s"),
             Ok(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse_duration_flag("1d"),
+            Ok(std::time::Duration::from_secs(86_400))
         );
         assert_eq!(
             parse_duration_flag("250ms"),
             Ok(std::time::Duration::from_millis(250))
         );
-        for bad in ["0s", "-5s", "abc", "5x", "", "30d"] {
+        for bad in ["0s", "0", "-5s", "abc", "5x", "", "30d", "2"] {
             assert!(parse_duration_flag(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bare_duration_is_refused_with_both_readings_offered() {
+        let err = parse_duration_ms("1").unwrap_err();
+        assert!(err.contains("1s") && err.contains("1ms"), "{err}");
+        let err = parse_duration_ms("2.5").unwrap_err();
+        assert!(err.contains("2.5s") && err.contains("2.5ms"), "{err}");
+        assert_eq!(parse_duration_ms("0"), Ok(0.0));
+        assert_eq!(parse_duration_ms("1.5s"), Ok(1500.0));
+        assert_eq!(parse_duration_ms(" 2 min "), Ok(120_000.0));
+        assert_eq!(parse_duration_ms("500ms"), Ok(500.0));
     }
 
     #[test]

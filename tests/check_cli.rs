@@ -7,10 +7,11 @@
 //! Every command runs in a fresh temporary directory, so no `pgcache-tune.toml` lying
 //! around can change a result, and without PG* variables.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
 /// `--scope` for every scope.
@@ -30,19 +31,7 @@ struct Run {
 
 /// Runs `pgcache-tune check ARGS` in `cwd`.
 fn check(cwd: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::cargo_bin("pgcache-tune").unwrap();
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
-    let out = cmd
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .arg("check")
-        .args(args)
-        .output()
-        .unwrap();
+    let out = support::tool(cwd).arg("check").args(args).output().unwrap();
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).unwrap(),
@@ -1808,8 +1797,8 @@ fn patterns_that_match_nothing_are_warned_about_with_the_exit_code_unchanged() {
 
 #[test]
 fn the_help_example_pattern_matches_what_it_names() {
-    let help = Command::cargo_bin("pgcache-tune")
-        .unwrap()
+    let home = tempfile::tempdir().unwrap();
+    let help = support::tool(home.path())
         .args(["check", "--help"])
         .output()
         .unwrap();

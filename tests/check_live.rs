@@ -59,14 +59,7 @@ impl From<Output> for Run {
 
 /// The binary, run in `cwd`, without PG* variables and with an empty HOME (no ~/.pgpass).
 fn pgcache_tune(cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgcache-tune"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.current_dir(cwd).env("HOME", cwd).env("NO_COLOR", "1");
-    cmd
+    support::tool_std(cwd)
 }
 
 /// The `hit_ratio` of every item, parsed from the JSON text with std's correctly rounded

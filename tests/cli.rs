@@ -1,12 +1,17 @@
 //! End-to-end tests of the binary without a server: output formats agree, bad input fails
 //! cleanly, shell integration works. The server-backed acceptance test is recommend_accept.rs.
 
+mod support;
+
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use assert_cmd::Command;
 
+/// The binary isolated from the caller's PG* variables and password file, with no colour
+/// preference (some tests set `NO_COLOR` themselves).
 fn bin() -> Command {
-    let mut cmd = Command::cargo_bin("pgcache-tune").unwrap();
+    let mut cmd = support::tool(Path::new(env!("CARGO_MANIFEST_DIR")));
     cmd.env_remove("NO_COLOR");
     cmd
 }
@@ -311,25 +316,175 @@ fn shell_integration() {
     assert!(run_ok(&["recommend", "--help"]).contains("GiB"));
 }
 
-#[test]
-fn missing_subcommand_is_a_usage_error() {
-    let out = bin().output().unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+/// Runs a command line that must fail with the usage code; its one line of stderr.
+fn usage_error(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    stderr
 }
 
 #[test]
+fn missing_subcommand_is_a_usage_error_naming_every_subcommand() {
+    let stderr = usage_error(&[]);
+    let cli = <pgcache_tune::cli::Cli as clap::CommandFactory>::command();
+    let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    assert!(names.len() >= 7, "{names:?}");
+    for name in names {
+        assert!(stderr.contains(name), "{stderr} lacks {name}");
+    }
+}
+
+#[test]
+fn usage_errors_read_as_sentences_with_suggestions() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["snapshot"],
+            &[
+                "required",
+                "--output <FILE>",
+                "pgcache-tune snapshot --help",
+            ],
+        ),
+        (&["reprot"], &["'reprot'", "did you mean 'report'?"]),
+        (&["chek"], &["did you mean 'check'?"]),
+        (
+            &["report", "--formt", "json"],
+            &["did you mean '--format'?", "pgcache-tune report --help"],
+        ),
+        (
+            &["report", "--format", "jsn"],
+            &["table, json, markdown", "pgcache-tune report --help"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let stderr = usage_error(args);
+        for needle in *needles {
+            assert!(stderr.contains(needle), "{args:?}: {stderr} lacks {needle}");
+        }
+        // No header glued to its list with a separator ("…provided:; --output").
+        assert!(!stderr.contains(":;"), "{args:?}: {stderr}");
+    }
+}
+
+/// `pgcache-tune recommend | head` is not an error. The reader is closed before the binary
+/// starts, so its first write really hits a broken pipe (with an open reader the whole
+/// snippet would fit in the pipe buffer and the broken-pipe path would never run).
+#[test]
 fn broken_pipe_is_not_an_error() {
-    let exe = assert_cmd::cargo::cargo_bin("pgcache-tune");
-    let status = std::process::Command::new("bash")
-        .args([
-            "-c",
-            &format!(
-                "set -o pipefail; '{}' recommend --ram 8GB --cpus 2 | head -c 10 >/dev/null",
-                exe.display()
-            ),
-        ])
-        .status()
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgcache-tune"))
+        .args(["recommend", "--ram", "8GB", "--cpus", "2"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
         .unwrap();
-    assert!(status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+
+    // The control: any other failing write (/dev/full) is an error, so the run above did
+    // write and it is the broken pipe, specifically, that is forgiven.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    if let Ok(full) = full {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgcache-tune"))
+            .args(["recommend", "--ram", "8GB", "--cpus", "2"])
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(66), "{out:?}");
+    }
+}
+
+/// One rule for bare numbers across every duration flag of every subcommand (found through
+/// clap, so a new flag cannot slip by): refused, with both readings offered; help says so.
+#[test]
+fn every_duration_flag_requires_a_unit() {
+    let cli = <pgcache_tune::cli::Cli as clap::CommandFactory>::command();
+    let mut seen = Vec::new();
+    for sub in cli.get_subcommands() {
+        for arg in sub.get_arguments() {
+            let is_duration = arg
+                .get_value_names()
+                .is_some_and(|names| names.iter().any(|n| n == "DURATION"));
+            let Some(long) = arg.get_long().filter(|_| is_duration) else {
+                continue;
+            };
+            let flag = format!("--{long}");
+            let stderr = usage_error(&[sub.get_name(), &flag, "1"]);
+            for needle in [&flag, "1s", "1ms"] {
+                assert!(stderr.contains(needle), "{flag}: {stderr} lacks {needle}");
+            }
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                help.contains("unit"),
+                "{} {flag} help does not state the unit rule: {help}",
+                sub.get_name()
+            );
+            seen.push(format!("{} {flag}", sub.get_name()));
+        }
+    }
+    for expected in [
+        "check --interval",
+        "recommend --statement-timeout",
+        "report --statement-timeout",
+        "report --connect-timeout",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == expected),
+            "{expected} not in {seen:?}"
+        );
+    }
+}
+
+/// `man NAME` prints each subcommand's page with every option it has and the exit-status
+/// table; `man --dir` writes exactly the pages the overview refers to.
+#[test]
+fn man_pages_exist_for_every_subcommand_with_every_option() {
+    let cli = <pgcache_tune::cli::Cli as clap::CommandFactory>::command();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let overview = run_ok(&["man"]);
+    for sub in cli.get_subcommands() {
+        let name = sub.get_name();
+        let page = run_ok(&["man", name]);
+        assert!(page.contains(".SH \"EXIT STATUS\""), "{name}");
+        for code in ["0", "3", "64", "65", "66", "69", "70"] {
+            assert!(
+                page.contains(&format!("\\fB{code}\\fR\n")),
+                "{name}: {code}"
+            );
+        }
+        for arg in sub.get_arguments() {
+            if let Some(long) = arg.get_long().filter(|_| !arg.is_hide_set()) {
+                let roff = format!("\\fB\\-\\-{}\\fR", long.replace('-', "\\-"));
+                assert!(page.contains(&roff), "{name} page lacks --{long}");
+            }
+        }
+        let file = dir.path().join(format!("pgcache-tune-{name}.1"));
+        let written = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+        assert_eq!(written, page, "{name}");
+        let reference = format!("pgcache\\-tune\\-{}(1)", name.replace('-', "\\-"));
+        assert!(overview.contains(&reference), "overview lacks {reference}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("pgcache-tune.1")).unwrap(),
+        overview
+    );
+    let stderr = usage_error(&["man", "reprot"]);
+    assert!(stderr.contains("report"), "{stderr}");
 }

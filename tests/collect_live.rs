@@ -1008,6 +1008,11 @@ async fn stats_fixture_matches_a_fresh_capture() {
     snap.indexes = sorted_indexes(indexes);
     let path = fixture(&format!("pg{}.json", c.major()));
     if std::env::var_os("PGCACHE_TUNE_WRITE_FIXTURE").is_some() {
+        // Writing is not testing: the test command (CI=true) must never pass this way.
+        assert!(
+            !support::in_ci(),
+            "PGCACHE_TUNE_WRITE_FIXTURE is set under CI=true"
+        );
         save_snapshot(&path, &snap).unwrap();
         eprintln!("wrote {}", path.display());
         return;

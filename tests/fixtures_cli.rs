@@ -4,6 +4,8 @@
 //! gate without a server: what a version cannot show is said, numbers flow from the capture to
 //! the output unchanged, and every output format succeeds.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -37,17 +39,7 @@ fn fixtures() -> Vec<(PathBuf, StatsSnapshot)> {
 
 /// The binary, isolated from the caller: no PG* variables, no config file, no colour.
 fn bin(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("pgcache-tune").unwrap();
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home)
-        .env("NO_COLOR", "1")
-        .current_dir(home);
-    cmd
+    support::tool(home)
 }
 
 /// Runs the binary; (exit code, stdout). Anything on stderr fails the test.

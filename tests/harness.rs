@@ -193,3 +193,28 @@ fn a_missing_server_fails_under_ci_and_skips_elsewhere() {
         other => panic!("outside CI a live test skips: {other:?}"),
     }
 }
+
+/// The README's test command runs with `CI=true` before any cargo invocation, so a live test
+/// without a server (or a test without a tool it needs) fails it instead of passing quietly.
+#[test]
+fn the_test_command_turns_skips_into_failures() {
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test.sh"))
+        .expect("scripts/test.sh");
+    let lines: Vec<&str> = script.lines().map(str::trim).collect();
+    let exported = lines
+        .iter()
+        .position(|l| *l == "export CI=true")
+        .expect("scripts/test.sh exports CI=true");
+    let first_cargo = lines
+        .iter()
+        .position(|l| !l.starts_with('#') && l.contains("cargo test"))
+        .expect("scripts/test.sh runs cargo test");
+    assert!(
+        exported < first_cargo,
+        "CI=true must be set before the first cargo test"
+    );
+    assert!(
+        !script.contains("CI=false") && !script.contains("unset CI"),
+        "nothing may undo it"
+    );
+}

@@ -284,19 +284,9 @@ fn conf_settings(conf: &str) -> Result<Vec<(String, String)>, String> {
 
 /// Runs the binary; stdout on success.
 fn run_binary(inputs: &Inputs, format: &str, home: &std::path::Path) -> Result<String, String> {
-    let mut cmd = assert_cmd::Command::cargo_bin("pgcache-tune")
-        .map_err(|e| format!("cannot find the pgcache-tune binary: {e}"))?;
     // Nothing from the caller's environment or config files may steer the output.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if key.starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home)
-        .env("NO_COLOR", "1")
-        .args(inputs.args(format));
+    let mut cmd = support::tool(home);
+    cmd.args(inputs.args(format));
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run pgcache-tune: {e}"))?;

@@ -5,8 +5,10 @@
 //! and honour `--limit` and `--min-blocks`. Bad input fails with one line on stderr, the
 //! documented exit code and nothing on stdout. The live tests are in report_live.rs.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use assert_cmd::Command;
@@ -19,14 +21,8 @@ fn fixture() -> PathBuf {
 /// The binary with no connection variables, colour preference or password file from the
 /// caller's environment.
 fn bin() -> Command {
-    let mut cmd = Command::cargo_bin("pgcache-tune").unwrap();
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = support::tool(Path::new(env!("CARGO_MANIFEST_DIR")));
     cmd.env_remove("NO_COLOR");
-    cmd.env("HOME", env!("CARGO_MANIFEST_DIR"));
     cmd
 }
 
@@ -493,7 +489,7 @@ fn no_ansi_escapes_without_a_terminal_or_with_no_color() {
     // The control: on a terminal the capture's low ratios are coloured, so the checks above
     // could fail; NO_COLOR turns the colour off there too.
     let Some(tty) = under_a_terminal(false) else {
-        eprintln!("no `script` to run under a pseudo-terminal: colour control skipped");
+        support::skip_unless_ci("no `script` (bsdutils) to run under a pseudo-terminal");
         return;
     };
     assert!(tty.status.success(), "{tty:?}");

@@ -42,14 +42,8 @@ const EVIL_NAME: &str = "evil\x1b[31mred\u{202e}";
 /// The binary with nothing from the caller's environment that could change where or how it
 /// connects: no PG* variables, no colour preference, and a HOME without a password file.
 fn bin(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("pgcache-tune").unwrap();
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = support::tool(home);
     cmd.env_remove("NO_COLOR");
-    cmd.env("HOME", home);
     cmd
 }
 
@@ -182,11 +176,7 @@ fn client(c: &Cluster, program: &str) -> StdCommand {
     } else {
         PathBuf::from(program)
     });
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
+    support::without_pg_env(&mut cmd);
     cmd.arg("-h")
         .arg(c.socket_dir())
         .args(["-p", &c.port().to_string(), "-U", support::SUPERUSER]);

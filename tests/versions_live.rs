@@ -197,17 +197,7 @@ async fn collect_reads_what_this_major_has_and_notes_the_rest() {
 
 /// The binary, isolated from the caller's environment and config files.
 fn pgcache_tune(home: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("pgcache-tune").unwrap();
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home)
-        .env("NO_COLOR", "1")
-        .current_dir(home);
-    cmd
+    support::tool(home)
 }
 
 fn stdout_of(cmd: &mut assert_cmd::Command) -> String {

@@ -200,11 +200,13 @@ pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
         // Bad flags stay usage errors; everything else is "cannot judge".
         Err(e) if classify(&e) == Exit::Usage => return Err(e),
         Err(e) => {
+            // The server's own words can be in here: one line on stderr with escapes made
+            // visible; the verdict keeps the raw text and render sanitises it.
             let message = format!("{e:#}")
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
-            eprintln!("error: {}", crate::render::sanitize::sanitize(&message));
+            eprintln!("error: {}", crate::render::sanitize::one_line(&message));
             Verdict::unknown(Reason::Failed { message }, None)
         }
     };

@@ -16,10 +16,12 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Resolves the flags against PG* variables and ~/.pgpass, printing libpq-style warnings
-/// (an ignored .pgpass, unsupported variables) on stderr.
+/// (an ignored .pgpass, unsupported variables) on stderr; a password prompt is allowed when
+/// stdin is a terminal, as with psql.
 pub fn resolve(args: &ConnectionArgs) -> anyhow::Result<ConnParams> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let params = conninfo::resolve(args, &|k| std::env::var(k).ok(), home.as_deref())?;
+    let mut params = conninfo::resolve(args, &|k| std::env::var(k).ok(), home.as_deref())?;
+    params.allow_prompt(std::io::IsTerminal::is_terminal(&std::io::stdin()))?;
     for w in &params.warnings {
         eprintln!("warning: {w}");
     }

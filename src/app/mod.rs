@@ -5,11 +5,11 @@
 
 mod check;
 mod live;
+mod man;
 mod recommend;
 mod report;
 mod terminal;
 
-use anyhow::Context;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, CompletionShell};
@@ -42,7 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Check(args) => check::check(&args),
         Command::Snapshot(args) => check::snapshot(&args),
         Command::Completions { shell } => Ok(completions(shell)),
-        Command::Man => man(),
+        Command::Man(args) => man::man(&args),
     }
 }
 
@@ -58,15 +58,4 @@ fn completions(shell: CompletionShell) -> Outcome {
         stdout: buf,
         exit: Exit::Ok,
     }
-}
-
-fn man() -> anyhow::Result<Outcome> {
-    let mut buf = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut buf)
-        .context("rendering the man page")?;
-    Ok(Outcome {
-        stdout: buf,
-        exit: Exit::Ok,
-    })
 }

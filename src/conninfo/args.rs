@@ -71,18 +71,20 @@ pub struct ConnectionArgs {
     )]
     pub dbname: Option<String>,
 
-    /// Give up connecting after this many seconds; 0 waits forever [env: PGCONNECT_TIMEOUT]
-    /// [default: 10].
+    /// Give up connecting after this long, in whole seconds with a unit (10s, 1min); 0 waits
+    /// forever. PGCONNECT_TIMEOUT and connect_timeout= stay bare seconds, as in libpq
+    /// [default: 10s].
     #[arg(
         long = "connect-timeout",
-        value_name = "SECONDS",
+        value_name = "DURATION",
         value_parser = parse_connect_timeout,
         help_heading = "Connection"
     )]
     pub connect_timeout: Option<u64>,
 
-    /// Cancel any query running longer than this, e.g. 30s, 500ms, 2min; a bare number is
-    /// milliseconds, as in PostgreSQL [default: 30s].
+    /// Cancel any query running longer than this: a number with a unit (500ms, 30s, 2min,
+    /// 1h); a bare number is refused, since PostgreSQL would read it as milliseconds
+    /// [default: 30s].
     #[arg(
         long = "statement-timeout",
         value_name = "DURATION",
@@ -90,6 +92,12 @@ pub struct ConnectionArgs {
         help_heading = "Connection"
     )]
     pub statement_timeout: Option<Duration>,
+
+    /// Ask for the password on the terminal before connecting, as psql -W does. Without it
+    /// the password is asked for only when the server wants one and none is configured;
+    /// never when stdin is not a terminal (then -W is an error).
+    #[arg(short = 'W', long = "password", help_heading = "Connection")]
+    pub password: bool,
 
     /// Print help (psql's -? works too). `-h` is the host, as in psql.
     #[arg(long = "help", short_alias = '?', action = ArgAction::Help)]
@@ -106,17 +114,25 @@ pub fn parse_port(text: &str) -> Result<u16, String> {
     }
 }
 
-/// Whole seconds, 0 meaning no limit (libpq's `connect_timeout`).
+/// Whole seconds, 0 meaning no limit (libpq's `connect_timeout`), written with a unit like
+/// every duration flag (`10s`, `1min`; [`crate::units::parse_duration_ms`]).
 pub fn parse_connect_timeout(text: &str) -> Result<u64, String> {
-    text.trim().parse::<u64>().map_err(|_| {
-        format!("invalid connect timeout \"{text}\" (expected whole seconds, 0 for no limit)")
-    })
+    let ms = crate::units::parse_duration_ms(text)?;
+    let secs = ms / 1_000.0;
+    if !secs.is_finite() || secs.fract() != 0.0 || secs > MAX_TIMEOUT_MS / 1_000.0 {
+        return Err(format!(
+            "connect timeout '{text}' must be whole seconds such as 10s (0 for no limit)"
+        ));
+    }
+    // Integral, non-negative and below i32::MAX after the checks above: the cast is exact.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(secs as u64)
 }
 
-/// A positive PostgreSQL duration (`30s`, `500ms`, `2min`; bare numbers are milliseconds),
-/// rounded to whole milliseconds as the server would.
+/// A positive duration (`30s`, `500ms`, `2min`; a unit is required, see
+/// [`crate::units::parse_duration_ms`]), rounded to whole milliseconds as the server would.
 pub fn parse_statement_timeout(text: &str) -> Result<Duration, String> {
-    let ms = crate::units::parse_pg_time_ms(text, 1.0)?;
+    let ms = crate::units::parse_duration_ms(text)?;
     if !ms.is_finite() || ms <= 0.0 {
         return Err(format!(
             "statement timeout '{text}' must be positive (0 would mean no limit, which this \
@@ -186,7 +202,7 @@ mod tests {
             "-d",
             "app",
             "--connect-timeout",
-            "3",
+            "3s",
             "--statement-timeout",
             "2min",
         ])
@@ -222,7 +238,21 @@ mod tests {
         assert!(parse(&["-p", "0"]).is_err());
         assert!(parse(&["-p", "70000"]).is_err());
         assert!(parse(&["--connect-timeout", "-1"]).is_err());
-        assert!(parse(&["--connect-timeout", "1.5"]).is_err());
+        assert!(parse(&["--connect-timeout", "1.5s"]).is_err());
+        assert!(
+            parse(&["--connect-timeout", "3"]).is_err(),
+            "a unit is required"
+        );
+        assert_eq!(
+            parse(&["--connect-timeout", "0"]).unwrap().connect_timeout,
+            Some(0)
+        );
+        assert_eq!(
+            parse(&["--connect-timeout", "2min"])
+                .unwrap()
+                .connect_timeout,
+            Some(120)
+        );
         assert!(parse(&["--statement-timeout", "0"]).is_err());
         assert!(parse(&["--statement-timeout=-5s"]).is_err());
         assert!(parse(&["--statement-timeout", "5 parsecs"]).is_err());
@@ -231,12 +261,15 @@ mod tests {
     #[test]
     fn statement_timeout_follows_postgresql_units() {
         let p = parse_statement_timeout;
-        assert_eq!(p("100"), Ok(Duration::from_millis(100)));
+        assert!(
+            p("100").unwrap_err().contains("100ms"),
+            "a unit is required"
+        );
         assert_eq!(p("100ms"), Ok(Duration::from_millis(100)));
         assert_eq!(p("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(p("1h"), Ok(Duration::from_secs(3600)));
         assert!(p("30S").is_err(), "units are case-sensitive");
-        assert!(p("100us").is_err(), "rounds to 0ms");
+        assert!(p("0.1ms").is_err(), "rounds to 0ms");
         assert!(p("30d").is_err(), "above i32::MAX ms");
     }
 }

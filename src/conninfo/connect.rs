@@ -5,6 +5,7 @@
 //! time-limited in one round trip. [`describe_error`] is the one place that turns a driver
 //! error into a message, so collection code reports query failures the same way.
 
+use std::borrow::Cow;
 use std::error::Error as _;
 use std::io;
 use std::time::Duration;
@@ -14,8 +15,9 @@ use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres::error::SqlState;
 
 use super::tls::{self, MakeTls};
-use super::{ConnParams, Host, PasswordSource, RootCert, SslMode, redact};
+use super::{ConnParams, Host, PasswordPrompt, PasswordSource, RootCert, SslMode, redact};
 use crate::exit;
+use crate::render::sanitize::one_line;
 use crate::units::format_ms;
 
 /// `lock_timeout` for our sessions: waiting on a lock means someone is doing DDL, and a
@@ -42,40 +44,98 @@ pub async fn connect(params: &ConnParams) -> anyhow::Result<Client> {
     };
     let tls = MakeTls::new(tls::client_config(&check).map_err(anyhow::Error::msg)?);
 
-    let attempt = establish(params, tls, tls_possible);
-    let result = match params.connect_timeout {
-        Some(limit) => match tokio::time::timeout(limit, attempt).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(server(format!(
-                    "{context}: timed out after {}",
-                    secs(limit)
-                )));
-            }
-        },
-        None => attempt.await,
-    };
-    result.map_err(|(e, phase)| {
-        let mut text = match phase {
-            Phase::Connect => describe_error(&e, &context),
-            Phase::Setup => describe_error(&e, &format!("setting up the session on {target}")),
-        };
-        if let (Some(&SqlState::INVALID_PASSWORD), PasswordSource::File(file)) =
-            (e.code(), &params.password_source)
-        {
-            text.push_str(&format!(" (password from \"{}\")", file.display()));
-        }
-        if text.ends_with(UNTRUSTED) {
-            match &params.sslrootcert {
-                Some(RootCert::File(file)) => {
-                    text.push_str(&format!(" in \"{}\"", file.display()));
+    // A password typed earlier in this run (another database), or asked for now with -W.
+    let mut params = Cow::Borrowed(params);
+    if params.prompt == PasswordPrompt::First || params.typed.get().is_some() {
+        let typed = ask_password(&params).await?;
+        params.to_mut().password = Some(typed);
+    }
+    loop {
+        let attempt = establish(&params, tls.clone(), tls_possible);
+        let result = match params.connect_timeout {
+            Some(limit) => match tokio::time::timeout(limit, attempt).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(server(format!(
+                        "{context}: timed out after {}",
+                        secs(limit)
+                    )));
                 }
-                Some(RootCert::System) => text.push_str(" (system roots)"),
-                None => {}
+            },
+            None => attempt.await,
+        };
+        match result {
+            Ok(client) => return Ok(client),
+            // psql: the server wants a password and none is configured, so ask (on a
+            // terminal only) and try once more. The prompt is outside the connect timeout.
+            Err((e, Phase::Connect))
+                if params.prompt == PasswordPrompt::WhenAsked
+                    && params.password.is_none()
+                    && is_password_missing(&e) =>
+            {
+                let typed = ask_password(&params).await?;
+                params.to_mut().password = Some(typed);
             }
+            Err((e, phase)) => return Err(explain(&params, &e, phase, &context, &target)),
         }
-        server(text)
-    })
+    }
+}
+
+/// The one-line failure for a driver error, naming where a wrong password or an untrusted
+/// certificate came from.
+fn explain(
+    params: &ConnParams,
+    e: &tokio_postgres::Error,
+    phase: Phase,
+    context: &str,
+    target: &str,
+) -> anyhow::Error {
+    let mut text = match phase {
+        Phase::Connect => describe_error(e, context),
+        Phase::Setup => describe_error(e, &format!("setting up the session on {target}")),
+    };
+    if let (Some(&SqlState::INVALID_PASSWORD), PasswordSource::File(file)) =
+        (e.code(), &params.password_source)
+    {
+        text.push_str(&format!(" (password from \"{}\")", file.display()));
+    }
+    if text.ends_with(UNTRUSTED) {
+        match &params.sslrootcert {
+            Some(RootCert::File(file)) => {
+                text.push_str(&format!(" in \"{}\"", file.display()));
+            }
+            Some(RootCert::System) => text.push_str(" (system roots)"),
+            None => {}
+        }
+    }
+    server(text)
+}
+
+/// The driver's "the server asked for a password and the configuration has none".
+fn is_password_missing(e: &tokio_postgres::Error) -> bool {
+    driver_kind(e) == DriverKind::Config
+        && e.source()
+            .is_some_and(|c| c.to_string() == "password missing")
+}
+
+/// The password typed at psql's prompt, on the terminal (`/dev/tty`, not stdin or stdout,
+/// which carry data), asked once per run: clones of the parameters share the answer. The
+/// blocking read runs on tokio's blocking pool, never on the runtime's thread.
+async fn ask_password(params: &ConnParams) -> anyhow::Result<String> {
+    if let Some(typed) = params.typed.get() {
+        return Ok(typed.clone());
+    }
+    let prompt = format!("Password for user {}: ", one_line(&params.user));
+    let typed = tokio::task::spawn_blocking(move || rpassword::prompt_password(prompt))
+        .await
+        .map_err(|e| anyhow::anyhow!("the password prompt failed: {e}"))?
+        .map_err(|e| {
+            exit::usage(format!(
+                "cannot read a password from the terminal: {}",
+                exit::io_reason(&e)
+            ))
+        })?;
+    Ok(params.typed.get_or_init(|| typed).clone())
 }
 
 /// Where an attempt failed.
@@ -278,7 +338,9 @@ fn reason(err: &tokio_postgres::Error) -> String {
         },
         DriverKind::Protocol => NOT_POSTGRES.to_string(),
         DriverKind::Config if cause_text == "password missing" => {
-            "no password supplied (set PGPASSWORD or use a password file)".to_string()
+            "no password supplied (set PGPASSWORD, use a password file, or run on a terminal \
+             to be asked)"
+                .to_string()
         }
         DriverKind::Authentication => format!("authentication failed: {cause_text}"),
         DriverKind::Timeout => "timed out waiting for the server".to_string(),
@@ -310,10 +372,22 @@ fn tls_reason(cause: Option<&(dyn std::error::Error + 'static)>, cause_text: &st
     let rustls_error = io
         .and_then(|e| e.get_ref())
         .and_then(|e| e.downcast_ref::<rustls::Error>());
-    if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) =
-        rustls_error
-    {
-        return format!("TLS handshake failed: {UNTRUSTED}");
+    match rustls_error {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+            return format!("TLS handshake failed: {UNTRUSTED}");
+        }
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. },
+        )) => {
+            return "TLS handshake failed: the server certificate has expired".into();
+        }
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidYet
+            | rustls::CertificateError::NotValidYetContext { .. },
+        )) => {
+            return "TLS handshake failed: the server certificate is not valid yet".into();
+        }
+        _ => {}
     }
     format!("TLS handshake failed: {cause_text}")
 }
@@ -321,12 +395,6 @@ fn tls_reason(cause: Option<&(dyn std::error::Error + 'static)>, cause_text: &st
 /// Seconds for a timeout message (`10s`, `1s`; sub-second limits keep their milliseconds).
 fn secs(limit: Duration) -> String {
     format_ms(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Collapses newlines and runs of blanks, so a server message with DETAIL lines or a path
-/// with a newline cannot break the one-line rule.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -351,10 +419,5 @@ mod tests {
     fn timeouts_print_in_seconds() {
         assert_eq!(secs(Duration::from_secs(10)), "10s");
         assert_eq!(secs(Duration::from_millis(1500)), "1500ms");
-    }
-
-    #[test]
-    fn one_line_collapses_everything() {
-        assert_eq!(one_line("a\nDETAIL:  b\r\n\tc "), "a DETAIL: b c");
     }
 }

@@ -25,6 +25,9 @@ mod tests;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use crate::render::sanitize::is_unsafe;
 use std::time::Duration;
 
 pub use args::{
@@ -35,6 +38,7 @@ pub use connect::{connect, describe_error, server_failure};
 pub use parse::is_connection_string;
 pub use redact::redact;
 pub use resolve::resolve;
+pub use tls::RootFile;
 
 /// The port when nothing names one.
 pub const DEFAULT_PORT: u16 = 5432;
@@ -119,6 +123,17 @@ pub enum PasswordSource {
     File(PathBuf),
 }
 
+/// When [`connect`] may ask for a password on the terminal, as psql does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordPrompt {
+    /// Never (stdin is not a terminal, or nobody said it is).
+    Never,
+    /// When the server asks for a password and none is configured.
+    WhenAsked,
+    /// Before connecting, whatever else supplies one (`-W/--password`).
+    First,
+}
+
 /// Everything needed to open a session, resolved. Its `Debug` hides the password.
 #[derive(Clone, PartialEq)]
 pub struct ConnParams {
@@ -138,10 +153,16 @@ pub struct ConnParams {
     pub password_source: PasswordSource,
     /// The password file consulted when no password is given.
     pub passfile: Option<PathBuf>,
+    /// That file's text, read by [`resolve`] (before any async code runs) when no password
+    /// is given, for [`with_dbname`](Self::with_dbname).
+    pub(crate) passfile_contents: Option<pgpass::Contents>,
     /// TLS policy; ignored for Unix sockets, where TLS is never attempted.
     pub sslmode: SslMode,
     /// Trusted roots for certificate checks.
     pub sslrootcert: Option<RootCert>,
+    /// The root certificate file as [`resolve`] read it, so that [`connect`] does no
+    /// blocking file I/O; `None` unless `sslrootcert` names a file.
+    pub root_file: Option<RootFile>,
     /// Limit for connecting and setting up the session; `None` waits forever.
     pub connect_timeout: Option<Duration>,
     /// The session's `statement_timeout`.
@@ -150,6 +171,11 @@ pub struct ConnParams {
     pub application_name: String,
     /// Server options for the startup packet (libpq's `options`, e.g. `-c work_mem=64MB`).
     pub options: Option<String>,
+    /// When [`connect`] may prompt for a password; see [`ConnParams::allow_prompt`].
+    pub prompt: PasswordPrompt,
+    /// A password typed at the prompt, shared by every clone (and [`with_dbname`](
+    /// Self::with_dbname)) so the user is asked once per run.
+    pub(crate) typed: Arc<OnceLock<String>>,
     /// One-line warnings for stderr (an ignored password file, unsupported `PG*` variables).
     pub warnings: Vec<String>,
 }
@@ -165,12 +191,16 @@ impl fmt::Debug for ConnParams {
             .field("password", &self.password.as_ref().map(|_| redact::MASK))
             .field("password_source", &self.password_source)
             .field("passfile", &self.passfile)
+            .field("passfile_contents", &self.passfile_contents)
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
+            .field("root_file", &self.root_file)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
             .field("options", &self.options)
+            .field("prompt", &self.prompt)
+            .field("typed", &self.typed.get().map(|_| redact::MASK))
             .field("warnings", &self.warnings)
             .finish()
     }
@@ -216,9 +246,28 @@ impl ConnParams {
         }
     }
 
+    /// Lets [`connect`] prompt on the terminal as psql does, when stdin is one: first with
+    /// `-W`, else only when the server asks for a password and none is configured. `-W`
+    /// without a terminal is a usage error; without `-W` and a terminal, nothing is asked.
+    pub fn allow_prompt(&mut self, stdin_is_terminal: bool) -> anyhow::Result<()> {
+        self.prompt = match (self.prompt, stdin_is_terminal) {
+            (PasswordPrompt::First, true) => PasswordPrompt::First,
+            (PasswordPrompt::First, false) => {
+                return Err(crate::exit::usage(
+                    "-W/--password needs a terminal to ask on, and stdin is not one \
+                     (set PGPASSWORD or use a password file)",
+                ));
+            }
+            (_, true) => PasswordPrompt::WhenAsked,
+            (_, false) => PasswordPrompt::Never,
+        };
+        Ok(())
+    }
+
     /// The same server and role, another database (for visiting every database). A
     /// password from a password file is looked up again, since its lines may name
-    /// databases; warnings are dropped, having been reported for the first connection.
+    /// databases, in the text [`resolve`] read: no file I/O, since this runs inside async
+    /// code. Warnings are dropped, having been reported for the first connection.
     pub fn with_dbname(&self, db: &str) -> ConnParams {
         let mut next = self.clone();
         next.dbname = db.to_string();
@@ -226,23 +275,13 @@ impl ConnParams {
         if self.password_source != PasswordSource::Given {
             next.password = None;
             next.password_source = PasswordSource::None;
-            if let Some(file) = &self.passfile {
-                let port = self.port.to_string();
-                let host =
-                    resolve::pgpass_host(&self.host, &resolve::default_socket_dir(&|p| p.is_dir()));
-                let found = pgpass::lookup(
-                    file,
-                    &pgpass::Key {
-                        host: &host,
-                        port: &port,
-                        dbname: db,
-                        user: &self.user,
-                    },
-                );
-                if let Some(pw) = found.password {
-                    next.password = Some(pw);
-                    next.password_source = PasswordSource::File(file.clone());
-                }
+            let found = self
+                .passfile_contents
+                .as_ref()
+                .and_then(|c| c.password(self.port, db, &self.user));
+            if let (Some(pw), Some(file)) = (found, &self.passfile) {
+                next.password = Some(pw);
+                next.password_source = PasswordSource::File(file.clone());
             }
         }
         next
@@ -250,12 +289,13 @@ impl ConnParams {
 }
 
 /// A value for a `key=value` display: quoted when it would not read back as one word, with
-/// control characters escaped so a hostile name cannot break the line.
+/// control, bidirectional and invisible characters escaped (the terminal rule of
+/// [`crate::render::sanitize`]) so a hostile name cannot break or disguise the line.
 fn quote(value: &str) -> String {
     let plain = !value.is_empty()
         && !value
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '\'' || c == '\\');
+            .any(|c| c.is_whitespace() || is_unsafe(c) || c == '\'' || c == '\\');
     if plain {
         return value.to_string();
     }
@@ -266,7 +306,7 @@ fn quote(value: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.extend(c.escape_default()),
+            c if is_unsafe(c) => out.extend(c.escape_default()),
             c => out.push(c),
         }
     }

@@ -6,6 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// What a connection is matched against, each field already in the form libpq compares:
 /// `host` is the host name, the `hostaddr` when there is no name, or `localhost` for the
@@ -22,52 +23,85 @@ pub struct Key<'a> {
     pub user: &'a str,
 }
 
-/// The outcome of consulting a password file.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Lookup {
-    /// The matching line's password, if any line matched.
-    pub password: Option<String>,
-    /// Why the file was not used, for the user (one line).
-    pub warning: Option<String>,
-}
-
 /// Group and other permission bits: any of them set makes libpq ignore the file.
 const GROUP_OR_WORLD_BITS: u32 = 0o077;
 
-/// Reads `path` and finds the password for `key`. A missing file is not an error (most
-/// people have none); an unsafe or unreadable one is skipped with a warning.
-pub fn lookup(path: &Path, key: &Key<'_>) -> Lookup {
+/// A password file's text, read once before connecting so that later look-ups (another database
+/// of the same server) do no file I/O inside the async connection code; `None` with a
+/// warning when libpq would not use it, `None` alone when there is no file.
+pub fn read(path: &Path) -> (Option<Arc<str>>, Option<String>) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(_) => return Lookup::default(),
-    };
-    let warn = |text: String| Lookup {
-        password: None,
-        warning: Some(text),
+        Err(_) => return (None, None),
     };
     if !meta.is_file() {
-        return warn(format!(
-            "password file \"{}\" is not a plain file",
-            path.display()
-        ));
+        return (
+            None,
+            Some(format!(
+                "password file \"{}\" is not a plain file",
+                path.display()
+            )),
+        );
     }
     if meta.permissions().mode() & GROUP_OR_WORLD_BITS != 0 {
-        return warn(format!(
-            "password file \"{}\" has group or world access; permissions should be u=rw (0600) \
-             or less",
-            path.display()
-        ));
+        return (
+            None,
+            Some(format!(
+                "password file \"{}\" has group or world access; permissions should be \
+                 u=rw (0600) or less",
+                path.display()
+            )),
+        );
     }
     match std::fs::read(path) {
-        Ok(bytes) => Lookup {
-            password: find(&String::from_utf8_lossy(&bytes), key),
-            warning: None,
-        },
-        Err(e) => warn(format!(
-            "could not read password file \"{}\": {}",
-            path.display(),
-            crate::exit::io_reason(&e)
-        )),
+        Ok(bytes) => (Some(String::from_utf8_lossy(&bytes).into()), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "could not read password file \"{}\": {}",
+                path.display(),
+                crate::exit::io_reason(&e)
+            )),
+        ),
+    }
+}
+
+/// A password file's text as [`read`] before connecting, with this server's host as the file
+/// names it, so another database's password is found without file I/O. Its `Debug` shows no
+/// passwords.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Contents {
+    host: String,
+    text: Arc<str>,
+}
+
+impl std::fmt::Debug for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contents")
+            .field("host", &self.host)
+            .field("lines", &self.text.lines().count())
+            .finish()
+    }
+}
+
+impl Contents {
+    /// `text` read from a password file, for connections to `host` (as the file names it).
+    pub fn new(host: String, text: Arc<str>) -> Contents {
+        Contents { host, text }
+    }
+
+    /// The password for `user` on `dbname` at this host and `port`.
+    pub fn password(&self, port: u16, dbname: &str, user: &str) -> Option<String> {
+        let port = port.to_string();
+        find(
+            &self.text,
+            &Key {
+                host: &self.host,
+                port: &port,
+                dbname,
+                user,
+            },
+        )
     }
 }
 
@@ -125,6 +159,12 @@ fn unescape_password(text: &str) -> String {
 mod tests {
     use super::*;
     use std::fs;
+
+    /// What [`read`] gives for `path`, as (password for KEY, warning).
+    fn lookup(path: &Path) -> (Option<String>, Option<String>) {
+        let (text, warning) = read(path);
+        (text.and_then(|t| find(&t, &KEY)), warning)
+    }
 
     const KEY: Key<'static> = Key {
         host: "db.example",
@@ -185,15 +225,15 @@ db.example:5432:app:alice:right
         fs::write(&path, "*:*:*:*:secret\n").unwrap();
 
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        let ok = lookup(&path, &KEY);
-        assert_eq!(ok.password.as_deref(), Some("secret"));
-        assert_eq!(ok.warning, None);
+        let (password, warning) = lookup(&path);
+        assert_eq!(password.as_deref(), Some("secret"));
+        assert_eq!(warning, None);
 
         for mode in [0o644, 0o640, 0o604, 0o620] {
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-            let ignored = lookup(&path, &KEY);
-            assert_eq!(ignored.password, None, "mode {mode:o}");
-            let warning = ignored.warning.expect("warning");
+            let (password, warning) = lookup(&path);
+            assert_eq!(password, None, "mode {mode:o}");
+            let warning = warning.expect("warning");
             assert!(warning.contains("group or world access"), "{warning}");
             assert!(!warning.contains("secret"));
             assert!(!warning.contains('\n'));
@@ -203,9 +243,9 @@ db.example:5432:app:alice:right
     #[test]
     fn missing_file_is_silent_and_directory_is_not_a_plain_file() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(lookup(&dir.path().join("none"), &KEY), Lookup::default());
+        assert_eq!(lookup(&dir.path().join("none")), (None, None));
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
-        let l = lookup(dir.path(), &KEY);
-        assert!(l.warning.unwrap().contains("not a plain file"));
+        let (_, warning) = lookup(dir.path());
+        assert!(warning.unwrap().contains("not a plain file"));
     }
 }

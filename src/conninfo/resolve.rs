@@ -1,7 +1,10 @@
 //! Merging flags, a connection string, the `PG*` variables and libpq's defaults into one
 //! [`ConnParams`]: connection string > flags > environment > defaults (psql's order), with empty values
-//! counting as "not given". The only I/O is the password-file lookup and the check for which
-//! default socket directory exists.
+//! counting as "not given". One step per source (environment, then flags and the connection
+//! string, whose URL and `key=value` forms `parse` reads) and one per decision (server, user
+//! and database, TLS, timeout, password). The only I/O is reading the password and root
+//! certificate files, once, before any async code, and the check for which default socket
+//! directory exists.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,8 +13,8 @@ use std::time::Duration;
 
 use super::args::{self, ConnectionArgs, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_STATEMENT_TIMEOUT};
 use super::{
-    ConnParams, DEFAULT_APPLICATION_NAME, DEFAULT_PORT, DEFAULT_SOCKET_DIRS, Host, PasswordSource,
-    RootCert, SslMode, is_connection_string, parse, pgpass, redact,
+    ConnParams, DEFAULT_APPLICATION_NAME, DEFAULT_PORT, DEFAULT_SOCKET_DIRS, Host, PasswordPrompt,
+    PasswordSource, RootCert, SslMode, is_connection_string, parse, pgpass, redact, tls,
 };
 use crate::exit;
 
@@ -59,35 +62,116 @@ pub fn resolve(
     resolve_with(args, env, home, &|p| p.is_dir())
 }
 
-/// [`resolve`] with the socket-directory probe injected, for tests.
+/// [`resolve`] with the socket-directory probe injected, for tests. One step per source,
+/// lowest layer first, each overwriting the one before (psql's order); then one step per
+/// thing the merged values decide.
 pub(super) fn resolve_with(
     args: &ConnectionArgs,
     env: &dyn Fn(&str) -> Option<String>,
     home: Option<&Path>,
     dir_exists: &dyn Fn(&Path) -> bool,
 ) -> anyhow::Result<ConnParams> {
-    let usage = |m: String| exit::usage(redact(&m));
-    let mut values: HashMap<String, String> = HashMap::new();
-    let set = |values: &mut HashMap<String, String>, key: &str, value: &str| {
-        if !value.is_empty() {
-            values.insert(key.to_string(), value.to_string());
-        }
+    let mut values = Values::default();
+    let mut warnings = from_environment(&mut values, env);
+    from_flags_and_connection_string(&mut values, args)?;
+    let server = server(&values, dir_exists)?;
+    let (user, dbname) = user_and_dbname(&values, env)?;
+    let (sslmode, sslrootcert) = tls_settings(&values, home)?;
+    let connect_timeout = connect_timeout(&values)?;
+    let application_name = values
+        .get("application_name")
+        .or(values.get("fallback_application_name"))
+        .unwrap_or(DEFAULT_APPLICATION_NAME)
+        .to_string();
+    let passfile = values
+        .get("passfile")
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".pgpass")));
+    let secret = password(
+        &values,
+        passfile.as_deref(),
+        &pgpass_host(&server.host, &server.default_dir),
+        server.port,
+        &dbname,
+        &user,
+    );
+    warnings.extend(secret.warning);
+    // Read here, before any async code runs, for `connect`.
+    let root_file = match &sslrootcert {
+        Some(RootCert::File(path)) => Some(tls::read_root_file(path)),
+        _ => None,
     };
 
-    // Lowest layer first; each later layer overwrites.
-    let mut warnings = Vec::new();
+    Ok(ConnParams {
+        host: server.host,
+        hostaddr: server.hostaddr,
+        port: server.port,
+        user,
+        dbname,
+        password: secret.password,
+        password_source: secret.source,
+        passfile,
+        passfile_contents: secret.contents,
+        sslmode,
+        sslrootcert,
+        root_file,
+        connect_timeout,
+        statement_timeout: args.statement_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
+        application_name,
+        options: values.get("options").map(str::to_string),
+        // Whether a terminal is there to ask on is the shell's to say (`allow_prompt`).
+        prompt: if args.password {
+            PasswordPrompt::First
+        } else {
+            PasswordPrompt::Never
+        },
+        typed: Default::default(),
+        warnings,
+    })
+}
+
+/// A usage error whose message quotes no password.
+fn usage(message: String) -> anyhow::Error {
+    exit::usage(redact(&message))
+}
+
+/// libpq's connection keywords as merged so far. An empty value counts as "not given".
+#[derive(Default)]
+struct Values(HashMap<String, String>);
+
+impl Values {
+    fn set(&mut self, key: &str, value: &str) {
+        if !value.is_empty() {
+            self.0.insert(key.to_string(), value.to_string());
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+}
+
+/// The lowest layer: the `PG*` variables libpq reads. Returns warnings for the variables
+/// that would change how libpq connects but that we do not act on.
+fn from_environment(values: &mut Values, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
     for (key, var) in ENV_VARS {
         if let Some(v) = env(var) {
-            set(&mut values, key, &v);
+            values.set(key, &v);
         }
     }
-    for var in UNSUPPORTED_ENV_VARS {
-        if env(var).is_some_and(|v| !v.is_empty()) {
-            warnings.push(format!(
-                "{var} is set but not supported by pgcache-tune; ignored"
-            ));
-        }
-    }
+    UNSUPPORTED_ENV_VARS
+        .iter()
+        .filter(|var| env(var).is_some_and(|v| !v.is_empty()))
+        .map(|var| format!("{var} is set but not supported by pgcache-tune; ignored"))
+        .collect()
+}
+
+/// The command line, over the environment: `-h -p -U -d`, then the connection string (a
+/// URL or `key=value` words, from CONNECTION or `-d`), then `--connect-timeout`.
+fn from_flags_and_connection_string(
+    values: &mut Values,
+    args: &ConnectionArgs,
+) -> anyhow::Result<()> {
     let (conn_string, plain_db) = match (&args.connection, &args.dbname) {
         (Some(_), Some(_)) => {
             return Err(usage(
@@ -109,27 +193,40 @@ pub(super) fn resolve_with(
         ("dbname", plain_db),
     ] {
         if let Some(v) = flag {
-            set(&mut values, key, v);
+            values.set(key, v);
         }
     }
     if let Some(text) = conn_string {
         for (key, value) in parse::parse_connection_string(text).map_err(usage)? {
-            set(&mut values, &key, &value);
+            values.set(&key, &value);
         }
     }
     if let Some(seconds) = args.connect_timeout {
-        set(&mut values, "connect_timeout", &seconds.to_string());
+        values.set("connect_timeout", &seconds.to_string());
     }
-    let get = |key: &str| values.get(key).map(String::as_str);
+    Ok(())
+}
 
+/// Where the server is.
+struct Server {
+    host: Host,
+    hostaddr: Option<IpAddr>,
+    port: u16,
+    /// The default socket directory, which `.pgpass` calls `localhost`.
+    default_dir: PathBuf,
+}
+
+/// Host, address and port: one server (no lists), no abstract sockets, the default socket
+/// directory when nothing names a host.
+fn server(values: &Values, dir_exists: &dyn Fn(&Path) -> bool) -> anyhow::Result<Server> {
     for key in ["host", "hostaddr", "port"] {
-        if let Some(v) = get(key).filter(|v| v.contains(',')) {
+        if let Some(v) = values.get(key).filter(|v| v.contains(',')) {
             return Err(usage(format!(
                 "several values in {key}=\"{v}\": pgcache-tune connects to one server at a time"
             )));
         }
     }
-    let hostaddr = match get("hostaddr") {
+    let hostaddr = match values.get("hostaddr") {
         Some(text) => Some(
             text.parse::<IpAddr>()
                 .map_err(|_| usage(format!("could not parse network address \"{text}\"")))?,
@@ -137,7 +234,7 @@ pub(super) fn resolve_with(
         None => None,
     };
     let default_dir = default_socket_dir(dir_exists);
-    let host = match (get("host"), hostaddr) {
+    let host = match (values.get("host"), hostaddr) {
         (Some(h), _) if h.starts_with('/') => Host::Socket(PathBuf::from(h)),
         (Some(h), _) if h.starts_with('@') => {
             return Err(usage(format!(
@@ -149,11 +246,26 @@ pub(super) fn resolve_with(
         (None, Some(addr)) => Host::Tcp(addr.to_string()),
         (None, None) => Host::Socket(default_dir.clone()),
     };
-    let port = match get("port") {
+    let port = match values.get("port") {
         Some(text) => args::parse_port(text).map_err(usage)?,
         None => DEFAULT_PORT,
     };
-    let user = get("user")
+    Ok(Server {
+        host,
+        hostaddr,
+        port,
+        default_dir,
+    })
+}
+
+/// The role (given, else `USER`, `LOGNAME`, the OS account) and the database (given, else
+/// the role's name).
+fn user_and_dbname(
+    values: &Values,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<(String, String)> {
+    let user = values
+        .get("user")
         .map(str::to_string)
         .or_else(|| env("USER").filter(|u| !u.is_empty()))
         .or_else(|| env("LOGNAME").filter(|u| !u.is_empty()))
@@ -161,14 +273,22 @@ pub(super) fn resolve_with(
         .ok_or_else(|| {
             usage("cannot tell which database user to connect as: pass -U or set PGUSER".into())
         })?;
-    let dbname = get("dbname").unwrap_or(&user).to_string();
+    let dbname = values.get("dbname").unwrap_or(&user).to_string();
+    Ok((user, dbname))
+}
 
-    let sslrootcert = match get("sslrootcert") {
+/// `sslmode` and where trusted roots come from (`~/.postgresql/root.crt` by default), with
+/// libpq's rules: `sslrootcert=system` means verify-full; no GSSAPI encryption.
+fn tls_settings(
+    values: &Values,
+    home: Option<&Path>,
+) -> anyhow::Result<(SslMode, Option<RootCert>)> {
+    let sslrootcert = match values.get("sslrootcert") {
         Some("system") => Some(RootCert::System),
         Some(path) => Some(RootCert::File(PathBuf::from(path))),
         None => home.map(|h| RootCert::File(h.join(".postgresql").join("root.crt"))),
     };
-    let sslmode = match get("sslmode") {
+    let sslmode = match values.get("sslmode") {
         Some(text) => SslMode::parse(text)
             .ok_or_else(|| usage(format!("invalid sslmode value: \"{text}\"")))?,
         // libpq 16: trusting the system's roots only makes sense with full verification.
@@ -181,7 +301,7 @@ pub(super) fn resolve_with(
             sslmode.as_str()
         )));
     }
-    match get("gssencmode") {
+    match values.get("gssencmode") {
         None | Some("disable" | "prefer") => {}
         Some("require") => {
             return Err(usage(
@@ -190,7 +310,12 @@ pub(super) fn resolve_with(
         }
         Some(other) => return Err(usage(format!("invalid gssencmode value: \"{other}\""))),
     }
-    let connect_timeout = match get("connect_timeout") {
+    Ok((sslmode, sslrootcert))
+}
+
+/// libpq's `connect_timeout`: whole seconds, zero or negative waiting forever.
+fn connect_timeout(values: &Values) -> anyhow::Result<Option<Duration>> {
+    Ok(match values.get("connect_timeout") {
         None => Some(Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS)),
         Some(text) => {
             let secs: i64 = text.trim().parse().map_err(|_| {
@@ -198,63 +323,65 @@ pub(super) fn resolve_with(
                     "invalid integer value \"{text}\" for connection option \"connect_timeout\""
                 ))
             })?;
-            // libpq: zero or negative means wait forever.
             u64::try_from(secs)
                 .ok()
                 .filter(|&s| s > 0)
                 .map(Duration::from_secs)
         }
-    };
-    let application_name = get("application_name")
-        .or(get("fallback_application_name"))
-        .unwrap_or(DEFAULT_APPLICATION_NAME)
-        .to_string();
-
-    let passfile = get("passfile")
-        .map(PathBuf::from)
-        .or_else(|| home.map(|h| h.join(".pgpass")));
-    let (password, password_source) = match get("password") {
-        Some(pw) => (Some(pw.to_string()), PasswordSource::Given),
-        None => match &passfile {
-            Some(file) => {
-                let port_text = port.to_string();
-                let pw_host = pgpass_host(&host, &default_dir);
-                let found = pgpass::lookup(
-                    file,
-                    &pgpass::Key {
-                        host: &pw_host,
-                        port: &port_text,
-                        dbname: &dbname,
-                        user: &user,
-                    },
-                );
-                warnings.extend(found.warning);
-                match found.password {
-                    Some(pw) => (Some(pw), PasswordSource::File(file.clone())),
-                    None => (None, PasswordSource::None),
-                }
-            }
-            None => (None, PasswordSource::None),
-        },
-    };
-
-    Ok(ConnParams {
-        host,
-        hostaddr,
-        port,
-        user,
-        dbname,
-        password,
-        password_source,
-        passfile,
-        sslmode,
-        sslrootcert,
-        connect_timeout,
-        statement_timeout: args.statement_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
-        application_name,
-        options: get("options").map(str::to_string),
-        warnings,
     })
+}
+
+/// The password and where it came from.
+struct Secret {
+    password: Option<String>,
+    source: PasswordSource,
+    /// The password file's text, kept for other databases (`with_dbname`).
+    contents: Option<pgpass::Contents>,
+    /// Why the password file was not used.
+    warning: Option<String>,
+}
+
+/// The password: given (connection string, `PGPASSWORD`), else the password file's first
+/// matching line. The file is read here, before any async code runs, and kept.
+fn password(
+    values: &Values,
+    passfile: Option<&Path>,
+    pgpass_host: &str,
+    port: u16,
+    dbname: &str,
+    user: &str,
+) -> Secret {
+    if let Some(pw) = values.get("password") {
+        return Secret {
+            password: Some(pw.to_string()),
+            source: PasswordSource::Given,
+            contents: None,
+            warning: None,
+        };
+    }
+    let Some(file) = passfile else {
+        return Secret {
+            password: None,
+            source: PasswordSource::None,
+            contents: None,
+            warning: None,
+        };
+    };
+    let (text, warning) = pgpass::read(file);
+    let contents = text.map(|t| pgpass::Contents::new(pgpass_host.to_string(), t));
+    let password = contents
+        .as_ref()
+        .and_then(|c| c.password(port, dbname, user));
+    let source = match password {
+        Some(_) => PasswordSource::File(file.to_path_buf()),
+        None => PasswordSource::None,
+    };
+    Secret {
+        password,
+        source,
+        contents,
+        warning,
+    }
 }
 
 /// The first of [`DEFAULT_SOCKET_DIRS`] that exists, else the first (so the eventual error

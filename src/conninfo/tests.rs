@@ -384,4 +384,68 @@ fn redacted_escapes_odd_names() {
     assert!(!text.contains('\n'), "{text}");
     assert!(text.contains("dbname='a\\'b'"), "{text}");
     assert!(text.contains("user='line\\nbreak'"), "{text}");
+    // Bidirectional and invisible characters are shown too, not only controls.
+    let p = ok(&conn("dbname=ab\u{202e}cd user=x\u{200b}y"), USER);
+    let text = p.redacted();
+    assert!(text.contains("dbname='ab\\u{202e}cd'"), "{text}");
+    assert!(text.contains("user='x\\u{200b}y'"), "{text}");
+}
+
+/// The password file and the root certificate file are read by `resolve`, which runs before
+/// the runtime; `with_dbname` and the certificate check (both inside async code) use what it
+/// read and do no blocking file I/O. Deleting both files after resolving proves it.
+#[test]
+fn files_are_read_before_the_async_code_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = write_pgpass(
+        dir.path(),
+        "db.example:5432:app:alice:for-app\ndb.example:5432:reports:alice:for-reports\n",
+        0o600,
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let root = dir.path().join("root.crt");
+    fs::write(&root, ca.self_signed(&key).unwrap().pem()).unwrap();
+    let vars = [
+        ("USER", "alice"),
+        ("PGPASSFILE", pgpass.to_str().unwrap()),
+        ("PGSSLROOTCERT", root.to_str().unwrap()),
+    ];
+    let p = ok(&conn("host=db.example dbname=app sslmode=verify-ca"), &vars);
+    assert_eq!(p.password.as_deref(), Some("for-app"));
+    fs::remove_file(&pgpass).unwrap();
+    fs::remove_file(&root).unwrap();
+
+    let other = p.with_dbname("reports");
+    assert_eq!(other.password.as_deref(), Some("for-reports"));
+    assert_eq!(other.password_source, PasswordSource::File(pgpass));
+    assert!(
+        matches!(tls::cert_check(&p), Ok(tls::CertCheck::Chain(_))),
+        "{:?}",
+        tls::cert_check(&p).err()
+    );
+    // The passwords themselves never show in Debug.
+    assert!(!format!("{p:?}").contains("for-reports"), "{p:?}");
+}
+
+#[test]
+fn prompting_needs_a_terminal_and_w_forces_it() {
+    let mut p = ok(&ConnectionArgs::default(), USER);
+    assert_eq!(p.prompt, PasswordPrompt::Never);
+    p.allow_prompt(true).unwrap();
+    assert_eq!(p.prompt, PasswordPrompt::WhenAsked);
+    p.allow_prompt(false).unwrap();
+    assert_eq!(p.prompt, PasswordPrompt::Never);
+
+    let forced = ConnectionArgs {
+        password: true,
+        ..ConnectionArgs::default()
+    };
+    let mut p = ok(&forced, USER);
+    assert_eq!(p.prompt, PasswordPrompt::First);
+    let err = p.clone().allow_prompt(false).unwrap_err();
+    assert_eq!(classify(&err), Exit::Usage, "{err:#}");
+    p.allow_prompt(true).unwrap();
+    assert_eq!(p.prompt, PasswordPrompt::First);
 }

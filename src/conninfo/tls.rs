@@ -12,7 +12,7 @@
 //! A certificate that is itself in the root file is trusted even when webpki would not accept
 //! it as a leaf: the usual self-signed server certificate (`openssl req -x509`, which marks it
 //! `CA:TRUE`) copied to the client's `root.crt` works with OpenSSL-based libpq, so it must
-//! work here. Its name is still checked for `verify-full`.
+//! work here. Its validity dates and, for `verify-full`, its name are still checked.
 //!
 //! The *ring* provider is passed explicitly, never installed process-wide, so nothing depends
 //! on which other crate initialised rustls first.
@@ -26,7 +26,9 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_postgres::Socket;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -51,29 +53,61 @@ pub struct Roots {
     pinned: Arc<Vec<CertificateDer<'static>>>,
 }
 
-/// The check libpq would apply for `params`, reading the root certificate file when there is
-/// one. `Err` is a one-line message naming the file.
+/// The root certificate file's bytes, or why there are none. [`resolve`](super::resolve)
+/// reads it before any async code runs; libpq decides at connect time whether a missing
+/// file matters, and so does [`cert_check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootFile {
+    /// There is no such file.
+    Missing,
+    /// The file's bytes.
+    Read(Arc<[u8]>),
+    /// The file exists but could not be read: the one-line reason, naming it.
+    Unreadable(String),
+}
+
+/// Reads a root certificate file (blocking I/O: call it before entering the runtime).
+pub fn read_root_file(path: &Path) -> RootFile {
+    match std::fs::read(path) {
+        Ok(bytes) => RootFile::Read(bytes.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RootFile::Missing,
+        Err(e) => RootFile::Unreadable(format!(
+            "could not read root certificate file \"{}\": {}",
+            path.display(),
+            crate::exit::io_reason(&e)
+        )),
+    }
+}
+
+/// The check libpq would apply for `params`, from the root certificate file as resolved
+/// (no file I/O here: this runs inside the async connect). `Err` is a one-line message
+/// naming the file.
 pub fn cert_check(params: &ConnParams) -> Result<CertCheck, String> {
     let verifying = params.sslmode >= SslMode::VerifyCa;
-    let roots = match &params.sslrootcert {
-        Some(RootCert::System) => Some(system_roots()),
-        Some(RootCert::File(path)) if path.exists() => Some(load_roots(path)?),
-        Some(RootCert::File(path)) if verifying => {
+    let roots = match (&params.sslrootcert, &params.root_file) {
+        (Some(RootCert::System), _) => Some(system_roots()),
+        (Some(RootCert::File(path)), Some(RootFile::Read(bytes))) => {
+            Some(parse_roots(path, bytes)?)
+        }
+        (Some(RootCert::File(_)), Some(RootFile::Unreadable(reason))) => {
+            return Err(reason.clone());
+        }
+        (Some(RootCert::File(path)), _) if verifying => {
             return Err(format!(
                 "root certificate file \"{}\" does not exist; provide it, use \
                  sslrootcert=system, or choose an sslmode that does not verify certificates",
                 path.display()
             ));
         }
-        Some(RootCert::File(_)) => None,
-        None if verifying => {
+        (Some(RootCert::File(_)), _) => None,
+        (None, _) if verifying => {
             return Err(format!(
                 "sslmode={} needs root certificates: set sslrootcert (no home directory to \
                  find ~/.postgresql/root.crt in)",
                 params.sslmode.as_str()
             ));
         }
-        None => None,
+        (None, _) => None,
     };
     Ok(match (params.sslmode, roots) {
         (SslMode::VerifyFull, Some(r)) => CertCheck::Full(r),
@@ -98,18 +132,12 @@ fn system_roots() -> Roots {
     }
 }
 
-/// Every certificate in a PEM file, as trust anchors.
-fn load_roots(path: &Path) -> Result<Roots, String> {
+/// Every certificate in a PEM file's bytes, as trust anchors; `path` names it in messages.
+fn parse_roots(path: &Path, bytes: &[u8]) -> Result<Roots, String> {
     let name = path.display();
-    let bytes = std::fs::read(path).map_err(|e| {
-        format!(
-            "could not read root certificate file \"{name}\": {}",
-            crate::exit::io_reason(&e)
-        )
-    })?;
     let mut store = RootCertStore::empty();
     let mut pinned = Vec::new();
-    for cert in CertificateDer::pem_slice_iter(&bytes) {
+    for cert in CertificateDer::pem_slice_iter(bytes) {
         let cert = cert.map_err(|e| {
             format!("could not read root certificate file \"{name}\": bad PEM ({e})")
         })?;
@@ -188,6 +216,9 @@ impl ServerCertVerifier for Verifier {
             if !pinned {
                 return Err(e);
             }
+            // Pinning forgives the chain (no issuer, CA:TRUE on a leaf), never the dates:
+            // libpq rejects an expired self-signed certificate even in its root file.
+            within_validity(end_entity, now)?;
         }
         if check_name {
             verify_server_name(&cert, server_name)?;
@@ -216,6 +247,23 @@ impl ServerCertVerifier for Verifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algs.supported_schemes()
     }
+}
+
+/// Whether `now` lies within the certificate's notBefore..=notAfter.
+fn within_validity(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    use x509_cert::der::Decode;
+    let invalid = rustls::Error::InvalidCertificate;
+    let parsed = x509_cert::Certificate::from_der(cert.as_ref())
+        .map_err(|_| invalid(CertificateError::BadEncoding))?;
+    let validity = &parsed.tbs_certificate.validity;
+    let now = now.as_secs();
+    if now < validity.not_before.to_unix_duration().as_secs() {
+        return Err(invalid(CertificateError::NotValidYet));
+    }
+    if now > validity.not_after.to_unix_duration().as_secs() {
+        return Err(invalid(CertificateError::Expired));
+    }
+    Ok(())
 }
 
 /// [`MakeRustlsConnect`] that tolerates an empty host name. tokio-postgres asks for a
@@ -249,6 +297,15 @@ impl MakeTlsConnect<Socket> for MakeTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads and parses a root file, as resolve and connect do between them.
+    fn load_roots(path: &Path) -> Result<Roots, String> {
+        match read_root_file(path) {
+            RootFile::Read(bytes) => parse_roots(path, &bytes),
+            RootFile::Missing => Err(format!("{}: missing", path.display())),
+            RootFile::Unreadable(reason) => Err(reason),
+        }
+    }
 
     struct Issued {
         der: CertificateDer<'static>,
@@ -344,6 +401,42 @@ mod tests {
         let (ca_cert, _) = ca("unrelated");
         let unrelated = roots_from(&[&ca_cert.pem]);
         assert!(check(&unrelated, false, &server, "localhost").is_err());
+    }
+
+    /// A self-signed `localhost` certificate valid only from `from` to `until` (Unix secs).
+    fn dated_self_signed(from: i64, until: i64) -> Issued {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before =
+            rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(from.unsigned_abs());
+        params.not_after =
+            rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(until.unsigned_abs());
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Issued {
+            der: cert.der().clone(),
+            pem: cert.pem(),
+        }
+    }
+
+    #[test]
+    fn a_pinned_certificate_outside_its_dates_is_refused() {
+        let now = i64::try_from(UnixTime::now().as_secs()).unwrap();
+        let day = 86_400;
+        let expired = dated_self_signed(now - 30 * day, now - day);
+        let pinned = roots_from(&[&expired.pem]);
+        for check_name in [false, true] {
+            let err = check(&pinned, check_name, &expired, "localhost").unwrap_err();
+            assert!(err.to_lowercase().contains("expired"), "{err}");
+        }
+        let future = dated_self_signed(now + day, now + 30 * day);
+        let pinned = roots_from(&[&future.pem]);
+        let err = check(&pinned, false, &future, "localhost").unwrap_err();
+        assert!(err.contains("NotValidYet"), "{err}");
+        // The control: the same shape of certificate within its dates is trusted.
+        let current = dated_self_signed(now - day, now + day);
+        let pinned = roots_from(&[&current.pem]);
+        assert_eq!(check(&pinned, true, &current, "localhost"), Ok(()));
     }
 
     #[test]

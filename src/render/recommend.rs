@@ -173,7 +173,7 @@ fn one_line(err: minijinja::Error) -> String {
     {
         text.push_str(&format!(" (line {line})"));
     }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    super::sanitize::one_line(&text)
 }
 
 /// Renders one `ALTER SYSTEM SET` per setting, preceded by its reason, with the header as SQL

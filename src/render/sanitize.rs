@@ -12,19 +12,22 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Characters that must not reach a terminal raw: C0 controls (newline and tab included,
-/// since they break table layout), DEL, C1 controls, Unicode bidirectional controls, and the
-/// Unicode line and paragraph separators.
-fn is_unsafe(c: char) -> bool {
+/// since they break table layout), DEL, C1 controls, Unicode bidirectional controls, the
+/// Unicode line and paragraph separators, and the invisible format characters (zero-width
+/// spaces and joiners, word joiner, invisible operators, byte-order mark, soft hyphen,
+/// interlinear annotation marks) that can hide or disguise text without showing themselves.
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}'
-                | '\u{200E}'
-                | '\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{2028}'
-                | '\u{2029}'
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
         )
 }
 
@@ -50,6 +53,14 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Text for one line of stderr or of a status line (a server error with DETAIL lines, a path
+/// with a newline): every run of whitespace becomes one space, then [`sanitize`] makes the
+/// rest visible. The output boundary for error messages, several of which quote the server.
+pub fn one_line(text: &str) -> String {
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    sanitize(&collapsed).into_owned()
 }
 
 /// [`sanitize`], then escapes what GitHub-flavoured Markdown would interpret inside a table
@@ -108,6 +119,24 @@ mod tests {
         assert_eq!(sanitize("line\u{2028}sep"), "line\\u{2028}sep");
         // Ordinary right-to-left text is not a control and stays.
         assert_eq!(sanitize("שלום"), "שלום");
+    }
+
+    #[test]
+    fn invisible_format_characters_become_visible() {
+        assert_eq!(sanitize("a\u{200b}b"), "a\\u{200b}b");
+        assert_eq!(sanitize("\u{feff}x\u{2060}"), "\\u{feff}x\\u{2060}");
+        assert_eq!(sanitize("soft\u{ad}hyphen"), "soft\\u{ad}hyphen");
+        assert_eq!(sanitize("\u{202a}\u{202b}"), "\\u{202a}\\u{202b}");
+    }
+
+    #[test]
+    fn one_line_collapses_whitespace_and_escapes_the_rest() {
+        assert_eq!(one_line("a\nDETAIL:  b\r\n\tc "), "a DETAIL: b c");
+        assert_eq!(
+            one_line("role \"x\x1b[2J\u{202e}y\" does not exist"),
+            "role \"x\\x1b[2J\\u{202e}y\" does not exist"
+        );
+        assert_eq!(one_line("line\u{2028}sep"), "line sep");
     }
 
     #[test]

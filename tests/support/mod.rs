@@ -97,10 +97,31 @@ pub fn require_pg() -> Option<PathBuf> {
     match missing_server(&looked, in_ci(), &caller) {
         MissingServer::Fail(message) => panic!("{message}"),
         MissingServer::Skip(note) => {
-            eprintln!("{note}");
+            show_skip(&note);
             None
         }
     }
+}
+
+/// For a test that cannot run its check here (a missing tool): under `CI=true` (which
+/// `scripts/test.sh` sets) this fails the test; elsewhere it prints a visible skip note and
+/// the caller returns. `#[track_caller]` so the note names the test's line.
+#[track_caller]
+pub fn skip_unless_ci(reason: &str) {
+    let caller = std::panic::Location::caller();
+    if in_ci() {
+        panic!(
+            "test at {caller} cannot run: {reason}; under CI=true a test fails instead of \
+             skipping (scripts/install-test-deps.sh installs what the tests need)"
+        );
+    }
+    show_skip(&format!("skipping test at {caller}: {reason}"));
+}
+
+/// Writes a skip note straight to the process's stderr: libtest captures `eprintln!` of a
+/// passing test, which would hide the skip, but not writes to the stderr handle itself.
+fn show_skip(note: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {note}");
 }
 
 /// True when this process runs as root. `/proc/self` belongs to the effective uid.
@@ -345,12 +366,9 @@ impl Cluster {
     }
 
     fn scrub(&self, cmd: &mut Command) {
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PG") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("LC_ALL", "C").current_dir(self.base());
+        without_pg_env(cmd)
+            .env("LC_ALL", "C")
+            .current_dir(self.base());
     }
 
     fn base(&self) -> &Path {
@@ -606,6 +624,35 @@ pub fn wait_for_exit(pid: u32, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     true
+}
+
+/// Removes every `PG*` variable of the caller from `cmd`'s environment, so neither libpq
+/// clients nor the tool pick up a connection, password or service the test did not ask for.
+pub fn without_pg_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// The `pgcache-tune` binary isolated from the caller: no `PG*` variables, `HOME` and
+/// `XDG_CONFIG_HOME` set to `home` (so no `~/.pgpass` or config file of the caller's),
+/// `NO_COLOR=1`, run in `home`. A test that wants colour removes `NO_COLOR` itself.
+pub fn tool_std(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgcache-tune"));
+    without_pg_env(&mut cmd)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env("NO_COLOR", "1")
+        .current_dir(home);
+    cmd
+}
+
+/// [`tool_std`] as an `assert_cmd` command.
+pub fn tool(home: &Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(tool_std(home))
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read, release).

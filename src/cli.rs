@@ -105,9 +105,16 @@ pub struct RecommendArgs {
     /// Storage holding the data directory [default: ssd].
     #[arg(long, value_enum)]
     pub storage: Option<Storage>,
-    /// Target PostgreSQL major version, 13 to 18 [default: 18].
+    /// Target PostgreSQL major version, 13 to 18. Default: the major of this machine's
+    /// server (--data-dir's PG_VERSION, else the postgres or pg_config on PATH, else
+    /// /usr/lib/postgresql/*/bin); when none is found, a version-neutral snippet that every
+    /// major 13 to 18 accepts.
     #[arg(long, value_name = "MAJOR", value_parser = parse_pg_version, allow_hyphen_values = true)]
     pub pg_version: Option<u32>,
+    /// Target the cluster in this data directory: its major from PG_VERSION, and the build
+    /// of the local installation of that major (for wal_compression = lz4).
+    #[arg(long, value_name = "DIR", conflicts_with = "pg_version")]
+    pub data_dir: Option<PathBuf>,
     /// Target operating system. Default: this host's.
     #[arg(long, value_enum)]
     pub os: Option<Os>,

@@ -1,7 +1,7 @@
 //! `recommend` and `probe`: the offline half of the tool, plus `recommend --from`, which asks
 //! a server for the inputs it knows better than we do.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -11,6 +11,7 @@ use crate::collect::{self, CollectOptions};
 use crate::conninfo::{self, ConnectionArgs};
 use crate::diag;
 use crate::exit;
+use crate::host::pg;
 use crate::render::recommend::Provenance;
 use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
 use crate::units::KB_BYTES;
@@ -23,11 +24,23 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
     }
     // Read the template before any work so a bad path fails fast.
     let template = args.template.as_deref().map(read_template).transpose()?;
-    let (input, prov) = match &args.from {
-        Some(from) => from_server(args, from)?,
+    let (input, prov, target) = match &args.from {
+        Some(from) => {
+            let (input, prov) = from_server(args, from)?;
+            (input, prov, None)
+        }
         None => offline(args)?,
     };
-    let recs = tune::recommend(&input);
+    let mut recs = match &target {
+        Some(t) if t.major.is_none() => tune::recommend_any_version(&input),
+        _ => tune::recommend(&input),
+    };
+    let mut neutral_note = None;
+    if let Some(t) = &target {
+        neutral_note = t.neutral_note(&recs);
+        recs.warnings.extend(neutral_note.iter().cloned());
+        recs.warnings.extend(t.build_note(&recs));
+    }
     let text = match args.format {
         RecommendFormat::Conf => crate::render::recommend::conf(&recs, &prov, template.as_deref())
             .map_err(|e| {
@@ -40,11 +53,153 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         RecommendFormat::Sql => crate::render::recommend::sql(&recs, &prov),
         RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
     };
+    // A snippet narrowed for want of a version is news the user must act on, so it goes to
+    // stderr as well; the build note describes this machine's normal case and stays in the
+    // header.
+    if let Some(note) = neutral_note {
+        eprintln!("warning: {note}");
+    }
     Ok(Outcome::ok(text))
 }
 
-/// Inputs from the flags and, for what they leave out, this host's probe.
-fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance)> {
+/// The offline target: the major (None: version-neutral), where it came from, and the build.
+struct Target {
+    major: Option<u32>,
+    /// For the header's PostgreSQL line.
+    source: String,
+    /// Why no major was chosen, for the version-neutral warning.
+    why_neutral: String,
+    build: BuildCaps,
+    /// The installation whose build `build` describes, when it is known.
+    build_from: Option<String>,
+}
+
+impl Target {
+    /// For a version-neutral answer: why, what was left out, and the flags that target a major.
+    fn neutral_note(&self, recs: &tune::Recommendations) -> Option<String> {
+        if recs.version_neutral {
+            let what = if recs.left_out.is_empty() {
+                "nothing version-specific applies to these inputs".to_string()
+            } else {
+                format!(
+                    "left out {}",
+                    recs.left_out
+                        .iter()
+                        .map(tune::LeftOut::describe)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            return Some(format!(
+                "version-neutral snippet ({}): only settings every PostgreSQL {}–{} accepts; {what}; pass --pg-version MAJOR or --data-dir DIR to target one major",
+                self.why_neutral,
+                tune::MIN_PG_VERSION,
+                tune::MAX_PG_VERSION
+            ));
+        }
+        None
+    }
+
+    /// The build requirement of a build-dependent value this machine's installation allowed.
+    fn build_note(&self, recs: &tune::Recommendations) -> Option<String> {
+        let from = self.build_from.as_ref()?;
+        recs.get("wal_compression").map(|_| {
+            format!(
+                "wal_compression = lz4 follows the build of {from}; a server built without lz4 (--with-lz4) refuses to start with it"
+            )
+        })
+    }
+}
+
+/// Which major to target offline: `--pg-version`, else `--data-dir`'s PG_VERSION, else the one
+/// installation found on this machine, else none (version-neutral). The build is the local
+/// installation's when its major is the target's; with `--pg-version` the snippet may be for
+/// another machine, so the build stays unknown.
+fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
+    let mut target = Target {
+        major: args.pg_version,
+        source: "given".to_string(),
+        why_neutral: String::new(),
+        build: BuildCaps::default(),
+        build_from: None,
+    };
+    if args.pg_version.is_some() {
+        return Ok(target);
+    }
+    let root = std::env::var_os(INSTALL_ROOT_ENV)
+        .map_or_else(|| PathBuf::from(pg::DEFAULT_INSTALL_ROOT), PathBuf::from);
+    let found = pg::detect(std::env::var_os("PATH").as_deref(), &root);
+    let supported = tune::MIN_PG_VERSION..=tune::MAX_PG_VERSION;
+    let install = match (&args.data_dir, found) {
+        (Some(dir), found) => {
+            let major =
+                pg::data_dir_major(dir).map_err(|e| exit::data(format!("--data-dir: {e}")))?;
+            if !supported.contains(&major) {
+                return Err(exit::data(format!(
+                    "--data-dir {}: PostgreSQL {major} is not supported; pgcache-tune tunes 13 to 18",
+                    dir.display()
+                )));
+            }
+            target.major = Some(major);
+            target.source = format!("from {}", dir.join("PG_VERSION").display());
+            match found {
+                pg::Detection::Found(i) if i.major == major => Some(i),
+                pg::Detection::Ambiguous(all) => all.into_iter().find(|i| i.major == major),
+                _ => None,
+            }
+        }
+        (None, pg::Detection::Found(i)) if supported.contains(&i.major) => {
+            target.major = Some(i.major);
+            target.source = format!("detected, {}", i.source);
+            Some(i)
+        }
+        (None, pg::Detection::Found(i)) => {
+            target.why_neutral = format!(
+                "found PostgreSQL {} ({}), which is outside 13–18",
+                i.major, i.source
+            );
+            None
+        }
+        (None, pg::Detection::Ambiguous(all)) => {
+            target.why_neutral = format!(
+                "several majors installed: {}",
+                all.iter()
+                    .map(|i| i.source.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            None
+        }
+        (None, pg::Detection::NotFound(looked)) => {
+            target.why_neutral = format!("no PostgreSQL installation found: {looked}");
+            None
+        }
+    };
+    if target.major.is_none() {
+        target.source =
+            "version-neutral, nothing detected to target (see the warnings)".to_string();
+    }
+    if let Some(bin_dir) = install.as_ref().and_then(|i| i.bin_dir.as_deref())
+        && target.major.is_some_and(|v| v >= 15)
+    {
+        target.build.lz4 = pg::build_has_lz4(bin_dir);
+        if target.build.lz4 == Some(true) {
+            target.build_from = Some(format!(
+                "the PostgreSQL installation in {}",
+                bin_dir.display()
+            ));
+        }
+    }
+    Ok(target)
+}
+
+/// Hidden override of [`pg::DEFAULT_INSTALL_ROOT`], so tests can simulate "only major N
+/// installed" (PATH = its bin directory, this = an empty directory) or "nothing installed".
+const INSTALL_ROOT_ENV: &str = "PGCACHE_TUNE_INSTALL_ROOT";
+
+/// Inputs from the flags and, for what they leave out, this host's probe and installation.
+fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Option<Target>)> {
+    let target = offline_target(args)?;
     let needs_probe = args.ram.is_none() || args.cpus.is_none();
     let facts = if needs_probe {
         Some(
@@ -82,10 +237,11 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance)> {
         connections: args.connections,
         profile: args.profile,
         storage: args.storage.unwrap_or(Storage::Ssd),
-        pg_version: args.pg_version.unwrap_or(tune::MAX_PG_VERSION),
+        // A version-neutral answer ignores it (tune::recommend_any_version).
+        pg_version: target.major.unwrap_or(tune::MIN_PG_VERSION),
         os,
         data_size: DataSize::Mid,
-        build: BuildCaps::default(),
+        build: target.build,
     };
     let prov = Provenance {
         ram: ram_source,
@@ -94,21 +250,21 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance)> {
             Some(_) => "given".to_string(),
             None => format!("{} profile default", args.profile.as_str()),
         },
-        pg_version: given_or(args.pg_version.is_some(), "default"),
+        pg_version: target.source.clone(),
         storage: given_or(args.storage.is_some(), "default"),
         os: given_or(args.os.is_some(), "this host"),
         data_size: "unknown offline (connect with report to measure it)".to_string(),
         server: None,
     };
-    Ok((input, prov))
+    Ok((input, prov, Some(target)))
 }
 
 /// Inputs from the server (major version, build options, max_connections, data size) and the
 /// host it runs on: probed when the server is local, else the --ram/--cpus flags, required.
 fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, Provenance)> {
-    if args.pg_version.is_some() {
+    if args.pg_version.is_some() || args.data_dir.is_some() {
         return Err(exit::usage(
-            "--pg-version cannot be combined with --from: the server's own major version is used",
+            "--pg-version and --data-dir cannot be combined with --from: the server's own major version is used",
         ));
     }
     let conn = ConnectionArgs {

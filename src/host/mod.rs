@@ -12,6 +12,7 @@ pub mod cgroup;
 pub mod cpu;
 pub mod disk;
 pub mod os;
+pub mod pg;
 
 use std::fs;
 use std::path::{Path, PathBuf};

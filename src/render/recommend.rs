@@ -105,7 +105,16 @@ pub fn input_lines(recs: &Recommendations, prov: &Provenance) -> Vec<String> {
         format!("Connections: {}, {}", recs.connections, prov.connections),
         format!("Profile: {}", i.profile.as_str()),
         format!("Storage: {}, {}", i.storage.as_str(), prov.storage),
-        format!("PostgreSQL: {}, {}", i.pg_version, prov.pg_version),
+        if recs.version_neutral {
+            format!(
+                "PostgreSQL: any {}–{}, {}",
+                crate::tune::MIN_PG_VERSION,
+                crate::tune::MAX_PG_VERSION,
+                prov.pg_version
+            )
+        } else {
+            format!("PostgreSQL: {}, {}", i.pg_version, prov.pg_version)
+        },
         format!("OS: {}, {}", i.os.as_str(), prov.os),
         format!("Data size vs RAM: {}", prov.data_size),
     ];
@@ -220,11 +229,15 @@ struct JsonInputs<'a> {
     profile: &'static str,
     storage: &'static str,
     storage_source: &'a str,
-    pg_version: u32,
+    /// `None` for a version-neutral answer.
+    pg_version: Option<u32>,
     pg_version_source: &'a str,
+    version_neutral: bool,
+    left_out: &'a [crate::tune::LeftOut],
     os: &'static str,
     os_source: &'a str,
-    data_size: crate::tune::DataSize,
+    /// `None` when unknown (offline): `Mid` is the engine's "neither adjustment".
+    data_size: Option<crate::tune::DataSize>,
     data_size_source: &'a str,
     build: crate::tune::BuildCaps,
     server: Option<&'a str>,
@@ -254,11 +267,13 @@ pub fn json(recs: &Recommendations, prov: &Provenance) -> String {
             profile: i.profile.as_str(),
             storage: i.storage.as_str(),
             storage_source: &prov.storage,
-            pg_version: i.pg_version,
+            pg_version: (!recs.version_neutral).then_some(i.pg_version),
             pg_version_source: &prov.pg_version,
+            version_neutral: recs.version_neutral,
+            left_out: &recs.left_out,
             os: i.os.as_str(),
             os_source: &prov.os,
-            data_size: i.data_size,
+            data_size: (i.data_size != crate::tune::DataSize::Mid).then_some(i.data_size),
             data_size_source: &prov.data_size,
             build: i.build,
             server: prov.server.as_deref(),

@@ -280,7 +280,6 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         storage: args.storage.unwrap_or(Storage::Ssd),
     };
     let mut host = report::host_context(&flags, Some(&params))?;
-    host.os = args.os.unwrap_or_else(Os::this_host);
     if host.ram_bytes.is_none() || host.cpus.is_none() {
         return Err(exit::usage(format!(
             "--from {}: the server is not on this machine, so its RAM and CPUs are not visible from here; pass --ram and --cpus",
@@ -297,6 +296,12 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         };
         collect::collect(&client, &opts).await
     })?;
+    // The server's OS, not this client's: its settings tell (see server_os).
+    let (os, os_source) = match args.os {
+        Some(os) => (os, "given".to_string()),
+        None => server_os(&snap),
+    };
+    host.os = os;
     let major = snap.major();
     if !(tune::MIN_PG_VERSION..=tune::MAX_PG_VERSION).contains(&major) {
         return Err(exit::server(format!(
@@ -341,11 +346,37 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
             crate::render::sanitize::sanitize(&snap.server.version)
         ),
         storage: given_or(args.storage.is_some(), "default"),
-        os: given_or(args.os.is_some(), "this host"),
+        os: os_source,
         data_size: data,
         server: Some(params.redacted()),
     };
     Ok((input, prov))
+}
+
+/// The OS a server runs on, from what its build offers in `pg_settings`: only Windows builds
+/// list `windows` for dynamic_shared_memory_type, and of the rest only macOS has F_FULLFSYNC,
+/// which adds `fsync_writethrough` to wal_sync_method. Anything else is Linux or another Unix
+/// with posix_fadvise, which the rules treat alike.
+fn server_os(snap: &crate::facts::StatsSnapshot) -> (Os, String) {
+    let lists = |name: &str, word: &str| {
+        snap.setting(name)
+            .and_then(|s| s.enumvals.as_ref())
+            .is_some_and(|v| v.iter().any(|x| x == word))
+    };
+    if snap.setting("wal_sync_method").is_none() {
+        return (
+            Os::this_host(),
+            "this host's (the server's settings were not visible); pass --os".to_string(),
+        );
+    }
+    let (os, why) = if lists("dynamic_shared_memory_type", "windows") {
+        (Os::Windows, "dynamic_shared_memory_type offers windows")
+    } else if lists("wal_sync_method", "fsync_writethrough") {
+        (Os::Macos, "wal_sync_method offers fsync_writethrough")
+    } else {
+        (Os::Linux, "no Windows or macOS-only setting values")
+    };
+    (os, format!("from server ({why})"))
 }
 
 fn given_or(given: bool, otherwise: &str) -> String {
@@ -381,4 +412,48 @@ pub(super) fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
         }
     };
     Ok(Outcome::ok(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::testdata;
+
+    #[test]
+    fn server_os_comes_from_the_servers_settings() {
+        let mut snap = testdata::snapshot();
+        let set = |snap: &mut crate::facts::StatsSnapshot, name: &str, vals: &[&str]| {
+            snap.settings.retain(|s| s.name != name);
+            let mut s = testdata::setting(name, vals[0], None, "enum");
+            s.enumvals = Some(vals.iter().map(|v| (*v).to_string()).collect());
+            snap.settings.push(s);
+        };
+        set(
+            &mut snap,
+            "dynamic_shared_memory_type",
+            &["posix", "sysv", "mmap"],
+        );
+        set(
+            &mut snap,
+            "wal_sync_method",
+            &["fsync", "fdatasync", "open_sync", "open_datasync"],
+        );
+        let (os, why) = server_os(&snap);
+        assert_eq!(os, Os::Linux);
+        assert!(why.starts_with("from server"), "{why}");
+        set(
+            &mut snap,
+            "wal_sync_method",
+            &["fsync", "fsync_writethrough", "open_sync"],
+        );
+        assert_eq!(server_os(&snap).0, Os::Macos);
+        set(
+            &mut snap,
+            "dynamic_shared_memory_type",
+            &["windows", "mmap"],
+        );
+        assert_eq!(server_os(&snap).0, Os::Windows);
+        snap.settings.clear();
+        assert!(server_os(&snap).1.contains("pass --os"));
+    }
 }

@@ -79,6 +79,9 @@ pub struct DataDirFacts {
     pub device: Option<String>,
     /// Whether the media rotate; `None` when unknown.
     pub rotational: Option<bool>,
+    /// Why the device looks like a virtual disk ("virtio_blk driver"), whose rotational flag
+    /// is set by the hypervisor rather than the media; `None` when nothing suggests one.
+    pub virtual_disk: Option<String>,
 }
 
 impl HostFacts {
@@ -299,6 +302,7 @@ mod tests {
             path: "/var/lib/postgresql".into(),
             device: Some("sda1".into()),
             rotational: Some(true),
+            virtual_disk: None,
         });
         let json = serde_json::to_value(&host).unwrap();
         assert_eq!(json["memory_limit"]["bytes"], 2 * GIB);

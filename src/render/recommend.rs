@@ -285,3 +285,65 @@ pub fn json(recs: &Recommendations, prov: &Provenance) -> String {
     text.push('\n');
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tune::{BuildCaps, DataSize, Os, Profile, Storage, TuneInput};
+
+    fn prov() -> Provenance {
+        Provenance {
+            ram: "given".into(),
+            cpus: "given".into(),
+            connections: "given".into(),
+            pg_version: "given".into(),
+            storage: "default".into(),
+            os: "given".into(),
+            data_size: "unknown offline".into(),
+            server: None,
+        }
+    }
+
+    fn input(data_size: DataSize) -> TuneInput {
+        TuneInput {
+            ram_kb: 16 * crate::units::GB_KB,
+            cpus: 16,
+            connections: None,
+            profile: Profile::Web,
+            storage: Storage::Ssd,
+            pg_version: 17,
+            os: Os::Linux,
+            data_size,
+            build: BuildCaps::default(),
+        }
+    }
+
+    fn json_inputs(recs: &crate::tune::Recommendations) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&json(recs, &prov())).unwrap()["inputs"].clone()
+    }
+
+    #[test]
+    fn unknown_data_size_is_null_not_mid() {
+        let inputs = json_inputs(&crate::tune::recommend(&input(DataSize::Mid)));
+        assert!(inputs["data_size"].is_null(), "{inputs}");
+        let inputs = json_inputs(&crate::tune::recommend(&input(DataSize::Less)));
+        assert_eq!(inputs["data_size"], "less");
+    }
+
+    #[test]
+    fn version_neutral_answers_say_so_everywhere() {
+        let recs = crate::tune::recommend_any_version(&input(DataSize::Mid));
+        let inputs = json_inputs(&recs);
+        assert!(inputs["pg_version"].is_null(), "{inputs}");
+        assert_eq!(inputs["version_neutral"], true);
+        assert_eq!(inputs["left_out"][0]["name"], "io_workers");
+        assert_eq!(inputs["left_out"][0]["majors"], serde_json::json!([18]));
+        let lines = input_lines(&recs, &prov());
+        assert!(
+            lines.iter().any(|l| l == "PostgreSQL: any 13–18, given"),
+            "{lines:?}"
+        );
+        let recs = crate::tune::recommend(&input(DataSize::Mid));
+        assert_eq!(json_inputs(&recs)["pg_version"], 17);
+    }
+}

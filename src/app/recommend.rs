@@ -12,7 +12,7 @@ use crate::conninfo::{self, ConnectionArgs};
 use crate::diag;
 use crate::exit;
 use crate::host::pg;
-use crate::render::recommend::Provenance;
+use crate::render::recommend::{Provenance, Template};
 use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
 use crate::units::KB_BYTES;
 
@@ -41,15 +41,19 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         recs.warnings.extend(neutral_note.iter().cloned());
         recs.warnings.extend(t.build_note(&recs));
     }
+    let name = args
+        .template
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let template = template
+        .as_deref()
+        .map(|text| Template { name: &name, text });
     let text = match args.format {
-        RecommendFormat::Conf => crate::render::recommend::conf(&recs, &prov, template.as_deref())
-            .map_err(|e| {
-                let name = args.template.as_deref().map_or_else(
-                    || "built-in template".to_string(),
-                    |p| p.display().to_string(),
-                );
-                exit::data(format!("--template {name}: {e}"))
-            })?,
+        // The message names the file and line: `t1.j2:1: undefined variable input.ram_bytes`.
+        RecommendFormat::Conf => {
+            crate::render::recommend::conf(&recs, &prov, template).map_err(exit::data)?
+        }
         RecommendFormat::Sql => crate::render::recommend::sql(&recs, &prov),
         RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
     };

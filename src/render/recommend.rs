@@ -124,22 +124,37 @@ pub fn input_lines(recs: &Recommendations, prov: &Provenance) -> Vec<String> {
     lines
 }
 
-/// Renders the conf snippet through `template` (the built-in one when `None`). Errors carry
-/// minijinja's one-line message with the template line; the caller adds the file name.
+/// A user's template: the name errors call it by (the path as given) and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct Template<'a> {
+    /// How errors name the file: `t1.j2:1: undefined variable input.ram_bytes`.
+    pub name: &'a str,
+    /// The template source.
+    pub text: &'a str,
+}
+
+/// Renders the conf snippet through `template` (the built-in one when `None`). An error is
+/// one line, `NAME:LINE: what`, naming the variable when one is undefined.
 pub fn conf(
     recs: &Recommendations,
     prov: &Provenance,
-    template: Option<&str>,
+    template: Option<Template<'_>>,
 ) -> Result<String, String> {
+    let template = template.unwrap_or(Template {
+        name: "built-in template",
+        text: BUILTIN_TEMPLATE,
+    });
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     // A typo in a user template should fail loudly, not render an empty string.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Keeps the source span of a failing expression, so the error can name the variable.
+    env.set_debug(true);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
-    env.add_template("conf", template.unwrap_or(BUILTIN_TEMPLATE))
-        .map_err(one_line)?;
+    env.add_template(template.name, template.text)
+        .map_err(|e| one_line(&e, template.text))?;
     let width = assignment_width(recs);
     let sections: Vec<SectionView<'_>> = Section::ALL
         .iter()
@@ -168,21 +183,33 @@ pub fn conf(
         sections => sections,
         settings => settings,
     };
-    env.get_template("conf")
+    env.get_template(template.name)
         .and_then(|t| t.render(ctx))
-        .map_err(one_line)
+        .map_err(|e| one_line(&e, template.text))
 }
 
-/// minijinja errors can span lines (with `{:#}`); a user gets one line naming the problem
-/// and where it is.
-fn one_line(err: minijinja::Error) -> String {
-    let mut text = err.to_string();
-    if let (Some(name), Some(line)) = (err.name(), err.line())
-        && !text.contains(&format!("{name}:{line}"))
-    {
-        text.push_str(&format!(" (line {line})"));
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// One line, `NAME:LINE: what`, in the style of compilers. minijinja's own text says
+/// "undefined value" without the name, so an undefined variable is named from the source span
+/// of the failing expression.
+fn one_line(err: &minijinja::Error, source: &str) -> String {
+    let what = match (err.kind(), err.range().and_then(|r| source.get(r))) {
+        (minijinja::ErrorKind::UndefinedError, Some(expr)) => {
+            format!("undefined variable {}", expr.trim())
+        }
+        _ => match err.detail() {
+            Some(detail) => format!("{}: {detail}", err.kind()),
+            None => err.kind().to_string(),
+        },
+    };
+    let place = match (err.name(), err.line()) {
+        (Some(name), Some(line)) => format!("{name}:{line}: "),
+        (Some(name), None) => format!("{name}: "),
+        _ => String::new(),
+    };
+    format!("{place}{what}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Renders one `ALTER SYSTEM SET` per setting, preceded by its reason, with the header as SQL
@@ -320,6 +347,40 @@ mod tests {
 
     fn json_inputs(recs: &crate::tune::Recommendations) -> serde_json::Value {
         serde_json::from_str::<serde_json::Value>(&json(recs, &prov())).unwrap()["inputs"].clone()
+    }
+
+    fn render(text: &str) -> Result<String, String> {
+        let recs = crate::tune::recommend(&input(DataSize::Mid));
+        conf(
+            &recs,
+            &prov(),
+            Some(Template {
+                name: "t1.j2",
+                text,
+            }),
+        )
+    }
+
+    #[test]
+    fn template_errors_name_the_file_line_and_variable() {
+        assert_eq!(
+            render("{{ input.ram_bytes }}").unwrap_err(),
+            "t1.j2:1: undefined variable input.ram_bytes"
+        );
+        assert_eq!(
+            render("ok\n{% if nope %}x{% endif %}").unwrap_err(),
+            "t1.j2:2: undefined variable nope"
+        );
+        let syntax = render("{% for s in settings %}").unwrap_err();
+        assert!(syntax.starts_with("t1.j2:1: syntax error"), "{syntax}");
+        // Every documented input field exists.
+        let fields = "{{ input.ram_kb }} {{ input.cpus }} {{ input.connections }} \
+            {{ input.profile }} {{ input.storage }} {{ input.pg_version }} {{ input.os }} \
+            {{ input.data_size }} {{ input.build.lz4 }} {{ input.build.io_uring }}";
+        assert_eq!(
+            render(fields).unwrap(),
+            "16777216 16 None web ssd 17 linux mid None None"
+        );
     }
 
     #[test]

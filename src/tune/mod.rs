@@ -1,7 +1,7 @@
 //! The recommendation engine: a pure function from what we know about the host, the workload
 //! and the server to a list of postgresql.conf settings, each with its reason.
 //!
-//! The rules live in `../shared/design/recommendation-rules.md`; they reproduce PGTune's numbers
+//! The rules live in `docs/recommendation-rules.md`; they reproduce PGTune's numbers
 //! for the same inputs (the reference users compare against), add the seed article's
 //! parameters, and gate every key on version, OS and build so that the server accepts the
 //! result. No I/O happens here: callers probe the host or the server and pass values in.

@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{Outcome, live, report};
-use crate::cli::{HostOverrides, ProbeArgs, RecommendArgs, RecommendFormat, TableFormat};
+use crate::cli::{
+    HostOverrides, ProbeArgs, RecommendArgs, RecommendFormat, StorageArg, TableFormat,
+};
 use crate::collect::{self, CollectOptions};
 use crate::conninfo::{self, ConnectionArgs};
 use crate::diag;
 use crate::exit;
 use crate::host::pg;
 use crate::render::recommend::{Provenance, Template};
-use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
+use crate::tune::{self, BuildCaps, DataSize, Os, Profile, Storage, TuneInput};
 use crate::units::KB_BYTES;
 
 pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
@@ -234,13 +236,13 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Optio
         (None, Some(f)) => (f.usable_cpus.clamp(1, tune::MAX_CPUS), "probed".to_string()),
         (None, None) => unreachable!("probed above when --cpus is missing"),
     };
-    let os = args.os.unwrap_or_else(Os::this_host);
+    let os = args.os.map_or_else(Os::this_host, Os::from);
     let input = TuneInput {
         ram_kb,
         cpus,
         connections: args.connections,
-        profile: args.profile,
-        storage: args.storage.unwrap_or(Storage::Ssd),
+        profile: args.profile.into(),
+        storage: args.storage.map_or(Storage::Ssd, Storage::from),
         // A version-neutral answer ignores it (tune::recommend_any_version).
         pg_version: target.major.unwrap_or(tune::MIN_PG_VERSION),
         os,
@@ -252,7 +254,7 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Optio
         cpus: cpus_source,
         connections: match args.connections {
             Some(_) => "given".to_string(),
-            None => format!("{} profile default", args.profile.as_str()),
+            None => format!("{} profile default", Profile::from(args.profile).as_str()),
         },
         pg_version: target.source.clone(),
         storage: given_or(args.storage.is_some(), "default"),
@@ -281,7 +283,7 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         ram: args.ram,
         cpus: args.cpus,
         profile: args.profile,
-        storage: args.storage.unwrap_or(Storage::Ssd),
+        storage: args.storage.unwrap_or(StorageArg::Ssd),
     };
     let mut host = report::host_context(&flags, Some(&params))?;
     if host.ram_bytes.is_none() || host.cpus.is_none() {
@@ -302,7 +304,7 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
     })?;
     // The server's OS, not this client's: its settings tell (see server_os).
     let (os, os_source) = match args.os {
-        Some(os) => (os, "given".to_string()),
+        Some(os) => (os.into(), "given".to_string()),
         None => server_os(&snap),
     };
     host.os = os;

@@ -209,7 +209,6 @@ fn sysinfo_logical_cpus() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     const GIB: u64 = 1 << 30;
 
@@ -356,21 +355,14 @@ mod tests {
     }
 
     #[test]
-    fn probes_this_machine_quickly() {
+    fn probes_this_machine() {
+        // How fast it is belongs in bench/ (bench/recommend.sh); a timing bound here would
+        // flake on a loaded, shared machine.
         let dir = tempfile::tempdir().unwrap();
-        // Warm the page cache once; the budget is for a normal run, not a cold disk.
-        probe(Some(dir.path())).unwrap();
-        let started = Instant::now();
         let host = probe(Some(dir.path())).unwrap();
-        let elapsed = started.elapsed();
         assert!(host.total_ram_bytes > 0);
         assert!(host.usable_cpus >= 1 && host.usable_cpus <= host.logical_cpus.max(1));
         assert!(host.tuning_ram_bytes() <= host.total_ram_bytes);
-        // The target is well under 10 ms; the bound leaves room for a loaded CI machine and
-        // unoptimized test builds while still catching a full sysinfo refresh.
-        assert!(
-            elapsed < Duration::from_millis(100),
-            "probe took {elapsed:?}"
-        );
+        assert_eq!(host.data_dir.map(|d| d.path), Some(dir.path().to_path_buf()));
     }
 }

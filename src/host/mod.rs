@@ -363,6 +363,9 @@ mod tests {
         assert!(host.total_ram_bytes > 0);
         assert!(host.usable_cpus >= 1 && host.usable_cpus <= host.logical_cpus.max(1));
         assert!(host.tuning_ram_bytes() <= host.total_ram_bytes);
-        assert_eq!(host.data_dir.map(|d| d.path), Some(dir.path().to_path_buf()));
+        assert_eq!(
+            host.data_dir.map(|d| d.path),
+            Some(dir.path().to_path_buf())
+        );
     }
 }

@@ -138,8 +138,7 @@ fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
     let supported = tune::MIN_PG_VERSION..=tune::MAX_PG_VERSION;
     let install = match (&args.data_dir, found) {
         (Some(dir), found) => {
-            let major =
-                pg::data_dir_major(dir).map_err(|e| exit::data(format!("--data-dir: {e}")))?;
+            let major = pg::data_dir_major(dir).context("--data-dir")?;
             if !supported.contains(&major) {
                 return Err(exit::data(format!(
                     "--data-dir {}: PostgreSQL {major} is not supported; pgcache-tune tunes 13 to 18",
@@ -424,6 +423,42 @@ pub(super) fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
 mod tests {
     use super::*;
     use crate::diag::testdata;
+
+    fn recommend_args(extra: &[&str]) -> RecommendArgs {
+        use clap::Parser;
+        let argv = [
+            &["pgcache-tune", "recommend", "--ram", "4GB", "--cpus", "4"],
+            extra,
+        ]
+        .concat();
+        match crate::cli::Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(crate::cli::Command::Recommend(args)) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn data_dir_errors_name_the_file_with_their_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let err = recommend(&recommend_args(&["--data-dir", path])).unwrap_err();
+        assert_eq!(exit::classify(&err), exit::Exit::Io);
+        assert!(
+            format!("{err:#}").starts_with("--data-dir: cannot read "),
+            "{err:#}"
+        );
+        std::fs::write(dir.path().join("PG_VERSION"), "12\n").unwrap();
+        let err = recommend(&recommend_args(&["--data-dir", path])).unwrap_err();
+        assert_eq!(exit::classify(&err), exit::Exit::Data);
+        assert!(
+            format!("{err:#}").contains("PostgreSQL 12 is not supported"),
+            "{err:#}"
+        );
+        std::fs::write(dir.path().join("PG_VERSION"), "16\n").unwrap();
+        let out = recommend(&recommend_args(&["--data-dir", path])).unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("#   PostgreSQL: 16, from "), "{text}");
+    }
 
     #[test]
     fn server_os_comes_from_the_servers_settings() {

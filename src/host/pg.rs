@@ -41,22 +41,23 @@ pub enum Detection {
     NotFound(String),
 }
 
-/// The major a data directory was created with, from its `PG_VERSION` file.
-pub fn data_dir_major(dir: &Path) -> Result<u32, String> {
+/// The major a data directory was created with, from its `PG_VERSION` file. An unreadable
+/// file is an I/O error (exit 66), one without a version a data error (65); both name it.
+pub fn data_dir_major(dir: &Path) -> anyhow::Result<u32> {
     let file = dir.join("PG_VERSION");
     let text = fs::read_to_string(&file).map_err(|e| {
-        format!(
+        crate::exit::io(format!(
             "cannot read {}: {} (is it a PostgreSQL data directory?)",
             file.display(),
             crate::exit::io_reason(&e)
-        )
+        ))
     })?;
     parse_major(&text).ok_or_else(|| {
-        format!(
+        crate::exit::data(format!(
             "{} holds {:?}, not a PostgreSQL major version",
             file.display(),
             text.trim()
-        )
+        ))
     })
 }
 
@@ -223,14 +224,18 @@ mod tests {
     fn data_dir_major_reads_pg_version_and_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let err = data_dir_major(dir.path()).unwrap_err();
+        assert_eq!(crate::exit::classify(&err), crate::exit::Exit::Io);
+        let text = err.to_string();
         assert!(
-            err.contains("PG_VERSION") && err.contains("data directory"),
-            "{err}"
+            text.contains("PG_VERSION") && text.contains("data directory"),
+            "{text}"
         );
         fs::write(dir.path().join("PG_VERSION"), "16\n").unwrap();
-        assert_eq!(data_dir_major(dir.path()), Ok(16));
+        assert_eq!(data_dir_major(dir.path()).unwrap(), 16);
         fs::write(dir.path().join("PG_VERSION"), "x\n").unwrap();
-        assert!(data_dir_major(dir.path()).unwrap_err().contains("\"x\""));
+        let err = data_dir_major(dir.path()).unwrap_err();
+        assert_eq!(crate::exit::classify(&err), crate::exit::Exit::Data);
+        assert!(err.to_string().contains("\"x\""), "{err}");
     }
 
     /// A fake `postgres` that prints a version, like the real one's `--version`.

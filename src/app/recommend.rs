@@ -195,6 +195,14 @@ fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
             ));
         }
     }
+    // Paths and version strings end up in conf comments: a newline in one would start an
+    // uncommented line, an escape sequence would reach the terminal.
+    for text in [&mut target.source, &mut target.why_neutral] {
+        *text = crate::render::sanitize::sanitize(text).into_owned();
+    }
+    if let Some(from) = &mut target.build_from {
+        *from = crate::render::sanitize::sanitize(from).into_owned();
+    }
     Ok(target)
 }
 
@@ -458,6 +466,14 @@ mod tests {
         let out = recommend(&recommend_args(&["--data-dir", path])).unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.contains("#   PostgreSQL: 16, from "), "{text}");
+        // A hostile directory name stays inside its comment line.
+        let hostile = dir.path().join("x\ny = 1\u{1b}[2J");
+        std::fs::create_dir(&hostile).unwrap();
+        std::fs::write(hostile.join("PG_VERSION"), "16\n").unwrap();
+        let out = recommend(&recommend_args(&["--data-dir", hostile.to_str().unwrap()])).unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("y = 1")), "{text}");
     }
 
     #[test]

@@ -191,7 +191,8 @@ fn installation(postgres: &Path, how: &str) -> Option<Installation> {
         .filter(|p| p.is_file())
         .and_then(|p| output_of(&p, &["--version"]))
         .or_else(|| output_of(postgres, &["--version"]))?;
-    let major = parse_major(&version)?;
+    let version = version.lines().next().unwrap_or_default();
+    let major = parse_major(version)?;
     // "postgres (PostgreSQL) 15.18 (Debian …)" → "15.18 (Debian …)".
     let number = version
         .find(|c: char| c.is_ascii_digit())

@@ -404,8 +404,7 @@ fn wal(b: &mut Builder<'_>, x: &Basis) {
             Section::WalCheckpoints,
             "wal_compression",
             Value::Word("lz4"),
-            "compress full-page images with lz4 (the target build has it; pglz costs more CPU)"
-                .to_string(),
+            "compress full-page images with lz4 (this server's build has it)".to_string(),
         );
     }
     if profile == Profile::Desktop {
@@ -575,7 +574,7 @@ fn io_and_autovacuum(b: &mut Builder<'_>, x: &Basis) {
             Section::Other,
             "io_method",
             Value::Word("io_uring"),
-            "asynchronous I/O through io_uring (the target build has it)".to_string(),
+            "asynchronous I/O through io_uring (this server's build has it)".to_string(),
         );
     }
     if input.pg_version >= 18 && io_method_worker {

@@ -117,17 +117,24 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "N", value_parser = parse_connections, allow_hyphen_values = true)]
     pub connections: Option<u32>,
     /// Workload profile.
-    #[arg(long, value_enum, default_value_t = Profile::Web)]
-    pub profile: Profile,
+    #[arg(long, value_enum, default_value_t = ProfileArg::Web)]
+    pub profile: ProfileArg,
     /// Storage holding the data directory [default: ssd].
     #[arg(long, value_enum)]
-    pub storage: Option<Storage>,
-    /// Target PostgreSQL major version, 13 to 18 [default: 18].
+    pub storage: Option<StorageArg>,
+    /// Target PostgreSQL major version, 13 to 18. Default: the major of this machine's
+    /// server (--data-dir's PG_VERSION, else the postgres or pg_config on PATH, else
+    /// /usr/lib/postgresql/*/bin); when none is found, a version-neutral snippet that every
+    /// major 13 to 18 accepts.
     #[arg(long, value_name = "MAJOR", value_parser = parse_pg_version, allow_hyphen_values = true)]
     pub pg_version: Option<u32>,
+    /// Target the cluster in this data directory: its major from PG_VERSION, and the build
+    /// of the local installation of that major (for wal_compression = lz4).
+    #[arg(long, value_name = "DIR", conflicts_with = "pg_version")]
+    pub data_dir: Option<PathBuf>,
     /// Target operating system. Default: this host's.
     #[arg(long, value_enum)]
-    pub os: Option<Os>,
+    pub os: Option<OsArg>,
     /// Output format: conf (postgresql.conf snippet), sql (ALTER SYSTEM statements), json.
     #[arg(long, value_enum, default_value_t = RecommendFormat::Conf)]
     pub format: RecommendFormat,
@@ -157,11 +164,11 @@ pub struct HostOverrides {
     #[arg(long, value_name = "N", value_parser = parse_cpus, allow_hyphen_values = true)]
     pub cpus: Option<u32>,
     /// Workload profile for the settings diff.
-    #[arg(long, value_enum, default_value_t = Profile::Web)]
-    pub profile: Profile,
+    #[arg(long, value_enum, default_value_t = ProfileArg::Web)]
+    pub profile: ProfileArg,
     /// Storage of the server's data directory, for the settings diff.
-    #[arg(long, value_enum, default_value_t = Storage::Ssd)]
-    pub storage: Storage,
+    #[arg(long, value_enum, default_value_t = StorageArg::Ssd)]
+    pub storage: StorageArg,
 }
 
 /// Flags of `report`.
@@ -353,6 +360,78 @@ pub enum RecommendFormat {
     Json,
 }
 
+/// `--profile`: the workload profile, mapped into [`Profile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// Web application: many short queries, mostly reads.
+    Web,
+    /// Online transaction processing: many short writes.
+    Oltp,
+    /// Data warehouse: few large analytical queries.
+    Dw,
+    /// A mix of web and analytics.
+    Mixed,
+    /// A developer machine: PostgreSQL shares the host with everything else.
+    Desktop,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Profile {
+        match p {
+            ProfileArg::Web => Profile::Web,
+            ProfileArg::Oltp => Profile::Oltp,
+            ProfileArg::Dw => Profile::Dw,
+            ProfileArg::Mixed => Profile::Mixed,
+            ProfileArg::Desktop => Profile::Desktop,
+        }
+    }
+}
+
+/// `--storage`: the storage class, mapped into [`Storage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageArg {
+    /// SATA/SAS solid-state drive.
+    Ssd,
+    /// NVMe solid-state drive.
+    Nvme,
+    /// Storage area network.
+    San,
+    /// Rotational hard disk.
+    Hdd,
+}
+
+impl From<StorageArg> for Storage {
+    fn from(s: StorageArg) -> Storage {
+        match s {
+            StorageArg::Ssd => Storage::Ssd,
+            StorageArg::Nvme => Storage::Nvme,
+            StorageArg::San => Storage::San,
+            StorageArg::Hdd => Storage::Hdd,
+        }
+    }
+}
+
+/// `--os`: the server's operating system, mapped into [`Os`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OsArg {
+    /// Linux.
+    Linux,
+    /// Microsoft Windows.
+    Windows,
+    /// Apple macOS.
+    Macos,
+}
+
+impl From<OsArg> for Os {
+    fn from(o: OsArg) -> Os {
+        match o {
+            OsArg::Linux => Os::Linux,
+            OsArg::Windows => Os::Windows,
+            OsArg::Macos => Os::Macos,
+        }
+    }
+}
+
 /// Flags of `probe`.
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
@@ -449,6 +528,25 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn value_enums_map_onto_tune_types_with_the_same_names() {
+        for p in ProfileArg::value_variants() {
+            let name = p.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Profile::from(*p).as_str(), name);
+        }
+        for s in StorageArg::value_variants() {
+            let name = s.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Storage::from(*s).as_str(), name);
+        }
+        for o in OsArg::value_variants() {
+            let name = o.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Os::from(*o).as_str(), name);
+        }
+        assert_eq!(ProfileArg::value_variants().len(), Profile::ALL.len());
+        assert_eq!(StorageArg::value_variants().len(), Storage::ALL.len());
+        assert_eq!(OsArg::value_variants().len(), Os::ALL.len());
     }
 
     #[test]

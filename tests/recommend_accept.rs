@@ -798,3 +798,116 @@ fn a_real_server_accepts_every_line_and_reads_back_the_same_value() {
         t0.elapsed()
     );
 }
+
+/// `recommend` for a small Linux machine with no `--pg-version`, as on a host whose PATH is
+/// `path` and whose /usr/lib/postgresql is empty: (stdout, stderr). Panics unless it succeeds.
+fn recommend_detecting(path: &std::path::Path, extra: &[&str]) -> (String, String) {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let mut cmd = assert_cmd::Command::cargo_bin("pgcache-tune").expect("the binary");
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("PG") {
+            cmd.env_remove(key);
+        }
+    }
+    // 16 CPUs: enough for io_workers (PostgreSQL 18 only; 13–17 refuse to start with it).
+    let out = cmd
+        .env("HOME", scratch.path())
+        .env("XDG_CONFIG_HOME", scratch.path())
+        .env("PATH", path)
+        .env("PGCACHE_TUNE_INSTALL_ROOT", scratch.path())
+        .args(["recommend", "--ram", "2GB", "--cpus", "16", "--os", "linux"])
+        .args(extra)
+        .output()
+        .expect("run pgcache-tune");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "recommend {extra:?} failed: {stderr}");
+    (String::from_utf8(out.stdout).expect("UTF-8"), stderr)
+}
+
+/// Starts `c` with `conf` as its snippet and returns pg_settings; panics naming the snippet.
+fn start_with(c: &mut Cluster, conf: &str, what: &str) -> HashMap<String, PgSetting> {
+    c.write_data_file(SNIPPET, conf);
+    if let Err(e) = c.try_start() {
+        panic!(
+            "PostgreSQL {} refused to start with {what}: {e}\n{conf}",
+            c.major()
+        );
+    }
+    let live = fetch_pg_settings(c);
+    c.stop();
+    for (name, value) in conf_settings(conf).expect("snippet parses") {
+        let ps = &live[&name];
+        assert_eq!(
+            ps.sourcefile.as_deref().map(|f| f.ends_with(SNIPPET)),
+            Some(true),
+            "{name} = {value} did not apply ({what})"
+        );
+    }
+    live
+}
+
+#[test]
+fn without_pg_version_the_snippet_fits_the_installed_major() {
+    let Some(bin) = support::require_pg() else {
+        return;
+    };
+    let mut c = Cluster::init(ClusterOptions::new(bin.clone()));
+    let major = c.major();
+    c.conf_append(&format!("include '{SNIPPET}'"));
+
+    // Only this major installed: its postgres on PATH, nothing under the installation root.
+    let (conf, stderr) = recommend_detecting(&bin, &[]);
+    assert!(
+        stderr.is_empty(),
+        "a detected major needs no warning: {stderr}"
+    );
+    assert!(
+        conf.contains(&format!(
+            "#   PostgreSQL: {major}, detected, postgres on PATH: "
+        )),
+        "{conf}"
+    );
+    let live = start_with(&mut c, &conf, "the snippet for the detected major");
+    let pairs: BTreeMap<String, String> = conf_settings(&conf).unwrap().into_iter().collect();
+    assert_eq!(pairs.contains_key("io_workers"), major >= 18, "{conf}");
+    // lz4 exactly when this build has it (postgres -C asked it offline); pglz never.
+    let lz4 = live["wal_compression"]
+        .enumvals
+        .as_ref()
+        .is_some_and(|v| v.iter().any(|x| x == "lz4"));
+    assert_eq!(
+        pairs.get("wal_compression").map(String::as_str),
+        (major >= 15 && lz4).then_some("lz4"),
+        "{conf}"
+    );
+
+    // The cluster's own PG_VERSION decides with --data-dir, even with nothing on PATH.
+    let nothing = tempfile::tempdir().unwrap();
+    let (conf, _) = recommend_detecting(
+        nothing.path(),
+        &["--data-dir", c.data_dir().to_str().unwrap()],
+    );
+    assert!(
+        conf.contains(&format!("#   PostgreSQL: {major}, from ")) && conf.contains("PG_VERSION"),
+        "{conf}"
+    );
+    start_with(&mut c, &conf, "the snippet for --data-dir");
+
+    // Nothing installed: a version-neutral snippet, which this major (like every other) starts
+    // with, and a warning naming what was left out and the flag that brings it back.
+    let (conf, stderr) = recommend_detecting(nothing.path(), &[]);
+    assert!(
+        conf.contains("#   PostgreSQL: any 13–18, version-neutral"),
+        "{conf}"
+    );
+    for text in [&conf, &stderr] {
+        assert!(
+            text.contains("left out io_workers (PostgreSQL 18)") && text.contains("--pg-version"),
+            "{text}"
+        );
+    }
+    let pairs: BTreeMap<String, String> = conf_settings(&conf).unwrap().into_iter().collect();
+    assert!(!pairs.contains_key("io_workers") && !pairs.contains_key("wal_compression"));
+    start_with(&mut c, &conf, "the version-neutral snippet");
+}

@@ -1,18 +1,21 @@
 //! `recommend` and `probe`: the offline half of the tool, plus `recommend --from`, which asks
 //! a server for the inputs it knows better than we do.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::{Outcome, live, report};
-use crate::cli::{HostOverrides, ProbeArgs, RecommendArgs, RecommendFormat, TableFormat};
+use crate::cli::{
+    HostOverrides, ProbeArgs, RecommendArgs, RecommendFormat, StorageArg, TableFormat,
+};
 use crate::collect::{self, CollectOptions};
 use crate::conninfo::{self, ConnectionArgs};
 use crate::diag;
 use crate::exit;
-use crate::render::recommend::Provenance;
-use crate::tune::{self, BuildCaps, DataSize, Os, Storage, TuneInput};
+use crate::host::pg;
+use crate::render::recommend::{Provenance, Template};
+use crate::tune::{self, BuildCaps, DataSize, Os, Profile, Storage, TuneInput};
 use crate::units::KB_BYTES;
 
 pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
@@ -23,28 +26,193 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
     }
     // Read the template before any work so a bad path fails fast.
     let template = args.template.as_deref().map(read_template).transpose()?;
-    let (input, prov) = match &args.from {
-        Some(from) => from_server(args, from)?,
+    let (input, prov, target) = match &args.from {
+        Some(from) => {
+            let (input, prov) = from_server(args, from)?;
+            (input, prov, None)
+        }
         None => offline(args)?,
     };
-    let recs = tune::recommend(&input);
+    let mut recs = match &target {
+        Some(t) if t.major.is_none() => tune::recommend_any_version(&input),
+        _ => tune::recommend(&input),
+    };
+    let mut neutral_note = None;
+    if let Some(t) = &target {
+        neutral_note = t.neutral_note(&recs);
+        recs.warnings.extend(neutral_note.iter().cloned());
+        recs.warnings.extend(t.build_note(&recs));
+    }
+    let name = args
+        .template
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let template = template
+        .as_deref()
+        .map(|text| Template { name: &name, text });
     let text = match args.format {
-        RecommendFormat::Conf => crate::render::recommend::conf(&recs, &prov, template.as_deref())
-            .map_err(|e| {
-                let name = args.template.as_deref().map_or_else(
-                    || "built-in template".to_string(),
-                    |p| p.display().to_string(),
-                );
-                exit::data(format!("--template {name}: {e}"))
-            })?,
+        // The message names the file and line: `t1.j2:1: undefined variable input.ram_bytes`.
+        RecommendFormat::Conf => {
+            crate::render::recommend::conf(&recs, &prov, template).map_err(exit::data)?
+        }
         RecommendFormat::Sql => crate::render::recommend::sql(&recs, &prov),
         RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
     };
+    // A snippet narrowed for want of a version is news the user must act on, so it goes to
+    // stderr as well; the build note describes this machine's normal case and stays in the
+    // header.
+    if let Some(note) = neutral_note {
+        eprintln!("warning: {note}");
+    }
     Ok(Outcome::ok(text))
 }
 
-/// Inputs from the flags and, for what they leave out, this host's probe.
-fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance)> {
+/// The offline target: the major (None: version-neutral), where it came from, and the build.
+struct Target {
+    major: Option<u32>,
+    /// For the header's PostgreSQL line.
+    source: String,
+    /// Why no major was chosen, for the version-neutral warning.
+    why_neutral: String,
+    build: BuildCaps,
+    /// The installation whose build `build` describes, when it is known.
+    build_from: Option<String>,
+}
+
+impl Target {
+    /// For a version-neutral answer: why, what was left out, and the flags that target a major.
+    fn neutral_note(&self, recs: &tune::Recommendations) -> Option<String> {
+        if recs.version_neutral {
+            let what = if recs.left_out.is_empty() {
+                "nothing version-specific applies to these inputs".to_string()
+            } else {
+                format!(
+                    "left out {}",
+                    recs.left_out
+                        .iter()
+                        .map(tune::LeftOut::describe)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            return Some(format!(
+                "version-neutral snippet ({}): only settings every PostgreSQL {}–{} accepts; {what}; pass --pg-version MAJOR or --data-dir DIR to target one major",
+                self.why_neutral,
+                tune::MIN_PG_VERSION,
+                tune::MAX_PG_VERSION
+            ));
+        }
+        None
+    }
+
+    /// The build requirement of a build-dependent value this machine's installation allowed.
+    fn build_note(&self, recs: &tune::Recommendations) -> Option<String> {
+        let from = self.build_from.as_ref()?;
+        recs.get("wal_compression").map(|_| {
+            format!(
+                "wal_compression = lz4 follows the build of {from}; a server built without lz4 (--with-lz4) refuses to start with it"
+            )
+        })
+    }
+}
+
+/// Which major to target offline: `--pg-version`, else `--data-dir`'s PG_VERSION, else the one
+/// installation found on this machine, else none (version-neutral). The build is the local
+/// installation's when its major is the target's; with `--pg-version` the snippet may be for
+/// another machine, so the build stays unknown.
+fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
+    let mut target = Target {
+        major: args.pg_version,
+        source: "given".to_string(),
+        why_neutral: String::new(),
+        build: BuildCaps::default(),
+        build_from: None,
+    };
+    if args.pg_version.is_some() {
+        return Ok(target);
+    }
+    let root = std::env::var_os(INSTALL_ROOT_ENV)
+        .map_or_else(|| PathBuf::from(pg::DEFAULT_INSTALL_ROOT), PathBuf::from);
+    let found = pg::detect(std::env::var_os("PATH").as_deref(), &root);
+    let supported = tune::MIN_PG_VERSION..=tune::MAX_PG_VERSION;
+    let install = match (&args.data_dir, found) {
+        (Some(dir), found) => {
+            let major = pg::data_dir_major(dir).context("--data-dir")?;
+            if !supported.contains(&major) {
+                return Err(exit::data(format!(
+                    "--data-dir {}: PostgreSQL {major} is not supported; pgcache-tune tunes 13 to 18",
+                    dir.display()
+                )));
+            }
+            target.major = Some(major);
+            target.source = format!("from {}", dir.join("PG_VERSION").display());
+            match found {
+                pg::Detection::Found(i) if i.major == major => Some(i),
+                pg::Detection::Ambiguous(all) => all.into_iter().find(|i| i.major == major),
+                _ => None,
+            }
+        }
+        (None, pg::Detection::Found(i)) if supported.contains(&i.major) => {
+            target.major = Some(i.major);
+            target.source = format!("detected, {}", i.source);
+            Some(i)
+        }
+        (None, pg::Detection::Found(i)) => {
+            target.why_neutral = format!(
+                "found PostgreSQL {} ({}), which is outside 13–18",
+                i.major, i.source
+            );
+            None
+        }
+        (None, pg::Detection::Ambiguous(all)) => {
+            target.why_neutral = format!(
+                "several majors installed: {}",
+                all.iter()
+                    .map(|i| i.source.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            None
+        }
+        (None, pg::Detection::NotFound(looked)) => {
+            target.why_neutral = format!("no PostgreSQL installation found: {looked}");
+            None
+        }
+    };
+    if target.major.is_none() {
+        target.source =
+            "version-neutral, nothing detected to target (see the warnings)".to_string();
+    }
+    if let Some(bin_dir) = install.as_ref().and_then(|i| i.bin_dir.as_deref())
+        && target.major.is_some_and(|v| v >= 15)
+    {
+        target.build.lz4 = pg::build_has_lz4(bin_dir);
+        if target.build.lz4 == Some(true) {
+            target.build_from = Some(format!(
+                "the PostgreSQL installation in {}",
+                bin_dir.display()
+            ));
+        }
+    }
+    // Paths and version strings end up in conf comments: a newline in one would start an
+    // uncommented line, an escape sequence would reach the terminal.
+    for text in [&mut target.source, &mut target.why_neutral] {
+        *text = crate::render::sanitize::sanitize(text).into_owned();
+    }
+    if let Some(from) = &mut target.build_from {
+        *from = crate::render::sanitize::sanitize(from).into_owned();
+    }
+    Ok(target)
+}
+
+/// Hidden override of [`pg::DEFAULT_INSTALL_ROOT`], so tests can simulate "only major N
+/// installed" (PATH = its bin directory, this = an empty directory) or "nothing installed".
+const INSTALL_ROOT_ENV: &str = "PGCACHE_TUNE_INSTALL_ROOT";
+
+/// Inputs from the flags and, for what they leave out, this host's probe and installation.
+fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Option<Target>)> {
+    let target = offline_target(args)?;
     let needs_probe = args.ram.is_none() || args.cpus.is_none();
     let facts = if needs_probe {
         Some(
@@ -75,40 +243,41 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance)> {
         (None, Some(f)) => (f.usable_cpus.clamp(1, tune::MAX_CPUS), "probed".to_string()),
         (None, None) => unreachable!("probed above when --cpus is missing"),
     };
-    let os = args.os.unwrap_or_else(Os::this_host);
+    let os = args.os.map_or_else(Os::this_host, Os::from);
     let input = TuneInput {
         ram_kb,
         cpus,
         connections: args.connections,
-        profile: args.profile,
-        storage: args.storage.unwrap_or(Storage::Ssd),
-        pg_version: args.pg_version.unwrap_or(tune::MAX_PG_VERSION),
+        profile: args.profile.into(),
+        storage: args.storage.map_or(Storage::Ssd, Storage::from),
+        // A version-neutral answer ignores it (tune::recommend_any_version).
+        pg_version: target.major.unwrap_or(tune::MIN_PG_VERSION),
         os,
         data_size: DataSize::Mid,
-        build: BuildCaps::default(),
+        build: target.build,
     };
     let prov = Provenance {
         ram: ram_source,
         cpus: cpus_source,
         connections: match args.connections {
             Some(_) => "given".to_string(),
-            None => format!("{} profile default", args.profile.as_str()),
+            None => format!("{} profile default", Profile::from(args.profile).as_str()),
         },
-        pg_version: given_or(args.pg_version.is_some(), "default"),
+        pg_version: target.source.clone(),
         storage: given_or(args.storage.is_some(), "default"),
         os: given_or(args.os.is_some(), "this host"),
         data_size: "unknown offline (connect with report to measure it)".to_string(),
         server: None,
     };
-    Ok((input, prov))
+    Ok((input, prov, Some(target)))
 }
 
 /// Inputs from the server (major version, build options, max_connections, data size) and the
 /// host it runs on: probed when the server is local, else the --ram/--cpus flags, required.
 fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, Provenance)> {
-    if args.pg_version.is_some() {
+    if args.pg_version.is_some() || args.data_dir.is_some() {
         return Err(exit::usage(
-            "--pg-version cannot be combined with --from: the server's own major version is used",
+            "--pg-version and --data-dir cannot be combined with --from: the server's own major version is used",
         ));
     }
     let conn = ConnectionArgs {
@@ -121,10 +290,9 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         ram: args.ram,
         cpus: args.cpus,
         profile: args.profile,
-        storage: args.storage.unwrap_or(Storage::Ssd),
+        storage: args.storage.unwrap_or(StorageArg::Ssd),
     };
     let mut host = report::host_context(&flags, Some(&params))?;
-    host.os = args.os.unwrap_or_else(Os::this_host);
     if host.ram_bytes.is_none() || host.cpus.is_none() {
         return Err(exit::usage(format!(
             "--from {}: the server is not on this machine, so its RAM and CPUs are not visible from here; pass --ram and --cpus",
@@ -141,6 +309,12 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         };
         collect::collect(&client, &opts).await
     })?;
+    // The server's OS, not this client's: its settings tell (see server_os).
+    let (os, os_source) = match args.os {
+        Some(os) => (os.into(), "given".to_string()),
+        None => server_os(&snap),
+    };
+    host.os = os;
     let major = snap.major();
     if !(tune::MIN_PG_VERSION..=tune::MAX_PG_VERSION).contains(&major) {
         return Err(exit::server(format!(
@@ -185,11 +359,37 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
             crate::render::sanitize::sanitize(&snap.server.version)
         ),
         storage: given_or(args.storage.is_some(), "default"),
-        os: given_or(args.os.is_some(), "this host"),
+        os: os_source,
         data_size: data,
         server: Some(params.redacted()),
     };
     Ok((input, prov))
+}
+
+/// The OS a server runs on, from what its build offers in `pg_settings`: only Windows builds
+/// list `windows` for dynamic_shared_memory_type, and of the rest only macOS has F_FULLFSYNC,
+/// which adds `fsync_writethrough` to wal_sync_method. Anything else is Linux or another Unix
+/// with posix_fadvise, which the rules treat alike.
+fn server_os(snap: &crate::facts::StatsSnapshot) -> (Os, String) {
+    let lists = |name: &str, word: &str| {
+        snap.setting(name)
+            .and_then(|s| s.enumvals.as_ref())
+            .is_some_and(|v| v.iter().any(|x| x == word))
+    };
+    if snap.setting("wal_sync_method").is_none() {
+        return (
+            Os::this_host(),
+            "this host's (the server's settings were not visible); pass --os".to_string(),
+        );
+    }
+    let (os, why) = if lists("dynamic_shared_memory_type", "windows") {
+        (Os::Windows, "dynamic_shared_memory_type offers windows")
+    } else if lists("wal_sync_method", "fsync_writethrough") {
+        (Os::Macos, "wal_sync_method offers fsync_writethrough")
+    } else {
+        (Os::Linux, "no Windows or macOS-only setting values")
+    };
+    (os, format!("from server ({why})"))
 }
 
 fn given_or(given: bool, otherwise: &str) -> String {
@@ -227,4 +427,92 @@ pub(super) fn probe(args: &ProbeArgs) -> anyhow::Result<Outcome> {
         }
     };
     Ok(Outcome::ok(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::testdata;
+
+    fn recommend_args(extra: &[&str]) -> RecommendArgs {
+        use clap::Parser;
+        let argv = [
+            &["pgcache-tune", "recommend", "--ram", "4GB", "--cpus", "4"],
+            extra,
+        ]
+        .concat();
+        match crate::cli::Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(crate::cli::Command::Recommend(args)) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn data_dir_errors_name_the_file_with_their_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let err = recommend(&recommend_args(&["--data-dir", path])).unwrap_err();
+        assert_eq!(exit::classify(&err), exit::Exit::Io);
+        assert!(
+            format!("{err:#}").starts_with("--data-dir: cannot read "),
+            "{err:#}"
+        );
+        std::fs::write(dir.path().join("PG_VERSION"), "12\n").unwrap();
+        let err = recommend(&recommend_args(&["--data-dir", path])).unwrap_err();
+        assert_eq!(exit::classify(&err), exit::Exit::Data);
+        assert!(
+            format!("{err:#}").contains("PostgreSQL 12 is not supported"),
+            "{err:#}"
+        );
+        std::fs::write(dir.path().join("PG_VERSION"), "16\n").unwrap();
+        let out = recommend(&recommend_args(&["--data-dir", path])).unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("#   PostgreSQL: 16, from "), "{text}");
+        // A hostile directory name stays inside its comment line.
+        let hostile = dir.path().join("x\ny = 1\u{1b}[2J");
+        std::fs::create_dir(&hostile).unwrap();
+        std::fs::write(hostile.join("PG_VERSION"), "16\n").unwrap();
+        let out = recommend(&recommend_args(&["--data-dir", hostile.to_str().unwrap()])).unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("y = 1")), "{text}");
+    }
+
+    #[test]
+    fn server_os_comes_from_the_servers_settings() {
+        let mut snap = testdata::snapshot();
+        let set = |snap: &mut crate::facts::StatsSnapshot, name: &str, vals: &[&str]| {
+            snap.settings.retain(|s| s.name != name);
+            let mut s = testdata::setting(name, vals[0], None, "enum");
+            s.enumvals = Some(vals.iter().map(|v| (*v).to_string()).collect());
+            snap.settings.push(s);
+        };
+        set(
+            &mut snap,
+            "dynamic_shared_memory_type",
+            &["posix", "sysv", "mmap"],
+        );
+        set(
+            &mut snap,
+            "wal_sync_method",
+            &["fsync", "fdatasync", "open_sync", "open_datasync"],
+        );
+        let (os, why) = server_os(&snap);
+        assert_eq!(os, Os::Linux);
+        assert!(why.starts_with("from server"), "{why}");
+        set(
+            &mut snap,
+            "wal_sync_method",
+            &["fsync", "fsync_writethrough", "open_sync"],
+        );
+        assert_eq!(server_os(&snap).0, Os::Macos);
+        set(
+            &mut snap,
+            "dynamic_shared_memory_type",
+            &["windows", "mmap"],
+        );
+        assert_eq!(server_os(&snap).0, Os::Windows);
+        snap.settings.clear();
+        assert!(server_os(&snap).1.contains("pass --os"));
+    }
 }

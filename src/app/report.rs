@@ -92,8 +92,8 @@ pub(super) fn host_context(
         cpus,
         source,
         os: Os::this_host(),
-        storage: flags.storage,
-        profile: flags.profile,
+        storage: flags.storage.into(),
+        profile: flags.profile.into(),
     })
 }
 

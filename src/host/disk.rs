@@ -24,14 +24,18 @@ const MAX_SLAVE_DEPTH: u32 = 8;
 pub fn data_dir_facts(path: &Path, sysfs_root: &Path) -> anyhow::Result<DataDirFacts> {
     let metadata = fs::metadata(path)
         .with_context(|| format!("cannot read data directory {}", path.display()))?;
-    let (device, rotational) = match device_number(&metadata) {
-        Some((major, minor)) => block_device(sysfs_root, major, minor),
-        None => (None, None),
+    let ((device, rotational), virtual_disk) = match device_number(&metadata) {
+        Some((major, minor)) => (
+            block_device(sysfs_root, major, minor),
+            virtual_disk(sysfs_root, major, minor),
+        ),
+        None => ((None, None), None),
     };
     Ok(DataDirFacts {
         path: path.to_path_buf(),
         device,
         rotational,
+        virtual_disk,
     })
 }
 
@@ -83,6 +87,61 @@ pub fn block_device(sysfs_root: &Path, major: u64, minor: u64) -> (Option<String
         .and_then(|name| name.to_str())
         .map(str::to_owned);
     (name, media_rotational(&canonical, 0))
+}
+
+/// Drivers of paravirtual disks (KVM/QEMU virtio, Xen, VMware, Hyper-V): the hypervisor
+/// chooses their rotational flag (virtio-blk reports 1 by default), not the media.
+const VIRTUAL_DRIVERS: &[&str] = &["virtio", "xen", "vbd", "vmw_pvscsi", "hv_storvsc"];
+/// Device vendors of virtual disks, as `device/vendor` spells them (0x1af4: virtio's PCI id).
+const VIRTUAL_VENDORS: &[&str] = &["0x1af4", "QEMU", "VMware", "VMware,", "Msft", "Xen", "VBOX"];
+
+/// Why device `major:minor` (or a device it is built on) looks virtual, e.g. "virtio_blk
+/// driver"; `None` when nothing suggests it. Its rotational flag is then the hypervisor's word.
+pub fn virtual_disk(sysfs_root: &Path, major: u64, minor: u64) -> Option<String> {
+    if major == 0 {
+        return None;
+    }
+    let dir = fs::canonicalize(
+        sysfs_root
+            .join("dev/block")
+            .join(format!("{major}:{minor}")),
+    );
+    virtual_evidence(&dir.ok()?, 0)
+}
+
+fn virtual_evidence(device_dir: &Path, depth: u32) -> Option<String> {
+    if depth > MAX_SLAVE_DEPTH {
+        return None;
+    }
+    let disk = whole_disk(device_dir);
+    let slaves = slave_dirs(&disk);
+    if !slaves.is_empty() {
+        return slaves.iter().find_map(|s| virtual_evidence(s, depth + 1));
+    }
+    let device = disk.join("device");
+    // The link's own name is enough; its target may live outside a copied sysfs.
+    let driver = fs::read_link(device.join("driver"))
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    if let Some(driver) = driver
+        && VIRTUAL_DRIVERS.iter().any(|v| driver.starts_with(v))
+    {
+        return Some(format!("{driver} driver"));
+    }
+    let vendor = fs::read_to_string(device.join("vendor")).unwrap_or_default();
+    let vendor = vendor.trim();
+    if VIRTUAL_VENDORS
+        .iter()
+        .any(|v| vendor.eq_ignore_ascii_case(v))
+    {
+        return Some(format!("vendor {vendor}"));
+    }
+    let path = fs::canonicalize(&device).unwrap_or(device);
+    let path = path.to_string_lossy();
+    ["virtio", "vbd-", "VMBUS"]
+        .iter()
+        .find(|bus| path.contains(*bus))
+        .map(|bus| format!("{} bus", bus.trim_end_matches('-')))
 }
 
 /// Rotational flag of the media under a sysfs block device directory.
@@ -194,6 +253,28 @@ mod tests {
         assert_eq!(device(9, 0), (Some("md0".into()), Some(true)));
         // dm-2's only slave has garbage in its flag: unknown.
         assert_eq!(device(253, 2), (Some("dm-2".into()), None));
+    }
+
+    #[test]
+    fn virtual_disks_are_recognised() {
+        // virtio-blk reports rotational = 1 by default, whatever the host's media.
+        assert_eq!(device(254, 0), (Some("vda".into()), Some(true)));
+        assert_eq!(
+            virtual_disk(&sysfs(), 254, 0).as_deref(),
+            Some("virtio_blk driver")
+        );
+        assert_eq!(
+            virtual_disk(&sysfs(), 254, 1).as_deref(),
+            Some("virtio_blk driver"),
+            "a partition is judged by its disk"
+        );
+        for (major, minor) in [(8, 0), (8, 1), (259, 0), (253, 0), (9, 0), (0, 1), (8, 99)] {
+            assert_eq!(
+                virtual_disk(&sysfs(), major, minor),
+                None,
+                "{major}:{minor}"
+            );
+        }
     }
 
     #[test]

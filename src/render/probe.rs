@@ -54,17 +54,26 @@ pub fn table(facts: &HostFacts, width: Option<u16>) -> String {
             Some(device) => sanitize(device),
             None => "unknown (no block device, e.g. overlay or tmpfs)".to_owned(),
         };
-        let storage = match data_dir.rotational {
+        let media = match data_dir.rotational {
             Some(true) => "rotational (HDD)",
             Some(false) => "non-rotational (SSD/NVMe)",
             None => "unknown",
+        };
+        // The flag is whatever the device driver reports; a hypervisor reports what it likes
+        // (virtio-blk says rotational by default, even on NVMe), so never state it bare.
+        let storage = match (&data_dir.virtual_disk, data_dir.rotational) {
+            (_, None) => media.to_owned(),
+            (Some(why), Some(_)) => {
+                format!("{media}? virtual disk ({}): flag unreliable", sanitize(why))
+            }
+            (None, Some(_)) => format!("{media}, per kernel; unreliable on virtual disks"),
         };
         table.add_row([
             "Data directory".to_owned(),
             sanitize(&data_dir.path.display().to_string()),
         ]);
         table.add_row(["Data directory device".to_owned(), device]);
-        table.add_row(["Data directory storage".to_owned(), storage.to_owned()]);
+        table.add_row(["Data directory storage".to_owned(), storage]);
     }
     table.to_string()
 }
@@ -114,6 +123,7 @@ mod tests {
                 path: "/var/lib/postgresql/15/main".into(),
                 device: Some("sda1".into()),
                 rotational: Some(true),
+                virtual_disk: None,
             }),
         }
     }
@@ -142,11 +152,31 @@ mod tests {
             path: "/tmp/\u{1b}[2Jpgdata".into(),
             device: None,
             rotational: None,
+            virtual_disk: None,
         });
         let text = table(&host, None);
         assert!(!text.contains('\u{1b}'));
         assert!(text.contains("/tmp/\\x1b[2Jpgdata"), "{text}");
         assert!(text.contains("unknown (no block device"));
+    }
+
+    #[test]
+    fn virtual_disks_carry_a_caveat() {
+        let mut host = container_host();
+        host.data_dir = Some(DataDirFacts {
+            path: "/var/lib/postgresql".into(),
+            device: Some("vda1".into()),
+            rotational: Some(true),
+            virtual_disk: Some("virtio_blk driver".into()),
+        });
+        let text = table(&host, None);
+        assert!(
+            text.contains("virtual disk (virtio_blk driver): flag unreliable"),
+            "{text}"
+        );
+        host.data_dir.as_mut().unwrap().virtual_disk = None;
+        let text = table(&host, None);
+        assert!(text.contains("unreliable on virtual"), "{text}");
     }
 
     #[test]

@@ -105,7 +105,16 @@ pub fn input_lines(recs: &Recommendations, prov: &Provenance) -> Vec<String> {
         format!("Connections: {}, {}", recs.connections, prov.connections),
         format!("Profile: {}", i.profile.as_str()),
         format!("Storage: {}, {}", i.storage.as_str(), prov.storage),
-        format!("PostgreSQL: {}, {}", i.pg_version, prov.pg_version),
+        if recs.version_neutral {
+            format!(
+                "PostgreSQL: any {}–{}, {}",
+                crate::tune::MIN_PG_VERSION,
+                crate::tune::MAX_PG_VERSION,
+                prov.pg_version
+            )
+        } else {
+            format!("PostgreSQL: {}, {}", i.pg_version, prov.pg_version)
+        },
         format!("OS: {}, {}", i.os.as_str(), prov.os),
         format!("Data size vs RAM: {}", prov.data_size),
     ];
@@ -115,22 +124,37 @@ pub fn input_lines(recs: &Recommendations, prov: &Provenance) -> Vec<String> {
     lines
 }
 
-/// Renders the conf snippet through `template` (the built-in one when `None`). Errors carry
-/// minijinja's one-line message with the template line; the caller adds the file name.
+/// A user's template: the name errors call it by (the path as given) and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct Template<'a> {
+    /// How errors name the file: `t1.j2:1: undefined variable input.ram_bytes`.
+    pub name: &'a str,
+    /// The template source.
+    pub text: &'a str,
+}
+
+/// Renders the conf snippet through `template` (the built-in one when `None`). An error is
+/// one line, `NAME:LINE: what`, naming the variable when one is undefined.
 pub fn conf(
     recs: &Recommendations,
     prov: &Provenance,
-    template: Option<&str>,
+    template: Option<Template<'_>>,
 ) -> Result<String, String> {
+    let template = template.unwrap_or(Template {
+        name: "built-in template",
+        text: BUILTIN_TEMPLATE,
+    });
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     // A typo in a user template should fail loudly, not render an empty string.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Keeps the source span of a failing expression, so the error can name the variable.
+    env.set_debug(true);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
-    env.add_template("conf", template.unwrap_or(BUILTIN_TEMPLATE))
-        .map_err(one_line)?;
+    env.add_template(template.name, template.text)
+        .map_err(|e| one_line(&e, template.text))?;
     let width = assignment_width(recs);
     let sections: Vec<SectionView<'_>> = Section::ALL
         .iter()
@@ -159,21 +183,30 @@ pub fn conf(
         sections => sections,
         settings => settings,
     };
-    env.get_template("conf")
+    env.get_template(template.name)
         .and_then(|t| t.render(ctx))
-        .map_err(one_line)
+        .map_err(|e| one_line(&e, template.text))
 }
 
-/// minijinja errors can span lines (with `{:#}`); a user gets one line naming the problem
-/// and where it is.
-fn one_line(err: minijinja::Error) -> String {
-    let mut text = err.to_string();
-    if let (Some(name), Some(line)) = (err.name(), err.line())
-        && !text.contains(&format!("{name}:{line}"))
-    {
-        text.push_str(&format!(" (line {line})"));
-    }
-    super::sanitize::one_line(&text)
+/// One line, `NAME:LINE: what`, in the style of compilers. minijinja's own text says
+/// "undefined value" without the name, so an undefined variable is named from the source span
+/// of the failing expression.
+fn one_line(err: &minijinja::Error, source: &str) -> String {
+    let what = match (err.kind(), err.range().and_then(|r| source.get(r))) {
+        (minijinja::ErrorKind::UndefinedError, Some(expr)) => {
+            format!("undefined variable {}", expr.trim())
+        }
+        _ => match err.detail() {
+            Some(detail) => format!("{}: {detail}", err.kind()),
+            None => err.kind().to_string(),
+        },
+    };
+    let place = match (err.name(), err.line()) {
+        (Some(name), Some(line)) => format!("{name}:{line}: "),
+        (Some(name), None) => format!("{name}: "),
+        _ => String::new(),
+    };
+    super::sanitize::one_line(&format!("{place}{what}"))
 }
 
 /// Renders one `ALTER SYSTEM SET` per setting, preceded by its reason, with the header as SQL
@@ -220,11 +253,15 @@ struct JsonInputs<'a> {
     profile: &'static str,
     storage: &'static str,
     storage_source: &'a str,
-    pg_version: u32,
+    /// `None` for a version-neutral answer.
+    pg_version: Option<u32>,
     pg_version_source: &'a str,
+    version_neutral: bool,
+    left_out: &'a [crate::tune::LeftOut],
     os: &'static str,
     os_source: &'a str,
-    data_size: crate::tune::DataSize,
+    /// `None` when unknown (offline): `Mid` is the engine's "neither adjustment".
+    data_size: Option<crate::tune::DataSize>,
     data_size_source: &'a str,
     build: crate::tune::BuildCaps,
     server: Option<&'a str>,
@@ -254,11 +291,13 @@ pub fn json(recs: &Recommendations, prov: &Provenance) -> String {
             profile: i.profile.as_str(),
             storage: i.storage.as_str(),
             storage_source: &prov.storage,
-            pg_version: i.pg_version,
+            pg_version: (!recs.version_neutral).then_some(i.pg_version),
             pg_version_source: &prov.pg_version,
+            version_neutral: recs.version_neutral,
+            left_out: &recs.left_out,
             os: i.os.as_str(),
             os_source: &prov.os,
-            data_size: i.data_size,
+            data_size: (i.data_size != crate::tune::DataSize::Mid).then_some(i.data_size),
             data_size_source: &prov.data_size,
             build: i.build,
             server: prov.server.as_deref(),
@@ -269,4 +308,100 @@ pub fn json(recs: &Recommendations, prov: &Provenance) -> String {
     let mut text = serde_json::to_string_pretty(&doc).expect("plain data always serialises");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tune::{BuildCaps, DataSize, Os, Profile, Storage, TuneInput};
+
+    fn prov() -> Provenance {
+        Provenance {
+            ram: "given".into(),
+            cpus: "given".into(),
+            connections: "given".into(),
+            pg_version: "given".into(),
+            storage: "default".into(),
+            os: "given".into(),
+            data_size: "unknown offline".into(),
+            server: None,
+        }
+    }
+
+    fn input(data_size: DataSize) -> TuneInput {
+        TuneInput {
+            ram_kb: 16 * crate::units::GB_KB,
+            cpus: 16,
+            connections: None,
+            profile: Profile::Web,
+            storage: Storage::Ssd,
+            pg_version: 17,
+            os: Os::Linux,
+            data_size,
+            build: BuildCaps::default(),
+        }
+    }
+
+    fn json_inputs(recs: &crate::tune::Recommendations) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&json(recs, &prov())).unwrap()["inputs"].clone()
+    }
+
+    fn render(text: &str) -> Result<String, String> {
+        let recs = crate::tune::recommend(&input(DataSize::Mid));
+        conf(
+            &recs,
+            &prov(),
+            Some(Template {
+                name: "t1.j2",
+                text,
+            }),
+        )
+    }
+
+    #[test]
+    fn template_errors_name_the_file_line_and_variable() {
+        assert_eq!(
+            render("{{ input.ram_bytes }}").unwrap_err(),
+            "t1.j2:1: undefined variable input.ram_bytes"
+        );
+        assert_eq!(
+            render("ok\n{% if nope %}x{% endif %}").unwrap_err(),
+            "t1.j2:2: undefined variable nope"
+        );
+        let syntax = render("{% for s in settings %}").unwrap_err();
+        assert!(syntax.starts_with("t1.j2:1: syntax error"), "{syntax}");
+        // Every documented input field exists.
+        let fields = "{{ input.ram_kb }} {{ input.cpus }} {{ input.connections }} \
+            {{ input.profile }} {{ input.storage }} {{ input.pg_version }} {{ input.os }} \
+            {{ input.data_size }} {{ input.build.lz4 }} {{ input.build.io_uring }}";
+        assert_eq!(
+            render(fields).unwrap(),
+            "16777216 16 None web ssd 17 linux mid None None"
+        );
+    }
+
+    #[test]
+    fn unknown_data_size_is_null_not_mid() {
+        let inputs = json_inputs(&crate::tune::recommend(&input(DataSize::Mid)));
+        assert!(inputs["data_size"].is_null(), "{inputs}");
+        let inputs = json_inputs(&crate::tune::recommend(&input(DataSize::Less)));
+        assert_eq!(inputs["data_size"], "less");
+    }
+
+    #[test]
+    fn version_neutral_answers_say_so_everywhere() {
+        let recs = crate::tune::recommend_any_version(&input(DataSize::Mid));
+        let inputs = json_inputs(&recs);
+        assert!(inputs["pg_version"].is_null(), "{inputs}");
+        assert_eq!(inputs["version_neutral"], true);
+        assert_eq!(inputs["left_out"][0]["name"], "io_workers");
+        assert_eq!(inputs["left_out"][0]["majors"], serde_json::json!([18]));
+        let lines = input_lines(&recs, &prov());
+        assert!(
+            lines.iter().any(|l| l == "PostgreSQL: any 13–18, given"),
+            "{lines:?}"
+        );
+        let recs = crate::tune::recommend(&input(DataSize::Mid));
+        assert_eq!(json_inputs(&recs)["pg_version"], 17);
+    }
 }

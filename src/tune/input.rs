@@ -1,11 +1,12 @@
 //! Inputs of the recommendation engine: the workload profile, storage class, target OS and
 //! server version, plus what is known about the data size and the server build. These are
-//! plain values so that `tune` stays a pure function of them.
+//! plain values so that `tune` stays a pure function of them; the command line has its own
+//! enums (`cli::ProfileArg` and friends) and maps them in, so `tune` does not depend on clap.
 
 use serde::Serialize;
 
 /// Workload profile, as in PGTune's "DB type".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Web application: many short queries, mostly reads.
@@ -43,7 +44,7 @@ impl Profile {
 }
 
 /// Storage class of the data directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Storage {
     /// SATA/SAS solid-state drive.
@@ -72,7 +73,7 @@ impl Storage {
 }
 
 /// Operating system the server runs on; several settings are OS-gated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Os {
     /// Linux.

@@ -1,7 +1,7 @@
 //! The recommendation engine: a pure function from what we know about the host, the workload
 //! and the server to a list of postgresql.conf settings, each with its reason.
 //!
-//! The rules live in `../shared/design/recommendation-rules.md`; they reproduce PGTune's numbers
+//! The rules live in `docs/recommendation-rules.md`; they reproduce PGTune's numbers
 //! for the same inputs (the reference users compare against), add the seed article's
 //! parameters, and gate every key on version, OS and build so that the server accepts the
 //! result. No I/O happens here: callers probe the host or the server and pass values in.
@@ -189,6 +189,32 @@ pub struct Recommendations {
     pub settings: Vec<Recommendation>,
     /// Warnings for the header.
     pub warnings: Vec<String>,
+    /// Whether the settings suit every major from [`MIN_PG_VERSION`] to [`MAX_PG_VERSION`]
+    /// ([`recommend_any_version`]) rather than `input.pg_version` alone.
+    pub version_neutral: bool,
+    /// In a version-neutral answer, the settings that some major would get and that were left
+    /// out, each with the majors that accept it. Empty otherwise.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A setting a version-neutral answer leaves out because not every major accepts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// The GUC name.
+    pub name: &'static str,
+    /// The majors whose answer has it.
+    pub majors: Vec<u32>,
+}
+
+impl LeftOut {
+    /// "io_workers (PostgreSQL 18)", "x (PostgreSQL 15–18)".
+    pub fn describe(&self) -> String {
+        match (self.majors.first(), self.majors.last()) {
+            (Some(a), Some(b)) if a == b => format!("{} (PostgreSQL {a})", self.name),
+            (Some(a), Some(b)) => format!("{} (PostgreSQL {a}–{b})", self.name),
+            _ => self.name.to_string(),
+        }
+    }
 }
 
 impl Recommendations {
@@ -202,6 +228,51 @@ impl Recommendations {
 /// validate them first and report bad input to the user.
 pub fn recommend(input: &TuneInput) -> Recommendations {
     rules::recommend(input)
+}
+
+/// Runs the rules for a server of unknown major: only settings, and values, that every major
+/// from [`MIN_PG_VERSION`] to [`MAX_PG_VERSION`] accepts. That is the answer for the oldest
+/// major (later majors keep every setting we emit, and the older caps, such as Windows' 2047MB,
+/// are the safe side), with `is_default` only when the value is the default on every major and
+/// `restart_required` when any major needs a restart. `left_out` names what a version-specific
+/// answer would add (io_workers on 18), so the caller can say which flag brings it back.
+/// `input.pg_version` and `input.build` are ignored: without a major, the build is unknown too.
+pub fn recommend_any_version(input: &TuneInput) -> Recommendations {
+    let for_major = |pg_version| {
+        rules::recommend(&TuneInput {
+            pg_version,
+            build: BuildCaps::default(),
+            ..input.clone()
+        })
+    };
+    let mut recs = for_major(MIN_PG_VERSION);
+    let all: Vec<(u32, Recommendations)> = (MIN_PG_VERSION..=MAX_PG_VERSION)
+        .map(|v| (v, for_major(v)))
+        .collect();
+    for s in &mut recs.settings {
+        s.is_default = (MIN_PG_VERSION..=MAX_PG_VERSION).all(|v| {
+            default_value(s.name, v, input.os).is_some_and(|d| defaults::same_value(&d, &s.value))
+        });
+        s.restart_required = (MIN_PG_VERSION..=MAX_PG_VERSION).any(|v| requires_restart(s.name, v));
+    }
+    let mut left_out: Vec<LeftOut> = Vec::new();
+    for (v, answer) in &all {
+        for s in &answer.settings {
+            if recs.get(s.name).is_some() {
+                continue;
+            }
+            match left_out.iter_mut().find(|l| l.name == s.name) {
+                Some(l) => l.majors.push(*v),
+                None => left_out.push(LeftOut {
+                    name: s.name,
+                    majors: vec![*v],
+                }),
+            }
+        }
+    }
+    recs.version_neutral = true;
+    recs.left_out = left_out;
+    recs
 }
 
 /// The connections a profile expects when `--connections` is not given.

@@ -75,26 +75,101 @@ fn windows_capped(input: &TuneInput) -> bool {
 
 /// Runs every rule; see the module docs.
 pub fn recommend(input: &TuneInput) -> Recommendations {
-    let ram = input.ram_kb;
-    let cpus = input.cpus.clamp(1, MAX_CPUS);
-    let connections = input
-        .connections
-        .unwrap_or_else(|| default_connections(input.profile))
-        .max(MIN_CONNECTIONS);
-    let profile = input.profile;
+    let x = Basis::new(input);
     let mut b = Builder {
         input,
         settings: Vec::new(),
     };
-    let ram_text = crate::units::format_bytes_human(ram.saturating_mul(crate::units::KB_BYTES));
+    memory_shares(&mut b, &x);
+    work_mem(&mut b, &x);
+    huge_pages(&mut b, &x);
+    autovacuum_work_mem(&mut b, &x);
+    wal(&mut b, &x);
+    planner(&mut b, &x);
+    parallelism(&mut b, &x);
+    io_and_autovacuum(&mut b, &x);
+    Recommendations {
+        warnings: warnings(input, x.profile),
+        input: input.clone(),
+        connections: x.connections,
+        settings: b.settings,
+        version_neutral: false,
+        left_out: Vec::new(),
+    }
+}
 
-    // --- Memory -------------------------------------------------------------------------
+/// The inputs after defaults and clamping, and the values several groups of rules share.
+#[derive(Debug, Clone, Copy)]
+struct Basis {
+    /// RAM in kB.
+    ram: u64,
+    cpus: u32,
+    connections: u32,
+    profile: Profile,
+    /// shared_buffers before rounding to blocks (the other formulas use it), and its share.
+    sb: u64,
+    sb_share: &'static str,
+    /// maintenance_work_mem before the Windows cap, and its share.
+    mwm_raw: u64,
+    mwm_share: &'static str,
+    /// Whether the parallel block is emitted.
+    parallel: bool,
+}
+
+impl Basis {
+    fn new(input: &TuneInput) -> Basis {
+        let ram = input.ram_kb;
+        let profile = input.profile;
+        let cpus = input.cpus.clamp(1, MAX_CPUS);
+        let (sb, sb_share) = if profile == Profile::Desktop {
+            (ram / 16, "1/16")
+        } else {
+            (ram / 4, "25%")
+        };
+        let (mwm_raw, mwm_share) = if profile == Profile::Dw {
+            (ram / 8, "1/8")
+        } else {
+            (ram / 16, "1/16")
+        };
+        Basis {
+            ram,
+            cpus,
+            connections: input
+                .connections
+                .unwrap_or_else(|| default_connections(profile))
+                .max(MIN_CONNECTIONS),
+            profile,
+            sb,
+            sb_share,
+            mwm_raw: mwm_raw.min(MAX_MAINTENANCE_WORK_MEM_KB),
+            mwm_share,
+            parallel: cpus >= PARALLEL_FROM_CPUS,
+        }
+    }
+}
+
+/// max_connections and the RAM shares: shared_buffers, effective_cache_size,
+/// maintenance_work_mem.
+fn memory_shares(b: &mut Builder<'_>, x: &Basis) {
+    let Basis {
+        ram,
+        connections,
+        profile,
+        sb,
+        sb_share,
+        mwm_raw,
+        mwm_share,
+        ..
+    } = *x;
+    let input = b.input;
+    let ram_text = crate::units::format_bytes_human(ram.saturating_mul(crate::units::KB_BYTES));
     b.push(
         Section::Memory,
         "max_connections",
         Value::Int(u64::from(connections)),
         match input.connections {
-            Some(_) => "as given; work_mem below is sized for this many sessions".to_string(),
+            // The value may be the flag or the server's own setting; the header says which.
+            Some(_) => "work_mem below is sized for this many sessions".to_string(),
             None => format!(
                 "{} profile default; work_mem below is sized for this many sessions",
                 profile.as_str()
@@ -102,11 +177,6 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
         },
     );
 
-    let (sb, sb_share) = if profile == Profile::Desktop {
-        (ram / 16, "1/16")
-    } else {
-        (ram / 4, "25%")
-    };
     b.push(
         Section::Memory,
         "shared_buffers",
@@ -126,12 +196,6 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
         format!("{ecs_share} of RAM: planner's estimate of shared_buffers plus OS cache"),
     );
 
-    let (mwm_raw, mwm_share) = if profile == Profile::Dw {
-        (ram / 8, "1/8")
-    } else {
-        (ram / 16, "1/16")
-    };
-    let mwm_raw = mwm_raw.min(MAX_MAINTENANCE_WORK_MEM_KB);
     // The rules say "a value ≥ 2GB becomes 2047MB"; capping everything above 2047MB instead
     // also covers the 1MB band just below 2GB, so more RAM never yields a smaller value.
     let mwm = if windows_capped(input) {
@@ -153,8 +217,20 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
             format!("{mwm_share} of RAM for VACUUM, CREATE INDEX and ALTER TABLE")
         },
     );
+}
 
-    let parallel = cpus >= PARALLEL_FROM_CPUS;
+/// work_mem: what RAM shared_buffers leaves, per connection and worker, three operations each.
+fn work_mem(b: &mut Builder<'_>, x: &Basis) {
+    let Basis {
+        ram,
+        cpus,
+        connections,
+        profile,
+        sb,
+        parallel,
+        ..
+    } = *x;
+    let input = b.input;
     let workers = if parallel {
         u64::from(cpus)
     } else {
@@ -199,7 +275,12 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
             )
         },
     );
+}
 
+/// huge_pages: worth it from 2GB of shared_buffers; macOS has none.
+fn huge_pages(b: &mut Builder<'_>, x: &Basis) {
+    let Basis { sb, .. } = *x;
+    let input = b.input;
     if input.os == Os::Macos {
         b.push(
             Section::Memory,
@@ -223,7 +304,12 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
             "shared_buffers < 2GB: huge pages gain little".to_string(),
         );
     }
+}
 
+/// autovacuum_work_mem: its own cap once maintenance_work_mem is large.
+fn autovacuum_work_mem(b: &mut Builder<'_>, x: &Basis) {
+    let Basis { mwm_raw, .. } = *x;
+    let input = b.input;
     if mwm_raw >= AUTOVACUUM_WORK_MEM_FROM_KB {
         let (avwm, why) = if windows_capped(input) {
             (
@@ -243,8 +329,13 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
             why.to_string(),
         );
     }
+}
 
-    // --- WAL and checkpoints ---------------------------------------------------------------
+/// WAL and checkpoints: wal_buffers, WAL sizes, checkpoint pacing, wal_compression, and
+/// minimal WAL for desktops.
+fn wal(b: &mut Builder<'_>, x: &Basis) {
+    let Basis { profile, sb, .. } = *x;
+    let input = b.input;
     let mut wal_buffers = sb * 3 / 100;
     if wal_buffers > MAX_WAL_BUFFERS_KB {
         wal_buffers = MAX_WAL_BUFFERS_KB;
@@ -306,19 +397,14 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
         Value::TimeMs(200),
         "how often the WAL writer flushes asynchronous commits".to_string(),
     );
+    // Only lz4, and only where the target build is known to have it: `on` means pglz, which
+    // cost 6% TPS in our measurement, and lz4 stops a server built without it from starting.
     if input.pg_version >= 15 && input.build.lz4 == Some(true) {
         b.push(
             Section::WalCheckpoints,
             "wal_compression",
             Value::Word("lz4"),
             "compress full-page images with lz4 (this server's build has it)".to_string(),
-        );
-    } else {
-        b.push(
-            Section::WalCheckpoints,
-            "wal_compression",
-            Value::Word("on"),
-            "compress full-page images (pglz: every build accepts it)".to_string(),
         );
     }
     if profile == Profile::Desktop {
@@ -335,8 +421,12 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
             "required by wal_level = minimal".to_string(),
         );
     }
+}
 
-    // --- Planner costs ---------------------------------------------------------------------
+/// Planner costs: statistics target, random_page_cost, the CPU costs, jit.
+fn planner(b: &mut Builder<'_>, x: &Basis) {
+    let Basis { profile, .. } = *x;
+    let input = b.input;
     let stats_target = if profile == Profile::Dw { 500 } else { 100 };
     b.push(
         Section::Planner,
@@ -395,47 +485,60 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
             "short queries pay JIT compilation time without gaining from it".to_string(),
         );
     }
+}
 
-    // --- Parallelism -----------------------------------------------------------------------
-    if parallel {
-        let c = u64::from(cpus);
-        let half = c.div_ceil(2);
-        let per_gather = if profile == Profile::Dw {
-            half.min(MAX_PARALLEL_WORKER_LIMIT)
-        } else {
-            half.min(4)
-        };
-        b.push(
-            Section::Parallelism,
-            "max_worker_processes",
-            Value::Int(c),
-            format!("one background worker per CPU ({cpus})"),
-        );
-        b.push(
-            Section::Parallelism,
-            "max_parallel_workers_per_gather",
-            Value::Int(per_gather),
-            if profile == Profile::Dw {
-                "half the CPUs per query: dw runs few large queries".to_string()
-            } else {
-                "half the CPUs, at most 4, so concurrent queries share them".to_string()
-            },
-        );
-        b.push(
-            Section::Parallelism,
-            "max_parallel_workers",
-            Value::Int(c.min(MAX_PARALLEL_WORKER_LIMIT)),
-            "all CPUs may run parallel workers".to_string(),
-        );
-        b.push(
-            Section::Parallelism,
-            "max_parallel_maintenance_workers",
-            Value::Int(half.min(4)),
-            "half the CPUs, at most 4, for CREATE INDEX and VACUUM".to_string(),
-        );
+/// The parallel block, from 4 CPUs.
+fn parallelism(b: &mut Builder<'_>, x: &Basis) {
+    let Basis {
+        cpus,
+        profile,
+        parallel,
+        ..
+    } = *x;
+    if !parallel {
+        return;
     }
+    let c = u64::from(cpus);
+    let half = c.div_ceil(2);
+    let per_gather = if profile == Profile::Dw {
+        half.min(MAX_PARALLEL_WORKER_LIMIT)
+    } else {
+        half.min(4)
+    };
+    b.push(
+        Section::Parallelism,
+        "max_worker_processes",
+        Value::Int(c),
+        format!("one background worker per CPU ({cpus})"),
+    );
+    b.push(
+        Section::Parallelism,
+        "max_parallel_workers_per_gather",
+        Value::Int(per_gather),
+        if profile == Profile::Dw {
+            "half the CPUs per query: dw runs few large queries".to_string()
+        } else {
+            "half the CPUs, at most 4, so concurrent queries share them".to_string()
+        },
+    );
+    b.push(
+        Section::Parallelism,
+        "max_parallel_workers",
+        Value::Int(c.min(MAX_PARALLEL_WORKER_LIMIT)),
+        "all CPUs may run parallel workers".to_string(),
+    );
+    b.push(
+        Section::Parallelism,
+        "max_parallel_maintenance_workers",
+        Value::Int(half.min(4)),
+        "half the CPUs, at most 4, for CREATE INDEX and VACUUM".to_string(),
+    );
+}
 
-    // --- Other -----------------------------------------------------------------------------
+/// Other: I/O concurrency and asynchronous I/O (18), and autovacuum workers for many CPUs.
+fn io_and_autovacuum(b: &mut Builder<'_>, x: &Basis) {
+    let Basis { cpus, .. } = *x;
+    let input = b.input;
     if input.os == Os::Linux {
         let (eic, why) = match input.storage {
             Storage::Hdd => (2, "hdd: a couple of concurrent prefetch requests"),
@@ -494,13 +597,6 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
             format!("{cpus} CPUs can vacuum more tables at once"),
         );
     }
-
-    Recommendations {
-        warnings: warnings(input, profile),
-        input: input.clone(),
-        connections,
-        settings: b.settings,
-    }
 }
 
 fn warnings(input: &TuneInput, profile: Profile) -> Vec<String> {
@@ -510,18 +606,6 @@ fn warnings(input: &TuneInput, profile: Profile) -> Vec<String> {
     }
     if input.ram_kb > HIGH_RAM_KB {
         w.push("very high memory: measure before raising shared_buffers further".to_string());
-    }
-    if input.pg_version >= 15 && input.build.lz4 == Some(true) {
-        w.push(
-            "wal_compression = lz4 needs a server built with lz4 (--with-lz4); this server's build has it"
-                .to_string(),
-        );
-    }
-    if input.pg_version >= 18 && input.os == Os::Linux && input.build.io_uring == Some(true) {
-        w.push(
-            "io_method = io_uring needs a server built with liburing (--with-liburing); this server's build has it"
-                .to_string(),
-        );
     }
     if profile == Profile::Dw && input.storage != Storage::Hdd && input.data_size != DataSize::Less
     {

@@ -11,9 +11,20 @@ use assert_cmd::Command;
 /// The binary isolated from the caller's PG* variables and password file, with no colour
 /// preference (some tests set `NO_COLOR` themselves).
 fn bin() -> Command {
-    let mut cmd = support::tool(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let mut cmd = support::tool_std(Path::new(env!("CARGO_MANIFEST_DIR")));
     cmd.env_remove("NO_COLOR");
-    cmd
+    hermetic(&mut cmd);
+    Command::from_std(cmd)
+}
+
+/// No PostgreSQL installation to detect, whatever this host has: `recommend` without
+/// `--pg-version` behaves as on a host without a server (a version-neutral snippet and a
+/// note on stderr), so every test that wants a quiet stderr names its major.
+fn hermetic(cmd: &mut std::process::Command) {
+    cmd.env("PATH", "/nonexistent/pgcache-tune-path").env(
+        "PGCACHE_TUNE_INSTALL_ROOT",
+        "/nonexistent/pgcache-tune-install-root",
+    );
 }
 
 fn run_ok(args: &[&str]) -> String {
@@ -55,6 +66,8 @@ fn done_when_64gb_16cpus_in_three_formats() {
         "16",
         "--os",
         "linux",
+        "--pg-version",
+        "17",
     ];
     let conf = conf_pairs(&run_ok(&args));
     assert_eq!(conf["shared_buffers"], "16GB");
@@ -172,7 +185,7 @@ fn snippet_snapshot() {
 
 #[test]
 fn probed_inputs_are_labelled() {
-    let text = run_ok(&["recommend", "--os", "linux"]);
+    let text = run_ok(&["recommend", "--os", "linux", "--pg-version", "17"]);
     assert!(
         text.contains("#   RAM: ") && text.contains(", probed, cgroup limit "),
         "{text}"
@@ -189,6 +202,8 @@ fn ram_spellings_are_1024_based() {
             spelling,
             "--cpus",
             "4",
+            "--pg-version",
+            "17",
             "--format",
             "json",
         ]))
@@ -256,6 +271,8 @@ fn user_templates() {
         "16GB",
         "--cpus",
         "4",
+        "--pg-version",
+        "17",
         "--template",
         good.to_str().unwrap(),
     ]);
@@ -378,7 +395,15 @@ fn broken_pipe_is_not_an_error() {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgcache-tune"))
-        .args(["recommend", "--ram", "8GB", "--cpus", "2"])
+        .args([
+            "recommend",
+            "--ram",
+            "8GB",
+            "--cpus",
+            "2",
+            "--pg-version",
+            "17",
+        ])
         .stdout(writer)
         .stderr(std::process::Stdio::piped())
         .output()
@@ -392,7 +417,15 @@ fn broken_pipe_is_not_an_error() {
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
     if let Ok(full) = full {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgcache-tune"))
-            .args(["recommend", "--ram", "8GB", "--cpus", "2"])
+            .args([
+                "recommend",
+                "--ram",
+                "8GB",
+                "--cpus",
+                "2",
+                "--pg-version",
+                "17",
+            ])
             .stdout(full)
             .output()
             .unwrap();
@@ -487,4 +520,34 @@ fn man_pages_exist_for_every_subcommand_with_every_option() {
     );
     let stderr = usage_error(&["man", "reprot"]);
     assert!(stderr.contains("report"), "{stderr}");
+}
+
+#[test]
+fn without_an_installation_the_snippet_is_version_neutral_and_says_so() {
+    let out = bin()
+        .args([
+            "recommend",
+            "--ram",
+            "64GB",
+            "--cpus",
+            "32",
+            "--os",
+            "linux",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 32 CPUs would give io_workers on 18, which 13-17 refuse.
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("io_workers")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("io_workers"),
+        "the header names what was left out: {stdout}"
+    );
+    assert!(stderr.contains("--pg-version"), "{stderr}");
+    assert!(stderr.contains("io_workers"), "{stderr}");
 }

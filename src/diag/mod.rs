@@ -27,7 +27,7 @@ pub use findings::{
 };
 pub use pattern::Pattern;
 pub use report::{
-    DatabaseRow, Finding, HostSection, IndexRow, REPORT_FORMAT, Report, Scope, ServerSection,
+    DatabaseRow, Finding, HostSection, IndexRow, REPORT_FORMAT, Report, Coverage, ServerSection,
     SettingRow, SettingStatus, Severity, StatsSince, TableRow,
 };
 pub use settings::{EQUAL_TOLERANCE_FRACTION, tune_input_from_server};
@@ -156,7 +156,7 @@ pub fn diagnose(snap: &StatsSnapshot, host: &HostContext, opts: &DiagOptions) ->
             profile: host.profile.as_str().to_owned(),
             note: host_note,
         },
-        scope: Scope {
+        scope: Coverage {
             min_blocks: opts.min_blocks,
             limit: opts.limit,
             schema: opts.schema.iter().map(ToString::to_string).collect(),

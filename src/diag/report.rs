@@ -26,7 +26,7 @@ pub struct Report {
     /// The host the RAM/CPU-based advice is for.
     pub host: HostSection,
     /// What the tables and indexes sections cover (filters, floor, limit).
-    pub scope: Scope,
+    pub scope: Coverage,
     /// Every database, worst hit ratio first (no ratio last), then by name.
     pub databases: Vec<DatabaseRow>,
     /// Tables over the floor, worst heap hit ratio first, at most `scope.limit`.
@@ -104,9 +104,10 @@ pub struct HostSection {
     pub note: Option<String>,
 }
 
-/// `scope`: what the tables and indexes sections cover.
+/// The report's `scope` field: what the tables and indexes sections cover (the filters and
+/// what passed them). Not to be confused with `gate::Scope`, what `check` judges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Scope {
+pub struct Coverage {
     /// Floor: a relation is listed only if it touched at least this many blocks (hit + read,
     /// heap + index + TOAST).
     pub min_blocks: i64,

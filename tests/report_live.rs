@@ -1096,3 +1096,224 @@ fn roles_passwords_and_failures() {
         .collect();
     assert_eq!(names, want);
 }
+
+/// The codes of the counter findings (requested checkpoints, backend writes and fsyncs,
+/// evictions, temp files).
+const COUNTER_CODES: [&str; 5] = [
+    "requested_checkpoints",
+    "backend_writes",
+    "backend_fsyncs",
+    "buffer_evictions",
+    "temp_files",
+];
+
+/// The report's findings with code `code`.
+fn findings_with<'a>(report: &'a Value, code: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == code)
+        .collect()
+}
+
+/// A fresh cluster with some ordinary reading and writing: none of the counter findings.
+#[test]
+fn counter_findings_stay_silent_on_a_quiet_cluster() {
+    let Some(bin) = support::require_pg() else {
+        return;
+    };
+    let mut c = Cluster::init(ClusterOptions::new(bin));
+    c.start();
+    c.psql(
+        "postgres",
+        "create table t (id int primary key, v text);
+         insert into t select g, md5(g::text) from generate_series(1, 5000) g;
+         select count(*) from t where id < 2000;
+         select v from t order by v limit 5;",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = run_report(
+        home.path(),
+        &socket_args(&c, "postgres", support::SUPERUSER),
+        &["--format", "json"],
+    );
+    let report = parse_json(&success(&out, "report on a quiet cluster"));
+    for code in COUNTER_CODES {
+        assert!(
+            findings_with(&report, code).is_empty(),
+            "{code} on a quiet cluster: {}",
+            report["findings"]
+        );
+    }
+}
+
+/// Workloads built to trip each counter finding, on one cluster: WAL written under the
+/// smallest max_wal_size (1MB WAL segments, so it is 2MB) requests checkpoints; sorts under
+/// a 64kB work_mem spill to temporary files; 16 shared buffers (the minimum) make the
+/// inserting backend evict and write dirty buffers itself. The findings must fire, with
+/// the server's own counts in their text.
+#[test]
+fn counter_findings_fire_on_workloads_built_for_them() {
+    let Some(bin) = support::require_pg() else {
+        return;
+    };
+    let started = Instant::now();
+    let mut opts = ClusterOptions::new(bin);
+    opts.initdb_args = vec!["--wal-segsize=1".into()];
+    let mut c = Cluster::init(opts);
+    c.conf_append(
+        "max_wal_size = 2MB\n\
+         min_wal_size = 2MB\n\
+         checkpoint_timeout = 1d\n\
+         work_mem = 64kB\n\
+         shared_buffers = 128kB\n\
+         autovacuum = off",
+    );
+    c.start();
+    let major = c.major();
+    let (requested_sql, done_sql) = if major >= 17 {
+        (
+            "select num_requested from pg_stat_checkpointer",
+            if major >= 18 {
+                "select num_done from pg_stat_checkpointer"
+            } else {
+                "select num_timed + num_requested from pg_stat_checkpointer"
+            },
+        )
+    } else {
+        (
+            "select checkpoints_req from pg_stat_bgwriter",
+            "select checkpoints_timed + checkpoints_req from pg_stat_bgwriter",
+        )
+    };
+    c.psql("postgres", "create table w (id int, pad text)");
+    // Checkpoints requested by WAL volume merge while one runs, so write until enough
+    // happened rather than guessing a volume.
+    let want = 2 * support_min_checkpoints();
+    while c.psql("postgres", requested_sql).parse::<i64>().unwrap() < want {
+        assert!(
+            started.elapsed() < WAIT_LIMIT,
+            "fewer than {want} requested checkpoints after {WAIT_LIMIT:?}"
+        );
+        c.psql(
+            "postgres",
+            "insert into w select g, repeat('x', 500) from generate_series(1, 4000) g",
+        );
+    }
+    // 25 sorts of 100,000 rows, each well past 64kB.
+    c.psql(
+        "postgres",
+        &"select count(*) from (select g from generate_series(1, 100000) g order by g desc) s;\n"
+            .repeat(25),
+    );
+    let temp_sql = "select temp_files from pg_stat_database where datname = 'postgres'";
+    wait_for_at_least(&c, temp_sql, 25);
+    let temp_files = c.psql("postgres", temp_sql);
+    let requested = c.psql("postgres", requested_sql);
+    let done = c.psql("postgres", done_sql);
+
+    let home = tempfile::tempdir().unwrap();
+    let out = run_report(
+        home.path(),
+        &socket_args(&c, "postgres", support::SUPERUSER),
+        &["--format", "json"],
+    );
+    let report = parse_json(&success(&out, "report on the workload cluster"));
+    let all = &report["findings"];
+
+    let ckpt = findings_with(&report, "requested_checkpoints");
+    assert_eq!(ckpt.len(), 1, "{all}");
+    let text = ckpt[0]["message"].as_str().unwrap();
+    // The report reads after the psql above: the counts may only have grown.
+    let (got_req, got_total) = leading_counts(text, " checkpoints requested", "against ");
+    assert!(
+        got_req >= requested.parse().unwrap(),
+        "{text} vs {requested}"
+    );
+    assert!(got_total >= done.parse().unwrap(), "{text} vs {done}");
+    assert!(text.contains("max_wal_size (2MB)"), "{text}");
+    let counter = if major >= 18 {
+        "against num_done"
+    } else if major >= 17 {
+        "num_timed + num_requested"
+    } else {
+        "checkpoints_req"
+    };
+    assert!(text.contains(counter), "{text}");
+
+    let temp = findings_with(&report, "temp_files");
+    assert_eq!(temp.len(), 1, "{all}");
+    let text = temp[0]["message"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("\"postgres\": {temp_files} temporary files")),
+        "{text} vs {temp_files}"
+    );
+    assert!(text.contains("work_mem = 64kB"), "{text}");
+
+    // The backends' own writes: pg_stat_io from 16, pg_stat_bgwriter.buffers_backend before.
+    let writes = findings_with(&report, "backend_writes");
+    assert_eq!(writes.len(), 1, "{all}");
+    let text = writes[0]["message"].as_str().unwrap();
+    let source = if major >= 16 {
+        "pg_stat_io"
+    } else {
+        "buffers_backend"
+    };
+    assert!(text.contains(source), "{text}");
+    if major >= 16 {
+        let ev = findings_with(&report, "buffer_evictions");
+        assert_eq!(ev.len(), 1, "{all}");
+        let text = ev[0]["message"].as_str().unwrap();
+        assert!(text.contains("shared_buffers of 16 buffers"), "{text}");
+    } else {
+        assert!(
+            findings_with(&report, "buffer_evictions").is_empty(),
+            "{all}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the workloads took {:?}",
+        started.elapsed()
+    );
+}
+
+/// [`pgcache_tune::diag::MIN_CHECKPOINTS`], the fewest checkpoints the finding judges.
+fn support_min_checkpoints() -> i64 {
+    pgcache_tune::diag::MIN_CHECKPOINTS
+}
+
+/// Waits until `sql` (one integer) reaches `least`: exited sessions flush their counters
+/// a moment later.
+fn wait_for_at_least(c: &Cluster, sql: &str, least: i64) {
+    let start = Instant::now();
+    while c.psql("postgres", sql).parse::<i64>().unwrap() < least {
+        assert!(start.elapsed() < WAIT_LIMIT, "{sql} stayed below {least}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The count before `first` and the count after `second` in `text` ("11 checkpoints
+/// requested rather than timed against 20 in all" → (11, 20)), thousands separators
+/// removed.
+fn leading_counts(text: &str, first: &str, second: &str) -> (i64, i64) {
+    let num = |s: &str| -> i64 {
+        let digits: String = s
+            .chars()
+            .filter(|c| *c != ',')
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}: {s:?} in {text}"))
+    };
+    let head = &text[..text
+        .find(first)
+        .unwrap_or_else(|| panic!("{first:?} in {text}"))];
+    let tail = &text[text
+        .find(second)
+        .unwrap_or_else(|| panic!("{second:?} in {text}"))
+        + second.len()..];
+    (num(head.rsplit(' ').next().unwrap()), num(tail))
+}

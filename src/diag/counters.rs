@@ -16,7 +16,7 @@ use super::report::{Finding, Severity};
 use super::settings::live_size_kb;
 use super::text::{approx_duration, format_count, format_ratio};
 use crate::facts::StatsSnapshot;
-use crate::units::{KB_BYTES, format_bytes_human, format_kb};
+use crate::units::{KB_BYTES, format_bytes_human, format_kb, format_ms, parse_pg_time_ms};
 
 /// Requested checkpoints above this share of all checkpoints mean WAL volume, not
 /// checkpoint_timeout, drives them (kestra.io blueprint "postgres forced checkpoint
@@ -106,18 +106,29 @@ fn percent(fraction: f64) -> String {
     format!("{:.0}%", fraction * 100.0)
 }
 
-/// A setting's live value as `SHOW` prints it, for the advice (empty when unknown).
+/// A setting's live value as `SHOW` prints it (`2MB`, `5min`), for the advice.
+fn show_value(snap: &StatsSnapshot, name: &str) -> Option<String> {
+    let s = snap.setting(name)?;
+    if let Some(kb) = live_size_kb(snap, name) {
+        return Some(format_kb(rounded(kb).unsigned_abs()));
+    }
+    let unit_ms = match s.unit.as_deref() {
+        Some("ms") => Some(1.0),
+        Some("s") => Some(1_000.0),
+        Some("min") => Some(60_000.0),
+        _ => None,
+    };
+    if let Some(ms) = unit_ms.and_then(|u| parse_pg_time_ms(&s.setting, u).ok()) {
+        return Some(format_ms(rounded(ms).unsigned_abs()));
+    }
+    Some(format!("{}{}", s.setting, s.unit.as_deref().unwrap_or("")))
+}
+
+/// " (name = value)" for the advice, empty when the setting is unknown.
 fn show(snap: &StatsSnapshot, name: &str) -> String {
-    let Some(s) = snap.setting(name) else {
-        return String::new();
-    };
-    let value = match live_size_kb(snap, name) {
-        // Memory settings are whole kB; the cast drops nothing.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Some(kb) => format_kb(kb.max(0.0) as u64),
-        None => format!("{}{}", s.setting, s.unit.as_deref().unwrap_or("")),
-    };
-    format!(" ({name} = {value})")
+    show_value(snap, name)
+        .map(|v| format!(" ({name} = {v})"))
+        .unwrap_or_default()
 }
 
 /// A non-negative count computed in floating point, rounded for printing.
@@ -139,19 +150,24 @@ pub(super) fn findings(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
 /// Requested against timed checkpoints.
 fn checkpoints(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
     let Some(c) = snap.checkpoints else { return };
-    let (total, counters) = match c.done {
+    // On 18 the denominator is what was performed; requests arriving while a checkpoint
+    // runs are merged into it, so they can outnumber it (the share is then capped).
+    let (total, noun, counters) = match c.done {
         Some(done) => (
             done,
-            "pg_stat_checkpointer.num_requested of num_done (checkpoints performed)",
+            "performed",
+            "pg_stat_checkpointer.num_requested against num_done",
         ),
         None if snap.major() >= 17 => (
             c.timed.saturating_add(c.requested),
-            "pg_stat_checkpointer.num_requested of num_timed + num_requested (num_timed \
+            "in all",
+            "pg_stat_checkpointer.num_requested against num_timed + num_requested (num_timed \
              includes skipped idle checkpoints on 17, which lowers the share)",
         ),
         None => (
             c.timed.saturating_add(c.requested),
-            "pg_stat_bgwriter.checkpoints_req of checkpoints_timed + checkpoints_req",
+            "in all",
+            "pg_stat_bgwriter.checkpoints_req against checkpoints_timed + checkpoints_req",
         ),
     };
     if total < MIN_CHECKPOINTS {
@@ -168,18 +184,18 @@ fn checkpoints(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
         Severity::Warning,
         "requested_checkpoints",
         format!(
-            "{} of {} checkpoints were requested rather than timed ({}), {}; counters: {counters}; \
-             threshold: above {} over at least {MIN_CHECKPOINTS} checkpoints (kestra.io \
-             forced-checkpoint max_wal_size guard): WAL fills max_wal_size before \
-             checkpoint_timeout{}{}, so raise max_wal_size (a reload, no restart); \
-             CHECKPOINT commands and base backups count as requested too",
+            "{} checkpoints requested rather than timed against {} {noun} ({} requested) {}; \
+             counters: {counters}; threshold: above {} over at least {MIN_CHECKPOINTS} \
+             checkpoints (kestra.io forced-checkpoint max_wal_size guard): WAL fills \
+             max_wal_size{} before checkpoint_timeout{} passes, so raise max_wal_size (a \
+             reload, no restart); CHECKPOINT commands and base backups count as requested too",
             format_count(requested),
             format_count(total),
             percent(share),
             window.describe(),
             percent(REQUESTED_CHECKPOINT_SHARE),
-            show(snap, "max_wal_size"),
-            show(snap, "checkpoint_timeout"),
+            show_value(snap, "max_wal_size").map_or_else(String::new, |v| format!(" ({v})")),
+            show_value(snap, "checkpoint_timeout").map_or_else(String::new, |v| format!(" ({v})")),
         ),
     );
 }

@@ -59,13 +59,13 @@ fn requested_checkpoints_bgwriter_columns_before_17() {
     assert_eq!(f.len(), 1, "{fs:?}");
     assert_eq!(f[0].severity, Severity::Warning);
     for needle in [
-        "11 of 20 checkpoints",
+        "11 checkpoints requested rather than timed against 20 in all",
         "55%",
         "checkpoints_req",
         "over the 2h since their reset",
         "above 50% over at least 20",
         "kestra.io",
-        "max_wal_size",
+        "max_wal_size (1GB) before checkpoint_timeout (5min)",
     ] {
         assert!(f[0].message.contains(needle), "{needle}: {}", f[0].message);
     }
@@ -95,12 +95,25 @@ fn requested_checkpoints_use_num_done_on_18_and_name_the_checkpointer_on_17() {
     let fs = run(&snap);
     let f = with_code(&fs, "requested_checkpoints");
     assert_eq!(f.len(), 1, "{fs:?}");
-    assert!(f[0].message.contains("11 of 20"), "{}", f[0].message);
+    assert!(
+        f[0].message
+            .contains("11 checkpoints requested rather than timed against 20 performed"),
+        "{}",
+        f[0].message
+    );
     assert!(f[0].message.contains("num_done"), "{}", f[0].message);
     snap.checkpoints = Some(ckpt(500, 10, Some(20)));
     assert!(!fires(&snap, "requested_checkpoints"));
     snap.checkpoints = Some(ckpt(500, 19, Some(19)));
     assert!(!fires(&snap, "requested_checkpoints"), "fewer than 20 done");
+    // Merged requests outnumber those performed: the share is capped at 100%.
+    snap.checkpoints = Some(ckpt(0, 41, Some(37)));
+    let fs = run(&snap);
+    assert!(
+        with_code(&fs, "requested_checkpoints")[0]
+            .message
+            .contains("(100% requested)")
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! hour's count, so a minute-old window cannot turn one spill into "60 per hour".
 
 use super::age::{counters_age_seconds, seconds_between};
+use super::findings::{push, whole_percent};
 use super::report::{Finding, Severity};
 use super::settings::live_size_kb;
 use super::text::{approx_duration, format_count, format_ratio};
@@ -91,19 +92,6 @@ impl Window {
             )
         }
     }
-}
-
-fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String) {
-    out.push(Finding {
-        severity,
-        code: code.to_owned(),
-        message,
-    });
-}
-
-/// A share as a whole percentage (`0.5` → `50%`).
-fn percent(fraction: f64) -> String {
-    format!("{:.0}%", fraction * 100.0)
 }
 
 /// A setting's live value as `SHOW` prints it (`2MB`, `5min`), for the advice.
@@ -191,9 +179,9 @@ fn checkpoints(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
              reload, no restart); CHECKPOINT commands and base backups count as requested too",
             format_count(requested),
             format_count(total),
-            percent(share),
+            format_ratio(Some(share)),
             window.describe(),
-            percent(REQUESTED_CHECKPOINT_SHARE),
+            whole_percent(REQUESTED_CHECKPOINT_SHARE),
             show_value(snap, "max_wal_size").map_or_else(String::new, |v| format!(" ({v})")),
             show_value(snap, "checkpoint_timeout").map_or_else(String::new, |v| format!(" ({v})")),
         ),
@@ -244,9 +232,9 @@ fn buffer_writes(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
                      dirty working set or the background writer cannot keep up{}{}",
                     format_count(backend.max(0)),
                     format_count(total),
-                    percent(share),
+                    format_ratio(Some(share)),
                     window.describe(),
-                    percent(BACKEND_WRITE_SHARE),
+                    whole_percent(BACKEND_WRITE_SHARE),
                     format_count(MIN_BUFFER_WRITES),
                     show(snap, "shared_buffers"),
                     show(snap, "bgwriter_lru_maxpages"),

@@ -60,7 +60,7 @@ fn requested_checkpoints_bgwriter_columns_before_17() {
     assert_eq!(f[0].severity, Severity::Warning);
     for needle in [
         "11 checkpoints requested rather than timed against 20 in all",
-        "55%",
+        "55.00%",
         "checkpoints_req",
         "over the 2h since their reset",
         "above 50% over at least 20",
@@ -112,7 +112,7 @@ fn requested_checkpoints_use_num_done_on_18_and_name_the_checkpointer_on_17() {
     assert!(
         with_code(&fs, "requested_checkpoints")[0]
             .message
-            .contains("(100% requested)")
+            .contains("(100.00% requested)")
     );
 }
 

@@ -54,7 +54,7 @@ impl Inputs<'_> {
     }
 }
 
-fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String) {
+pub(super) fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String) {
     out.push(Finding {
         severity,
         code: code.to_owned(),
@@ -63,7 +63,7 @@ fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String)
 }
 
 /// A threshold fraction as a whole percentage (`0.99` → `99%`).
-fn whole_percent(fraction: f64) -> String {
+pub(super) fn whole_percent(fraction: f64) -> String {
     format!("{}%", format_percent(fraction * 100.0, 0))
 }
 

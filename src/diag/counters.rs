@@ -112,11 +112,18 @@ fn show_value(snap: &StatsSnapshot, name: &str) -> Option<String> {
     Some(format!("{}{}", s.setting, s.unit.as_deref().unwrap_or("")))
 }
 
-/// " (name = value)" for the advice, empty when the setting is unknown.
-fn show(snap: &StatsSnapshot, name: &str) -> String {
-    show_value(snap, name)
-        .map(|v| format!(" ({name} = {v})"))
-        .unwrap_or_default()
+/// " (a = x, b = y)" for the advice, naming the known settings of `names`; empty when none
+/// is known.
+fn show(snap: &StatsSnapshot, names: &[&str]) -> String {
+    let known: Vec<String> = names
+        .iter()
+        .filter_map(|n| show_value(snap, n).map(|v| format!("{n} = {v}")))
+        .collect();
+    if known.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", known.join(", "))
+    }
 }
 
 /// A non-negative count computed in floating point, rounded for printing.
@@ -193,14 +200,15 @@ fn checkpoints(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
 fn buffer_writes(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
     let io = snap.buffer_io.filter(|io| io.writes.is_some());
     let bg = snap.checkpoints.and_then(|c| c.bgwriter_writes);
-    let (backend, total, fsyncs, reset, counters) = match (io, bg) {
+    let (backend, total, fsyncs, reset, counters, fsync_counter) = match (io, bg) {
         (Some(io), _) => (
             io.backend_writes,
             io.writes.unwrap_or(0),
             io.backend_fsyncs.unwrap_or(0),
             io.stats_reset_epoch,
-            "pg_stat_io writes and fsyncs of client backends against writes of all processes, \
-             relation objects in context normal",
+            "pg_stat_io writes of client backends against writes of all processes, relation \
+             objects in context normal",
+            "pg_stat_io fsyncs of client backends, relation objects in context normal",
         ),
         (None, Some(w)) => (
             w.backend,
@@ -209,9 +217,10 @@ fn buffer_writes(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
                 .saturating_add(w.backend),
             w.backend_fsync,
             snap.checkpoints.and_then(|c| c.stats_reset_epoch),
-            "pg_stat_bgwriter.buffers_backend and buffers_backend_fsync against \
-             buffers_checkpoint + buffers_clean + buffers_backend (before 16 buffers_backend \
-             also counts relation extensions, so bulk loads inflate it)",
+            "pg_stat_bgwriter.buffers_backend against buffers_checkpoint + buffers_clean + \
+             buffers_backend (before 16 buffers_backend also counts relation extensions, so \
+             bulk loads inflate it)",
+            "pg_stat_bgwriter.buffers_backend_fsync",
         ),
         (None, None) => return,
     };
@@ -229,15 +238,14 @@ fn buffer_writes(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
                      PostgreSQL docs: many writes by client backends point at shared_buffers \
                      or the checkpointer): queries wait on writes the background writer and \
                      checkpointer should have done, so shared_buffers is too small for the \
-                     dirty working set or the background writer cannot keep up{}{}",
+                     dirty working set or the background writer cannot keep up{}",
                     format_count(backend.max(0)),
                     format_count(total),
                     format_ratio(Some(share)),
                     window.describe(),
                     whole_percent(BACKEND_WRITE_SHARE),
                     format_count(MIN_BUFFER_WRITES),
-                    show(snap, "shared_buffers"),
-                    show(snap, "bgwriter_lru_maxpages"),
+                    show(snap, &["shared_buffers", "bgwriter_lru_maxpages"]),
                 ),
             );
         }
@@ -248,7 +256,7 @@ fn buffer_writes(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
             Severity::Warning,
             "backend_fsyncs",
             format!(
-                "client backends had to fsync {} times themselves {}; counters: {counters}; \
+                "client backends did {} fsyncs themselves {}; counters: {fsync_counter}; \
                  threshold: any (PostgreSQL docs: fsyncs by client backends point at a \
                  misconfigured checkpointer): the checkpointer's request queue was full, \
                  which stalls queries; spread checkpoints (checkpoint_completion_target) \
@@ -295,7 +303,7 @@ fn evictions(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
             format_count(rounded(per_hour)),
             format_count(rounded(buffers)),
             format_ratio(ratio),
-            show(snap, "shared_buffers"),
+            show(snap, &["shared_buffers"]),
         ),
     );
 }
@@ -340,7 +348,7 @@ fn temp_files(snap: &StatsSnapshot, out: &mut Vec<Finding>) {
                 format_bytes_human(bytes.unsigned_abs()),
                 window.describe(),
                 format_bytes_human(rounded(bytes_h).unsigned_abs()),
-                show(snap, "work_mem"),
+                show(snap, &["work_mem"]),
             ),
         );
     }

@@ -154,6 +154,11 @@ fn backend_writes_from_pg_stat_io_at_the_share_edge() {
     assert!(f[0].message.contains("501 of 1,000"), "{}", f[0].message);
     assert!(f[0].message.contains("pg_stat_io"), "{}", f[0].message);
     assert!(f[0].message.contains("pgcache-tune's"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("(shared_buffers = 128MB"),
+        "{}",
+        f[0].message
+    );
     snap.buffer_io = Some(io(0, 500, 1_000, 0));
     assert!(!fires(&snap, "backend_writes"), "exactly half");
     snap.buffer_io = Some(io(0, 999, MIN_BUFFER_WRITES - 1, 0));
@@ -184,7 +189,17 @@ fn backend_writes_from_pg_stat_bgwriter_before_16_and_pg_stat_io_wins_on_16() {
     c.bgwriter_writes.as_mut().unwrap().backend_fsync = 1;
     snap.checkpoints = Some(c);
     let fs = run(&snap);
-    assert_eq!(with_code(&fs, "backend_fsyncs").len(), 1, "{fs:?}");
+    let f = with_code(&fs, "backend_fsyncs");
+    assert_eq!(f.len(), 1, "{fs:?}");
+    assert!(
+        f[0].message
+            .contains("counters: pg_stat_bgwriter.buffers_backend_fsync;")
+    );
+    assert!(
+        !f[0].message.contains("relation extensions"),
+        "{}",
+        f[0].message
+    );
 
     // 16 has both; pg_stat_io (which does not count extensions) decides.
     let mut snap = at_major(16);
@@ -202,7 +217,11 @@ fn backend_fsyncs_fire_on_any() {
     let fs = run(&snap);
     let f = with_code(&fs, "backend_fsyncs");
     assert_eq!(f.len(), 1, "{fs:?}");
-    assert!(f[0].message.contains("fsync 1 times"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("did 1 fsyncs themselves"),
+        "{}",
+        f[0].message
+    );
     snap.buffer_io = Some(io(0, 0, 0, 0));
     assert!(!fires(&snap, "backend_fsyncs"));
 }

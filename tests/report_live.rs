@@ -1172,26 +1172,39 @@ fn counter_findings_fire_on_workloads_built_for_them() {
     );
     c.start();
     let major = c.major();
-    let (requested_sql, done_sql) = if major >= 17 {
-        (
-            "select num_requested from pg_stat_checkpointer",
-            if major >= 18 {
-                "select num_done from pg_stat_checkpointer"
-            } else {
-                "select num_timed + num_requested from pg_stat_checkpointer"
-            },
-        )
+    // The counters each finding quotes, read the way the tool should read them on this
+    // major: [requested, checkpoints in all or performed, backend writes, all writes,
+    // evictions (0 before 16)].
+    let checkpoints = match major {
+        18.. => "(select array[num_requested, num_done] from pg_stat_checkpointer)",
+        17 => "(select array[num_requested, num_timed + num_requested] from pg_stat_checkpointer)",
+        _ => {
+            "(select array[checkpoints_req, checkpoints_timed + checkpoints_req] \
+               from pg_stat_bgwriter)"
+        }
+    };
+    let writes = if major >= 16 {
+        "(select array[sum(writes) filter (where backend_type = 'client backend'),
+                       sum(writes), sum(evictions)]::int8[]
+          from pg_stat_io where object = 'relation' and context = 'normal')"
     } else {
-        (
-            "select checkpoints_req from pg_stat_bgwriter",
-            "select checkpoints_timed + checkpoints_req from pg_stat_bgwriter",
-        )
+        "(select array[buffers_backend, buffers_checkpoint + buffers_clean + buffers_backend, 0]
+          from pg_stat_bgwriter)"
+    };
+    let counters_sql = format!("select array_to_json({checkpoints} || {writes})");
+    let counters = |c: &Cluster| -> Vec<i64> {
+        psql_json(c, "postgres", &counters_sql)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(int)
+            .collect()
     };
     c.psql("postgres", "create table w (id int, pad text)");
     // Checkpoints requested by WAL volume merge while one runs, so write until enough
     // happened rather than guessing a volume.
-    let want = 2 * support_min_checkpoints();
-    while c.psql("postgres", requested_sql).parse::<i64>().unwrap() < want {
+    let want = 2 * pgcache_tune::diag::MIN_CHECKPOINTS;
+    while counters(&c)[0] < want {
         assert!(
             started.elapsed() < WAIT_LIMIT,
             "fewer than {want} requested checkpoints after {WAIT_LIMIT:?}"
@@ -1210,8 +1223,7 @@ fn counter_findings_fire_on_workloads_built_for_them() {
     let temp_sql = "select temp_files from pg_stat_database where datname = 'postgres'";
     wait_for_at_least(&c, temp_sql, 25);
     let temp_files = c.psql("postgres", temp_sql);
-    let requested = c.psql("postgres", requested_sql);
-    let done = c.psql("postgres", done_sql);
+    let before = counters(&c);
 
     let home = tempfile::tempdir().unwrap();
     let out = run_report(
@@ -1220,18 +1232,21 @@ fn counter_findings_fire_on_workloads_built_for_them() {
         &["--format", "json"],
     );
     let report = parse_json(&success(&out, "report on the workload cluster"));
+    let after = counters(&c);
     let all = &report["findings"];
+    // What the report quotes was read between the two psql readings.
+    let between = |i: usize, got: i64, text: &str| {
+        assert!(
+            (before[i]..=after[i]).contains(&got),
+            "counter {i}: {got} not within {before:?}..{after:?}: {text}"
+        );
+    };
 
     let ckpt = findings_with(&report, "requested_checkpoints");
     assert_eq!(ckpt.len(), 1, "{all}");
     let text = ckpt[0]["message"].as_str().unwrap();
-    // The report reads after the psql above: the counts may only have grown.
-    let (got_req, got_total) = leading_counts(text, " checkpoints requested", "against ");
-    assert!(
-        got_req >= requested.parse().unwrap(),
-        "{text} vs {requested}"
-    );
-    assert!(got_total >= done.parse().unwrap(), "{text} vs {done}");
+    between(0, number_before(text, " checkpoints requested"), text);
+    between(1, number_after(text, "against "), text);
     assert!(text.contains("max_wal_size (2MB)"), "{text}");
     let counter = if major >= 18 {
         "against num_done"
@@ -1261,11 +1276,14 @@ fn counter_findings_fire_on_workloads_built_for_them() {
         "buffers_backend"
     };
     assert!(text.contains(source), "{text}");
+    between(2, number_after(text, "client backends wrote "), text);
+    between(3, number_after(text, " of "), text);
     if major >= 16 {
         let ev = findings_with(&report, "buffer_evictions");
         assert_eq!(ev.len(), 1, "{all}");
         let text = ev[0]["message"].as_str().unwrap();
         assert!(text.contains("shared_buffers of 16 buffers"), "{text}");
+        between(4, number_before(text, " buffers were evicted"), text);
     } else {
         assert!(
             findings_with(&report, "buffer_evictions").is_empty(),
@@ -1279,11 +1297,6 @@ fn counter_findings_fire_on_workloads_built_for_them() {
     );
 }
 
-/// [`pgcache_tune::diag::MIN_CHECKPOINTS`], the fewest checkpoints the finding judges.
-fn support_min_checkpoints() -> i64 {
-    pgcache_tune::diag::MIN_CHECKPOINTS
-}
-
 /// Waits until `sql` (one integer) reaches `least`: exited sessions flush their counters
 /// a moment later.
 fn wait_for_at_least(c: &Cluster, sql: &str, least: i64) {
@@ -1294,26 +1307,30 @@ fn wait_for_at_least(c: &Cluster, sql: &str, least: i64) {
     }
 }
 
-/// The count before `first` and the count after `second` in `text` ("11 checkpoints
-/// requested rather than timed against 20 in all" → (11, 20)), thousands separators
-/// removed.
-fn leading_counts(text: &str, first: &str, second: &str) -> (i64, i64) {
-    let num = |s: &str| -> i64 {
-        let digits: String = s
-            .chars()
-            .filter(|c| *c != ',')
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits
-            .parse()
-            .unwrap_or_else(|e| panic!("{e}: {s:?} in {text}"))
-    };
-    let head = &text[..text
-        .find(first)
-        .unwrap_or_else(|| panic!("{first:?} in {text}"))];
-    let tail = &text[text
-        .find(second)
-        .unwrap_or_else(|| panic!("{second:?} in {text}"))
-        + second.len()..];
-    (num(head.rsplit(' ').next().unwrap()), num(tail))
+/// A count printed with thousands separators at the start of `s`.
+fn count_at(s: &str, text: &str) -> i64 {
+    let digits: String = s
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: no count at {s:?} in {text}"))
+}
+
+/// The count right after the first `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> i64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} in {text}"));
+    count_at(&text[at + marker.len()..], text)
+}
+
+/// The count right before the first `marker` in `text`.
+fn number_before(text: &str, marker: &str) -> i64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} in {text}"));
+    count_at(text[..at].rsplit(' ').next().unwrap(), text)
 }

@@ -92,6 +92,13 @@ pub struct DatabaseStats {
     /// whoever asks: false for template0. Tells a missing CONNECT privilege apart.
     #[serde(default = "yes")]
     pub accepts_connections: bool,
+    /// Temporary files created by queries (`temp_files`): sorts and hashes that did not fit
+    /// in work_mem. `None` in files written before it was collected.
+    #[serde(default)]
+    pub temp_files: Option<i64>,
+    /// Bytes written to those temporary files (`temp_bytes`).
+    #[serde(default)]
+    pub temp_bytes: Option<i64>,
 }
 
 /// A `pg_statio_user_tables` row with the table's size.
@@ -199,6 +206,31 @@ pub struct CheckpointStats {
     pub requested: i64,
     /// When these counters were last reset (epoch seconds), if ever.
     pub stats_reset_epoch: Option<f64>,
+    /// Checkpoints actually performed (`num_done`, PostgreSQL 18 on): `timed` also counts
+    /// the timed checkpoints skipped on an idle server (17 on), so this is the denominator
+    /// of the requested share where it exists.
+    #[serde(default)]
+    pub done: Option<i64>,
+    /// Buffer writes by kind from `pg_stat_bgwriter`, before PostgreSQL 17 (where they moved
+    /// to `pg_stat_io`); `None` from 17 on and in older files.
+    #[serde(default)]
+    pub bgwriter_writes: Option<BgwriterWrites>,
+}
+
+/// Who wrote shared buffers out, from `pg_stat_bgwriter` (PostgreSQL 13 to 16). Same reset
+/// as the checkpoint counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgwriterWrites {
+    /// Buffers written by the checkpointer (`buffers_checkpoint`).
+    pub checkpoint: i64,
+    /// Buffers written by the background writer (`buffers_clean`).
+    pub clean: i64,
+    /// Buffers written by backends themselves (`buffers_backend`; also counts relation
+    /// extensions before 16).
+    pub backend: i64,
+    /// fsyncs backends had to do themselves (`buffers_backend_fsync`): the checkpointer's
+    /// request queue was full.
+    pub backend_fsync: i64,
 }
 
 /// Shared-buffer traffic of all processes from `pg_stat_io` (relation blocks, normal
@@ -217,6 +249,14 @@ pub struct BufferIoStats {
     pub backend_writes: i64,
     /// The most recent reset of these counters (epoch seconds), if any.
     pub stats_reset_epoch: Option<f64>,
+    /// Blocks written by every process (client backends, checkpointer, background writer,
+    /// autovacuum, …): the denominator of the client backends' share. `None` in older files.
+    #[serde(default)]
+    pub writes: Option<i64>,
+    /// fsyncs client backends did themselves (the checkpointer's request queue was full).
+    /// `None` in older files.
+    #[serde(default)]
+    pub backend_fsyncs: Option<i64>,
 }
 
 /// What the role may see; decides the one-line "GRANT pg_monitor would add …" note.

@@ -1086,3 +1086,241 @@ fn roles_passwords_and_failures() {
         .collect();
     assert_eq!(names, want);
 }
+
+/// The codes of the counter findings (requested checkpoints, backend writes and fsyncs,
+/// evictions, temp files).
+const COUNTER_CODES: [&str; 5] = [
+    "requested_checkpoints",
+    "backend_writes",
+    "backend_fsyncs",
+    "buffer_evictions",
+    "temp_files",
+];
+
+/// The report's findings with code `code`.
+fn findings_with<'a>(report: &'a Value, code: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == code)
+        .collect()
+}
+
+/// A fresh cluster with some ordinary reading and writing: none of the counter findings.
+#[test]
+fn counter_findings_stay_silent_on_a_quiet_cluster() {
+    let Some(bin) = support::require_pg() else {
+        return;
+    };
+    let mut c = Cluster::init(ClusterOptions::new(bin));
+    c.start();
+    c.psql(
+        "postgres",
+        "create table t (id int primary key, v text);
+         insert into t select g, md5(g::text) from generate_series(1, 5000) g;
+         select count(*) from t where id < 2000;
+         select v from t order by v limit 5;",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = run_report(
+        home.path(),
+        &socket_args(&c, "postgres", support::SUPERUSER),
+        &["--format", "json"],
+    );
+    let report = parse_json(&success(&out, "report on a quiet cluster"));
+    for code in COUNTER_CODES {
+        assert!(
+            findings_with(&report, code).is_empty(),
+            "{code} on a quiet cluster: {}",
+            report["findings"]
+        );
+    }
+}
+
+/// Workloads built to trip each counter finding, on one cluster: WAL written under the
+/// smallest max_wal_size (1MB WAL segments, so it is 2MB) requests checkpoints; sorts under
+/// a 64kB work_mem spill to temporary files; 16 shared buffers (the minimum) make the
+/// inserting backend evict and write dirty buffers itself. The findings must fire, with
+/// the server's own counts in their text.
+#[test]
+fn counter_findings_fire_on_workloads_built_for_them() {
+    let Some(bin) = support::require_pg() else {
+        return;
+    };
+    let started = Instant::now();
+    let mut opts = ClusterOptions::new(bin);
+    opts.initdb_args = vec!["--wal-segsize=1".into()];
+    let mut c = Cluster::init(opts);
+    c.conf_append(
+        "max_wal_size = 2MB\n\
+         min_wal_size = 2MB\n\
+         checkpoint_timeout = 1d\n\
+         work_mem = 64kB\n\
+         shared_buffers = 128kB\n\
+         autovacuum = off",
+    );
+    c.start();
+    let major = c.major();
+    // The counters each finding quotes, read the way the tool should read them on this
+    // major: [requested, checkpoints in all or performed, backend writes, all writes,
+    // evictions (0 before 16)].
+    let checkpoints = match major {
+        18.. => "(select array[num_requested, num_done] from pg_stat_checkpointer)",
+        17 => "(select array[num_requested, num_timed + num_requested] from pg_stat_checkpointer)",
+        _ => {
+            "(select array[checkpoints_req, checkpoints_timed + checkpoints_req] \
+               from pg_stat_bgwriter)"
+        }
+    };
+    let writes = if major >= 16 {
+        "(select array[sum(writes) filter (where backend_type = 'client backend'),
+                       sum(writes), sum(evictions)]::int8[]
+          from pg_stat_io where object = 'relation' and context = 'normal')"
+    } else {
+        "(select array[buffers_backend, buffers_checkpoint + buffers_clean + buffers_backend, 0]
+          from pg_stat_bgwriter)"
+    };
+    let counters_sql = format!("select array_to_json({checkpoints} || {writes})");
+    let counters = |c: &Cluster| -> Vec<i64> {
+        psql_json(c, "postgres", &counters_sql)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(int)
+            .collect()
+    };
+    c.psql("postgres", "create table w (id int, pad text)");
+    // Checkpoints requested by WAL volume merge while one runs, so write until enough
+    // happened rather than guessing a volume.
+    let want = 2 * pgcache_tune::diag::MIN_CHECKPOINTS;
+    while counters(&c)[0] < want {
+        assert!(
+            started.elapsed() < WAIT_LIMIT,
+            "fewer than {want} requested checkpoints after {WAIT_LIMIT:?}"
+        );
+        c.psql(
+            "postgres",
+            "insert into w select g, repeat('x', 500) from generate_series(1, 4000) g",
+        );
+    }
+    // 25 sorts of 100,000 rows, each well past 64kB.
+    c.psql(
+        "postgres",
+        &"select count(*) from (select g from generate_series(1, 100000) g order by g desc) s;\n"
+            .repeat(25),
+    );
+    let temp_sql = "select temp_files from pg_stat_database where datname = 'postgres'";
+    wait_for_at_least(&c, temp_sql, 25);
+    let temp_files = c.psql("postgres", temp_sql);
+    let before = counters(&c);
+
+    let home = tempfile::tempdir().unwrap();
+    let out = run_report(
+        home.path(),
+        &socket_args(&c, "postgres", support::SUPERUSER),
+        &["--format", "json"],
+    );
+    let report = parse_json(&success(&out, "report on the workload cluster"));
+    let after = counters(&c);
+    let all = &report["findings"];
+    // What the report quotes was read between the two psql readings.
+    let between = |i: usize, got: i64, text: &str| {
+        assert!(
+            (before[i]..=after[i]).contains(&got),
+            "counter {i}: {got} not within {before:?}..{after:?}: {text}"
+        );
+    };
+
+    let ckpt = findings_with(&report, "requested_checkpoints");
+    assert_eq!(ckpt.len(), 1, "{all}");
+    let text = ckpt[0]["message"].as_str().unwrap();
+    between(0, number_before(text, " checkpoints requested"), text);
+    between(1, number_after(text, "against "), text);
+    assert!(text.contains("max_wal_size (2MB)"), "{text}");
+    let counter = if major >= 18 {
+        "against num_done"
+    } else if major >= 17 {
+        "num_timed + num_requested"
+    } else {
+        "checkpoints_req"
+    };
+    assert!(text.contains(counter), "{text}");
+
+    let temp = findings_with(&report, "temp_files");
+    assert_eq!(temp.len(), 1, "{all}");
+    let text = temp[0]["message"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("\"postgres\": {temp_files} temporary files")),
+        "{text} vs {temp_files}"
+    );
+    assert!(text.contains("work_mem = 64kB"), "{text}");
+
+    // The backends' own writes: pg_stat_io from 16, pg_stat_bgwriter.buffers_backend before.
+    let writes = findings_with(&report, "backend_writes");
+    assert_eq!(writes.len(), 1, "{all}");
+    let text = writes[0]["message"].as_str().unwrap();
+    let source = if major >= 16 {
+        "pg_stat_io"
+    } else {
+        "buffers_backend"
+    };
+    assert!(text.contains(source), "{text}");
+    between(2, number_after(text, "client backends wrote "), text);
+    between(3, number_after(text, " of "), text);
+    if major >= 16 {
+        let ev = findings_with(&report, "buffer_evictions");
+        assert_eq!(ev.len(), 1, "{all}");
+        let text = ev[0]["message"].as_str().unwrap();
+        assert!(text.contains("shared_buffers of 16 buffers"), "{text}");
+        between(4, number_before(text, " buffers were evicted"), text);
+    } else {
+        assert!(
+            findings_with(&report, "buffer_evictions").is_empty(),
+            "{all}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the workloads took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Waits until `sql` (one integer) reaches `least`: exited sessions flush their counters
+/// a moment later.
+fn wait_for_at_least(c: &Cluster, sql: &str, least: i64) {
+    let start = Instant::now();
+    while c.psql("postgres", sql).parse::<i64>().unwrap() < least {
+        assert!(start.elapsed() < WAIT_LIMIT, "{sql} stayed below {least}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A count printed with thousands separators at the start of `s`.
+fn count_at(s: &str, text: &str) -> i64 {
+    let digits: String = s
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: no count at {s:?} in {text}"))
+}
+
+/// The count right after the first `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> i64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} in {text}"));
+    count_at(&text[at + marker.len()..], text)
+}
+
+/// The count right before the first `marker` in `text`.
+fn number_before(text: &str, marker: &str) -> i64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} in {text}"));
+    count_at(text[..at].rsplit(' ').next().unwrap(), text)
+}

@@ -27,8 +27,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
 use crate::facts::{
-    BufferIoStats, CheckpointStats, DatabaseStats, IndexStats, LiveSetting, Privileges,
-    SNAPSHOT_FORMAT, ScanCounts, ServerInfo, StatsSnapshot, TableStats,
+    BgwriterWrites, BufferIoStats, CheckpointStats, DatabaseStats, IndexStats, LiveSetting,
+    Privileges, SNAPSHOT_FORMAT, ScanCounts, ServerInfo, StatsSnapshot, TableStats,
 };
 
 pub use snapshot::{load_snapshot, save_snapshot};
@@ -181,6 +181,8 @@ async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
                 timed: r.try_get("timed")?,
                 requested: r.try_get("requested")?,
                 stats_reset_epoch: r.try_get("stats_reset_epoch")?,
+                done: r.try_get("done")?,
+                bgwriter_writes: bgwriter_writes(r)?,
             })
         })
         .await
@@ -197,6 +199,8 @@ async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
                 evictions: r.try_get("evictions")?,
                 backend_writes: r.try_get("backend_writes")?,
                 stats_reset_epoch: r.try_get("stats_reset_epoch")?,
+                writes: Some(r.try_get("writes")?),
+                backend_fsyncs: Some(r.try_get("backend_fsyncs")?),
             })
         })
         .await
@@ -221,6 +225,25 @@ async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
     })
 }
 
+/// Buffer writes by kind from a checkpoints row: all four columns before 17, all NULL after.
+fn bgwriter_writes(r: &Row) -> Result<Option<BgwriterWrites>, tokio_postgres::Error> {
+    let checkpoint: Option<i64> = r.try_get("buffers_checkpoint")?;
+    let clean: Option<i64> = r.try_get("buffers_clean")?;
+    let backend: Option<i64> = r.try_get("buffers_backend")?;
+    let backend_fsync: Option<i64> = r.try_get("buffers_backend_fsync")?;
+    Ok(match (checkpoint, clean, backend, backend_fsync) {
+        (Some(checkpoint), Some(clean), Some(backend), Some(backend_fsync)) => {
+            Some(BgwriterWrites {
+                checkpoint,
+                clean,
+                backend,
+                backend_fsync,
+            })
+        }
+        _ => None,
+    })
+}
+
 /// `pg_stat_database` rows, with `pg_database_size` when `sizes`.
 async fn read_databases(client: &Client, sizes: bool) -> anyhow::Result<Vec<DatabaseStats>> {
     read(
@@ -239,6 +262,8 @@ async fn read_databases(client: &Client, sizes: bool) -> anyhow::Result<Vec<Data
                 stats_reset_epoch: r.try_get("stats_reset_epoch")?,
                 can_connect: r.try_get("can_connect")?,
                 accepts_connections: r.try_get("accepts_connections")?,
+                temp_files: r.try_get("temp_files")?,
+                temp_bytes: r.try_get("temp_bytes")?,
             })
         },
     )

@@ -4,7 +4,9 @@
 //! `low_db_hit_ratio`, `raise_shared_buffers`, `shared_buffers_large`,
 //! `effective_cache_size_below_shared_buffers`, `data_fits_in_shared_buffers`,
 //! `table_dominates_reads`, `track_io_timing_off`, `reads_from_os_cache`,
-//! `reads_from_storage`, `pending_restart`, `alter_system_overrides`, `unprivileged_role`.
+//! `reads_from_storage`, `pending_restart`, `alter_system_overrides`, `unprivileged_role`,
+//! and from activity counters ([`super::counters`]) `requested_checkpoints`,
+//! `backend_writes`, `backend_fsyncs`, `buffer_evictions`, `temp_files`.
 //! Advice that needs the host's RAM is only given when RAM is known.
 
 use super::relations::kept;
@@ -52,7 +54,7 @@ impl Inputs<'_> {
     }
 }
 
-fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String) {
+pub(super) fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String) {
     out.push(Finding {
         severity,
         code: code.to_owned(),
@@ -61,7 +63,7 @@ fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String)
 }
 
 /// A threshold fraction as a whole percentage (`0.99` → `99%`).
-fn whole_percent(fraction: f64) -> String {
+pub(super) fn whole_percent(fraction: f64) -> String {
     format!("{}%", format_percent(fraction * 100.0, 0))
 }
 
@@ -81,6 +83,7 @@ pub(super) fn findings(i: &Inputs<'_>) -> Vec<Finding> {
     dominant_tables(i, &mut out);
     read_latency(i, &mut out);
     settings_state(i, &mut out);
+    super::counters::findings(i.snap, &mut out);
     privileges(i, &mut out);
     out.sort_by_key(|f| f.severity);
     out

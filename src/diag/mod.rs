@@ -11,6 +11,7 @@
 //! with `render::report`.
 
 pub mod age;
+mod counters;
 mod findings;
 pub mod pattern;
 mod relations;
@@ -21,6 +22,11 @@ pub(crate) mod testdata;
 pub mod text;
 
 pub use age::{counters_age_seconds, recently_reset, young_statistics};
+pub use counters::{
+    BACKEND_WRITE_SHARE, EVICTION_TURNOVERS_PER_HOUR, MIN_BUFFER_WRITES, MIN_CHECKPOINTS,
+    REQUESTED_CHECKPOINT_SHARE, TEMP_BYTES_CRITICAL_PER_HOUR, TEMP_BYTES_WARNING_PER_HOUR,
+    TEMP_FILES_CRITICAL_PER_HOUR, TEMP_FILES_WARNING_PER_HOUR,
+};
 pub use findings::{
     DOMINANT_READ_SHARE, MIN_DATABASE_FINDING_BLOCKS, OS_CACHE_MAX_READ_MS_PER_BLOCK,
     SHARED_BUFFERS_HIGH_RAM_SHARE, SHARED_BUFFERS_LOW_RAM_SHARE,

@@ -127,6 +127,8 @@ pub fn database(name: &str, hit: i64, read: i64, read_ms: f64, size: Option<i64>
         stats_reset_epoch: None,
         can_connect: size.is_some(),
         accepts_connections: true,
+        temp_files: None,
+        temp_bytes: None,
     }
 }
 

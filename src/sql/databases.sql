@@ -13,6 +13,8 @@ select s.datid,
        s.blks_hit,
        s.blks_read,
        s.blk_read_time,
+       s.temp_files,
+       s.temp_bytes,
        extract(epoch from s.stats_reset)::float8 as stats_reset_epoch,
        coalesce(has_database_privilege(d.oid, 'CONNECT')
                 and d.datallowconn

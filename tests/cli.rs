@@ -555,9 +555,19 @@ fn without_an_installation_the_snippet_is_version_neutral_and_says_so() {
 #[test]
 fn documentation_stays_inside_the_repository_and_has_no_placeholders() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for doc in ["README.md", "docs/ci-recipe.md", "docs/recommendation-rules.md"] {
+    for doc in [
+        "README.md",
+        "docs/ci-recipe.md",
+        "docs/recommendation-rules.md",
+    ] {
         let text = std::fs::read_to_string(root.join(doc)).unwrap();
-        assert!(!text.contains("../shared"), "{doc} links outside the repository");
-        assert!(!text.contains("OWNER/"), "{doc} has a placeholder to fill in");
+        assert!(
+            !text.contains("../shared"),
+            "{doc} links outside the repository"
+        );
+        assert!(
+            !text.contains("OWNER/"),
+            "{doc} has a placeholder to fill in"
+        );
     }
 }

@@ -33,7 +33,7 @@ pub use findings::{
 };
 pub use pattern::Pattern;
 pub use report::{
-    DatabaseRow, Finding, HostSection, IndexRow, REPORT_FORMAT, Report, Coverage, ServerSection,
+    Coverage, DatabaseRow, Finding, HostSection, IndexRow, REPORT_FORMAT, Report, ServerSection,
     SettingRow, SettingStatus, Severity, StatsSince, TableRow,
 };
 pub use settings::{EQUAL_TOLERANCE_FRACTION, tune_input_from_server};

@@ -29,7 +29,10 @@ const SNIPPET: &str = "pgcache-tune.conf";
 fn started() -> Option<Cluster> {
     let bin = support::require_pg()?;
     let mut c = Cluster::init(ClusterOptions::new(bin));
-    c.conf_append("autovacuum = off");
+    // Every statement is logged, for the read-only proof of `recommend --from`.
+    c.conf_append(
+        "autovacuum = off\nlog_statement = 'all'\nlog_line_prefix = '%m [%p] app=%a db=%d '",
+    );
     c.start();
     Some(c)
 }
@@ -298,6 +301,8 @@ fn recommend_from_this_server_follows_its_build_and_every_line_applies() {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    // The --from session only read, and made itself read-only first.
+    support::assert_read_only_sessions(&c.server_log(), 1);
     // lz4 when the build has it; never `on` (pglz), which costs TPS.
     let want_compression = (major >= 15 && lz4).then_some("lz4");
     assert_eq!(value("wal_compression"), want_compression, "{conf}");

@@ -911,3 +911,65 @@ fn without_pg_version_the_snippet_fits_the_installed_major() {
     assert!(!pairs.contains_key("io_workers") && !pairs.contains_key("wal_compression"));
     start_with(&mut c, &conf, "the version-neutral snippet");
 }
+
+/// The memory check: 5000 connections on 4GB keep work_mem at its 4MB floor, and the sum
+/// (shared_buffers + connections × work_mem + autovacuum workers × maintenance_work_mem) is
+/// more than RAM, so every format's header says so with the numbers; the profile's default
+/// connections on the same RAM fit and stay quiet. Offline: no server needed.
+#[test]
+fn the_memory_check_warns_when_connections_can_exhaust_ram() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let run = |extra: &[&str]| {
+        let out = support::tool(home.path())
+            .args([
+                "recommend",
+                "--ram",
+                "4GB",
+                "--cpus",
+                "2",
+                "--pg-version",
+                "15",
+            ])
+            .args(extra)
+            .output()
+            .expect("run pgcache-tune");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let json: Value =
+        serde_json::from_str(&run(&["--connections", "5000", "--format", "json"])).expect("JSON");
+    let warnings: Vec<&str> = json["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let settings = &json["settings"];
+    let get = |name: &str| {
+        settings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["bytes"].as_u64().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    // The sum the warning states, recomputed from the emitted settings (autovacuum: the
+    // default 3 workers, each with maintenance_work_mem).
+    let total = get("shared_buffers") + 5000 * get("work_mem") + 3 * get("maintenance_work_mem");
+    assert!(total > 4 << 30, "{total}");
+    let gib = format!("{:.1} GiB", total as f64 / f64::from(1u32 << 30));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("memory can run out: ")
+                && w.contains("5000 connections × work_mem 4MB")
+                && w.contains(&gib)
+                && w.contains("more than the 4 GiB of RAM")),
+        "{warnings:?} ({gib})"
+    );
+    let conf = run(&["--connections", "5000"]);
+    assert!(conf.contains("#   - memory can run out: "), "{conf}");
+    let quiet = run(&[]);
+    assert!(!quiet.contains("memory can run out"), "{quiet}");
+}

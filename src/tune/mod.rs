@@ -8,6 +8,7 @@
 
 mod defaults;
 pub mod input;
+pub mod memory;
 mod rules;
 #[cfg(test)]
 mod tests;

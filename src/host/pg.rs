@@ -127,6 +127,76 @@ pub fn build_has_lz4(bin_dir: &Path) -> Option<bool> {
     postgres_accepts_lz4(bin_dir)
 }
 
+/// `postgres -C shared_memory_size_in_huge_pages -D data_dir -c huge_pages=try -c NAME=VALUE…`:
+/// the huge pages the cluster in `data_dir` needs with these settings, as the server itself
+/// computes it (PostgreSQL 15 and later, stopped cluster). Run as the data directory's owner
+/// when we are root (`runuser`), since the server checks that it owns its data. `Err` is the
+/// server's one-line reason (a running cluster, a refused value, no permission).
+pub fn shared_memory_huge_pages(
+    bin_dir: &Path,
+    data_dir: &Path,
+    settings: &[(String, String)],
+) -> Result<u64, String> {
+    let postgres = bin_dir.join("postgres");
+    let mut cmd = match run_as_owner(data_dir) {
+        Some(user) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", &user, "--"]).arg(&postgres);
+            c
+        }
+        None => Command::new(&postgres),
+    };
+    // huge_pages = try: from 17 the server reports -1 when huge_pages is off, and the count
+    // is what the reservation must hold whenever huge pages are used.
+    cmd.args(["-C", "shared_memory_size_in_huge_pages", "-D"])
+        .arg(data_dir)
+        .args(["-c", "huge_pages=try"]);
+    for (name, value) in settings {
+        cmd.arg("-c").arg(format!("{name}={value}"));
+    }
+    // The server user may not be allowed into our working directory.
+    let out = cmd
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", postgres.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("failed");
+        return Err(first.trim().to_string());
+    }
+    match stdout.trim().parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n.unsigned_abs()),
+        _ => Err(format!(
+            "the server reported {:?} (no huge page support)",
+            stdout.trim()
+        )),
+    }
+}
+
+/// The owner of `data_dir` to run the server as, when we are root and it is someone else.
+#[cfg(unix)]
+fn run_as_owner(data_dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let euid = fs::metadata("/proc/self").ok().map(|m| m.uid())?;
+    let owner = fs::metadata(data_dir).ok()?.uid();
+    if euid != 0 || owner == 0 {
+        return None;
+    }
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    // The same lookup libpq's default user name takes.
+    crate::conninfo::passwd_name(&passwd, owner)
+}
+
+#[cfg(not(unix))]
+fn run_as_owner(_data_dir: &Path) -> Option<String> {
+    None
+}
+
 /// `postgres -C wal_compression -c wal_compression=lz4` against an empty configuration.
 fn postgres_accepts_lz4(bin_dir: &Path) -> Option<bool> {
     // -C needs a configuration file; an empty one in a private directory is enough. -C as the

@@ -102,24 +102,13 @@ pub fn check(usage: MemoryUse, ram_kb: u64) -> MemoryCheck {
 /// The check of a recommendation: its settings, with the target major's defaults for those
 /// it leaves at the default (autovacuum_max_workers, autovacuum_work_mem = -1).
 pub fn check_recommendation(recs: &super::Recommendations) -> MemoryCheck {
-    let input = &recs.input;
-    let kb = |name: &str| {
-        recs.get(name)
-            .map(|s| s.value.clone())
-            .or_else(|| super::default_value(name, input.pg_version, input.os))
-            .and_then(|v| match v {
-                super::Value::SizeKb(kb) => Some(kb),
-                _ => None,
-            })
+    let kb = |name: &str| match recs.value_or_default(name) {
+        Some(super::Value::SizeKb(kb)) => Some(kb),
+        _ => None,
     };
-    let count = |name: &str| {
-        recs.get(name)
-            .map(|s| s.value.clone())
-            .or_else(|| super::default_value(name, input.pg_version, input.os))
-            .and_then(|v| match v {
-                super::Value::Int(n) => Some(n),
-                _ => None,
-            })
+    let count = |name: &str| match recs.value_or_default(name) {
+        Some(super::Value::Int(n)) => Some(n),
+        _ => None,
     };
     let usage = MemoryUse {
         shared_buffers_kb: kb("shared_buffers").unwrap_or(0),
@@ -130,7 +119,7 @@ pub fn check_recommendation(recs: &super::Recommendations) -> MemoryCheck {
             .or_else(|| kb("maintenance_work_mem"))
             .unwrap_or(0),
     };
-    check(usage, input.ram_kb)
+    check(usage, recs.input.ram_kb)
 }
 
 #[cfg(test)]

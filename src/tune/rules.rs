@@ -95,6 +95,7 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
         settings: b.settings,
         version_neutral: false,
         left_out: Vec::new(),
+        host: Vec::new(),
     };
     // Many connections on little RAM keep work_mem at its floor, and the sum can outgrow RAM.
     let memory = super::memory::check_recommendation(&recs);

@@ -135,7 +135,8 @@ pub struct RecommendArgs {
     /// Target operating system. Default: this host's.
     #[arg(long, value_enum)]
     pub os: Option<OsArg>,
-    /// Output format: conf (postgresql.conf snippet), sql (ALTER SYSTEM statements), json.
+    /// Output format: conf (postgresql.conf snippet), sql (ALTER SYSTEM statements), json,
+    /// sysctl (a sysctl.d file with huge pages, overcommit and swappiness for this Linux host).
     #[arg(long, value_enum, default_value_t = RecommendFormat::Conf)]
     pub format: RecommendFormat,
     /// Render the conf snippet through this minijinja template instead of the built-in one
@@ -358,6 +359,10 @@ pub enum RecommendFormat {
     Sql,
     /// JSON: inputs, warnings and every setting.
     Json,
+    /// A sysctl.d file for this Linux host: vm.nr_hugepages for the recommended
+    /// shared_buffers (computed by the server with --data-dir on PostgreSQL 15+, else a
+    /// labelled estimate), vm.overcommit_memory, vm.overcommit_ratio, vm.swappiness.
+    Sysctl,
 }
 
 /// `--profile`: the workload profile, mapped into [`Profile`].

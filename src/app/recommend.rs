@@ -43,6 +43,27 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         recs.warnings.extend(neutral_note.iter().cloned());
         recs.warnings.extend(t.build_note(&recs));
     }
+    let sysctl = args.format == RecommendFormat::Sysctl;
+    if sysctl && args.from.is_some() {
+        return Err(exit::usage(
+            "--format sysctl describes this host's kernel; run it on the server's host without --from (with --data-dir for the exact huge pages count)",
+        ));
+    }
+    let linux_here = Os::this_host() == Os::Linux && recs.input.os == Os::Linux;
+    if sysctl && !linux_here {
+        return Err(exit::usage(
+            "--format sysctl is for a Linux host and a Linux target; drop --os or use --format conf",
+        ));
+    }
+    // The kernel advice describes this machine, so the snippet gets it when it is for this
+    // machine: RAM probed here, or a local data directory. --format sysctl asks for it.
+    if let Some(t) = &target
+        && linux_here
+        && (sysctl || args.ram.is_none() || args.data_dir.is_some())
+    {
+        let shmem = t.shared_memory(&recs, args.data_dir.as_deref());
+        recs.host = tune::host_advice::advise(&recs, &crate::host::kernel::read(), &shmem);
+    }
     let name = args
         .template
         .as_deref()
@@ -58,6 +79,7 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         }
         RecommendFormat::Sql => crate::render::recommend::sql(&recs, &prov),
         RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
+        RecommendFormat::Sysctl => crate::render::recommend::sysctl(&recs, &prov),
     };
     // A snippet narrowed for want of a version is news the user must act on, so it goes to
     // stderr as well; the build note describes this machine's normal case and stays in the
@@ -78,9 +100,52 @@ struct Target {
     build: BuildCaps,
     /// The installation whose build `build` describes, when it is known.
     build_from: Option<String>,
+    /// The server binaries of the target major on this machine, when found.
+    bin_dir: Option<PathBuf>,
 }
 
 impl Target {
+    /// How much shared memory the recommendation takes in huge pages: the server computes it
+    /// (`postgres -C`, PostgreSQL 15+, with the data directory and its installation), else
+    /// the estimate, with the reason. Texts go into comments, so they are sanitized.
+    fn shared_memory(
+        &self,
+        recs: &tune::Recommendations,
+        data_dir: Option<&Path>,
+    ) -> tune::host_advice::SharedMemory {
+        use tune::host_advice::SharedMemory;
+        let clean = |t: &str| crate::render::sanitize::one_line(t);
+        let why = match (self.major, data_dir, &self.bin_dir) {
+            (None, _, _) => "no PostgreSQL major targeted".to_string(),
+            (Some(m), _, _) if m < 15 => {
+                format!("PostgreSQL {m} cannot compute shared_memory_size_in_huge_pages (15+)")
+            }
+            (Some(_), None, _) => "no --data-dir to ask the server with".to_string(),
+            (Some(m), Some(_), None) => format!("no local installation of PostgreSQL {m}"),
+            (Some(_), Some(dir), Some(bin)) => {
+                let settings: Vec<(String, String)> = recs
+                    .settings
+                    .iter()
+                    .map(|s| (s.name.to_string(), s.value.to_conf()))
+                    .collect();
+                match pg::shared_memory_huge_pages(bin, dir, &settings) {
+                    Ok(huge_pages) => {
+                        return SharedMemory::Computed {
+                            huge_pages,
+                            how: clean(&format!(
+                                "{} -C shared_memory_size_in_huge_pages -D {} with these settings",
+                                bin.join("postgres").display(),
+                                dir.display()
+                            )),
+                        };
+                    }
+                    Err(reason) => format!("postgres -C failed: {reason}"),
+                }
+            }
+        };
+        SharedMemory::Estimated { why: clean(&why) }
+    }
+
     /// For a version-neutral answer: why, what was left out, and the flags that target a major.
     fn neutral_note(&self, recs: &tune::Recommendations) -> Option<String> {
         if recs.version_neutral {
@@ -128,6 +193,7 @@ fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
         why_neutral: String::new(),
         build: BuildCaps::default(),
         build_from: None,
+        bin_dir: None,
     };
     if args.pg_version.is_some() {
         return Ok(target);
@@ -184,6 +250,7 @@ fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
         target.source =
             "version-neutral, nothing detected to target (see the warnings)".to_string();
     }
+    target.bin_dir = install.as_ref().and_then(|i| i.bin_dir.clone());
     if let Some(bin_dir) = install.as_ref().and_then(|i| i.bin_dir.as_deref())
         && target.major.is_some_and(|v| v >= 15)
     {

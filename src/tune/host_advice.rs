@@ -110,9 +110,9 @@ pub fn advise(recs: &Recommendations, kernel: &KernelFacts, shmem: &SharedMemory
         key: "transparent_hugepage",
         value: None,
         comments: vec![match kernel.thp_enabled.as_deref() {
-            Some("always") => "transparent huge pages: always now; set madvise or never (transparent_hugepage=madvise on the kernel command line, not a sysctl): backends stall compacting memory".to_string(),
-            Some(mode) => format!("transparent huge pages: {mode} now, fine: PostgreSQL does not ask for them (not a sysctl)"),
-            None => "transparent huge pages: mode unknown (no /sys/kernel/mm/transparent_hugepage/enabled)".to_string(),
+            Some("always") => "always now; set madvise or never (transparent_hugepage=madvise on the kernel command line, not a sysctl): backends stall compacting memory".to_string(),
+            Some(mode) => format!("{mode} now, fine: PostgreSQL does not ask for them (not a sysctl)"),
+            None => "mode unknown (no /sys/kernel/mm/transparent_hugepage/enabled)".to_string(),
         }],
     });
     let dedicated = recs.input.profile != Profile::Desktop;

@@ -140,7 +140,12 @@ pub fn shared_memory_huge_pages(
     let postgres = bin_dir.join("postgres");
     let mut cmd = match run_as_owner(data_dir) {
         Some(user) => {
-            let mut c = Command::new("runuser");
+            // By path as well: cron and service managers may run us with a PATH without sbin.
+            let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+                .into_iter()
+                .find(|p| Path::new(p).is_file())
+                .unwrap_or("runuser");
+            let mut c = Command::new(runuser);
             c.args(["-u", &user, "--"]).arg(&postgres);
             c
         }

@@ -219,20 +219,14 @@ fn huge_pages(recs: &Recommendations, kernel: &KernelFacts, shmem: &SharedMemory
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tune::{BuildCaps, DataSize, Os, Storage, TuneInput};
+    use crate::tune::TuneInput;
     use crate::units::GB_KB;
 
     fn recs(ram_kb: u64, profile: Profile) -> Recommendations {
         crate::tune::recommend(&TuneInput {
-            ram_kb,
-            cpus: 4,
             connections: Some(100),
-            profile,
-            storage: Storage::Ssd,
             pg_version: 15,
-            os: Os::Linux,
-            data_size: DataSize::Mid,
-            build: BuildCaps::default(),
+            ..crate::tune::tests::input(ram_kb, 4, profile)
         })
     }
 

@@ -125,20 +125,13 @@ pub fn check_recommendation(recs: &super::Recommendations) -> MemoryCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tune::{BuildCaps, DataSize, Os, Profile, Storage, TuneInput};
+    use crate::tune::{Profile, TuneInput};
     use crate::units::{GB_KB, MB_KB};
 
     fn input(ram_kb: u64, connections: Option<u32>, profile: Profile) -> TuneInput {
         TuneInput {
-            ram_kb,
-            cpus: 4,
             connections,
-            profile,
-            storage: Storage::Ssd,
-            pg_version: 17,
-            os: Os::Linux,
-            data_size: DataSize::Mid,
-            build: BuildCaps::default(),
+            ..crate::tune::tests::input(ram_kb, 4, profile)
         }
     }
 

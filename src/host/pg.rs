@@ -137,6 +137,12 @@ pub fn shared_memory_huge_pages(
     data_dir: &Path,
     settings: &[(String, String)],
 ) -> Result<u64, String> {
+    if data_dir.join("postmaster.pid").exists() {
+        return Err(format!(
+            "the cluster in {} is running, and postgres -C computes this only on a stopped one",
+            data_dir.display()
+        ));
+    }
     let postgres = bin_dir.join("postgres");
     let mut cmd = match run_as_owner(data_dir) {
         Some(user) => {
@@ -172,7 +178,12 @@ pub fn shared_memory_huge_pages(
             .lines()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("failed");
-        return Err(first.trim().to_string());
+        // Without the log line prefix (time, pid) a configuration may add.
+        let reason = ["FATAL:", "ERROR:"]
+            .iter()
+            .find_map(|level| first.split_once(level).map(|(_, m)| m))
+            .unwrap_or(first);
+        return Err(reason.trim().to_string());
     }
     match stdout.trim().parse::<i64>() {
         Ok(n) if n >= 0 => Ok(n.unsigned_abs()),
@@ -326,6 +337,41 @@ mod tests {
         )
         .unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn huge_pages_from_the_server_or_its_one_line_reason() {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let server = |script: &str| {
+            let file = bin.path().join("postgres");
+            fs::write(&file, format!("#!/bin/sh\n{script}\n")).unwrap();
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+            let settings = [("shared_buffers".to_string(), "4GB".to_string())];
+            shared_memory_huge_pages(bin.path(), data.path(), &settings)
+        };
+        // The settings reach the server as -c NAME=VALUE, after huge_pages=try.
+        assert_eq!(
+            server(
+                r#"case "$*" in *"-c huge_pages=try -c shared_buffers=4GB"*) echo 2107;; *) echo 1;; esac"#
+            ),
+            Ok(2107)
+        );
+        assert_eq!(
+            server(
+                "echo '2026-11-30 10:00:00 UTC [42] FATAL:  invalid value for parameter \"x\"' >&2; exit 1"
+            ),
+            Err("invalid value for parameter \"x\"".to_string())
+        );
+        assert!(
+            server("echo -1")
+                .unwrap_err()
+                .contains("no huge page support")
+        );
+        fs::write(data.path().join("postmaster.pid"), "1\n").unwrap();
+        assert!(server("echo 5").unwrap_err().contains("is running"));
     }
 
     #[cfg(unix)]

@@ -1081,7 +1081,7 @@ fn the_huge_pages_count_is_the_one_the_server_computes() {
     let Some(bin) = support::require_pg() else {
         return;
     };
-    let c = Cluster::init(ClusterOptions::new(bin.clone()));
+    let mut c = Cluster::init(ClusterOptions::new(bin.clone()));
     let major = c.major();
     let data = c.data_dir().to_str().unwrap().to_string();
     // 16GB: shared_buffers 4GB, so huge_pages = try and a reservation is advised.
@@ -1119,6 +1119,13 @@ fn the_huge_pages_count_is_the_one_the_server_computes() {
             .parse()
             .expect("a number");
         assert_eq!(count, server, "PostgreSQL {major} computes {server}");
+        // A running cluster cannot be asked: a labelled estimate that says why.
+        c.start();
+        let (sysctl, _) = recommend_on(&bin, &[&inputs[..], &["--format", "sysctl"]].concat());
+        assert!(
+            sysctl.contains("ESTIMATE") && sysctl.contains("is running"),
+            "{sysctl}"
+        );
     } else {
         assert!(
             sysctl.contains("ESTIMATE")

@@ -116,6 +116,8 @@ impl Target {
         use tune::host_advice::SharedMemory;
         let clean = |t: &str| crate::render::sanitize::one_line(t);
         let why = match (self.major, data_dir, &self.bin_dir) {
+            // Nothing to reserve, so nothing to ask the server.
+            _ if !tune::host_advice::wants_huge_pages(recs) => "huge pages off".to_string(),
             (None, _, _) => "no PostgreSQL major targeted".to_string(),
             (Some(m), _, _) if m < 15 => {
                 format!("PostgreSQL {m} cannot compute shared_memory_size_in_huge_pages (15+)")

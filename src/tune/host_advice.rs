@@ -154,12 +154,15 @@ pub fn advise(recs: &Recommendations, kernel: &KernelFacts, shmem: &SharedMemory
     out
 }
 
+/// Whether the snippet turns huge pages on (`huge_pages = try`), so a reservation is advised.
+pub fn wants_huge_pages(recs: &Recommendations) -> bool {
+    recs.get("huge_pages")
+        .is_some_and(|s| matches!(s.value, Value::Word("try" | "on")))
+}
+
 fn huge_pages(recs: &Recommendations, kernel: &KernelFacts, shmem: &SharedMemory) -> Advice {
     let key = "vm.nr_hugepages";
-    let wanted = matches!(
-        recs.value_or_default("huge_pages"),
-        Some(Value::Word("try" | "on"))
-    ) && recs.get("huge_pages").is_some();
+    let wanted = wants_huge_pages(recs);
     let reserved = kernel.hugepages_total;
     if !wanted {
         let mut comments = vec![

@@ -31,6 +31,26 @@ pub struct MemoryUse {
     pub autovacuum_mem_kb: u64,
 }
 
+impl MemoryUse {
+    /// From a server's settings: `size_kb(name)` gives a size setting in kB (`None` for -1 or
+    /// unknown), `count(name)` a plain number. autovacuum_work_mem = -1 means
+    /// maintenance_work_mem, as the server reads it. `report` can feed pg_settings through it.
+    pub fn from_settings(
+        size_kb: impl Fn(&str) -> Option<u64>,
+        count: impl Fn(&str) -> Option<u64>,
+    ) -> MemoryUse {
+        MemoryUse {
+            shared_buffers_kb: size_kb("shared_buffers").unwrap_or(0),
+            max_connections: count("max_connections").unwrap_or(0),
+            work_mem_kb: size_kb("work_mem").unwrap_or(0),
+            autovacuum_workers: count("autovacuum_max_workers").unwrap_or(0),
+            autovacuum_mem_kb: size_kb("autovacuum_work_mem")
+                .or_else(|| size_kb("maintenance_work_mem"))
+                .unwrap_or(0),
+        }
+    }
+}
+
 /// The outcome of [`check`], with every number that went into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryCheck {
@@ -110,15 +130,10 @@ pub fn check_recommendation(recs: &super::Recommendations) -> MemoryCheck {
         Some(super::Value::Int(n)) => Some(n),
         _ => None,
     };
-    let usage = MemoryUse {
-        shared_buffers_kb: kb("shared_buffers").unwrap_or(0),
-        max_connections: count("max_connections").unwrap_or(u64::from(recs.connections)),
-        work_mem_kb: kb("work_mem").unwrap_or(0),
-        autovacuum_workers: count("autovacuum_max_workers").unwrap_or(0),
-        autovacuum_mem_kb: kb("autovacuum_work_mem")
-            .or_else(|| kb("maintenance_work_mem"))
-            .unwrap_or(0),
-    };
+    let usage = MemoryUse::from_settings(kb, |name| match name {
+        "max_connections" => count(name).or(Some(u64::from(recs.connections))),
+        _ => count(name),
+    });
     check(usage, recs.input.ram_kb)
 }
 
@@ -204,6 +219,28 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("memory can run out"))
         );
+    }
+
+    #[test]
+    fn from_a_servers_settings() {
+        // What pg_settings says on a default PostgreSQL 15 (8kB blocks already converted).
+        let size = |name: &str| match name {
+            "shared_buffers" => Some(128 * MB_KB),
+            "work_mem" => Some(4 * MB_KB),
+            "maintenance_work_mem" => Some(64 * MB_KB),
+            _ => None, // autovacuum_work_mem = -1
+        };
+        let count = |name: &str| match name {
+            "max_connections" => Some(100),
+            "autovacuum_max_workers" => Some(3),
+            _ => None,
+        };
+        let usage = MemoryUse::from_settings(size, count);
+        assert_eq!(usage.autovacuum_mem_kb, 64 * MB_KB);
+        let c = check(usage, GB_KB);
+        assert_eq!(c.total_kb, (128 + 400 + 192) * MB_KB);
+        assert!(!c.exceeds());
+        assert!(check(usage, 512 * MB_KB).exceeds());
     }
 
     #[test]

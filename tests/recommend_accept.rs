@@ -1069,6 +1069,16 @@ fn the_sysctl_file_parses_and_names_real_keys() {
         .expect("run pgcache-tune");
     assert_eq!(out.status.code(), Some(64));
     assert!(out.stdout.is_empty());
+    // A server elsewhere runs on a kernel we cannot read: refused before connecting.
+    let out = support::tool(home.path())
+        .args(["recommend", "--from", "host=192.0.2.1 connect_timeout=1"])
+        .args(["--ram", "16GB", "--cpus", "4", "--format", "sysctl"])
+        .output()
+        .expect("run pgcache-tune");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not on this machine"), "{stderr}");
 }
 
 /// The huge pages `recommend` prints with --data-dir are the ones the server computes for the
@@ -1133,4 +1143,29 @@ fn the_huge_pages_count_is_the_one_the_server_computes() {
             "{sysctl}"
         );
     }
+    // --from a server on this machine: this kernel's advice, the count an estimate (the
+    // server runs, so it cannot be asked).
+    if !c.is_running() {
+        c.start();
+    }
+    let from = format!(
+        "host={} port={} user={} dbname=postgres",
+        c.socket_dir().display(),
+        c.port(),
+        support::SUPERUSER
+    );
+    let (sysctl, _) = recommend_on(
+        &bin,
+        &[
+            "--from", &from, "--ram", "16GB", "--cpus", "4", "--os", "linux", "--format", "sysctl",
+        ],
+    );
+    assert!(
+        sysctl_pairs(&sysctl)
+            .iter()
+            .any(|(k, _)| k == "vm.nr_hugepages")
+            && sysctl.contains("ESTIMATE")
+            && sysctl.contains("--from: the server is running"),
+        "{sysctl}"
+    );
 }

@@ -26,12 +26,16 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
     }
     // Read the template before any work so a bad path fails fast.
     let template = args.template.as_deref().map(read_template).transpose()?;
-    let (input, prov, target) = match &args.from {
+    // A server on this machine (socket or loopback) runs on the kernel we can read.
+    let (input, prov, target, local_server) = match &args.from {
         Some(from) => {
-            let (input, prov) = from_server(args, from)?;
-            (input, prov, None)
+            let (input, prov, local) = from_server(args, from)?;
+            (input, prov, None, local)
         }
-        None => offline(args)?,
+        None => {
+            let (input, prov, target) = offline(args)?;
+            (input, prov, target, false)
+        }
     };
     let mut recs = match &target {
         Some(t) if t.major.is_none() => tune::recommend_any_version(&input),
@@ -44,11 +48,6 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         recs.warnings.extend(t.build_note(&recs));
     }
     let sysctl = args.format == RecommendFormat::Sysctl;
-    if sysctl && args.from.is_some() {
-        return Err(exit::usage(
-            "--format sysctl describes this host's kernel; run it on the server's host without --from (with --data-dir for the exact huge pages count)",
-        ));
-    }
     let linux_here = Os::this_host() == Os::Linux && recs.input.os == Os::Linux;
     if sysctl && !linux_here {
         return Err(exit::usage(
@@ -57,11 +56,20 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
     }
     // The kernel advice describes this machine, so the snippet gets it when it is for this
     // machine: RAM probed here, or a local data directory. --format sysctl asks for it.
-    if let Some(t) = &target
+    let shmem = match &target {
+        Some(t) if sysctl || args.ram.is_none() || args.data_dir.is_some() => {
+            Some(t.shared_memory(&recs, args.data_dir.as_deref()))
+        }
+        None if local_server && (sysctl || args.ram.is_none()) => {
+            Some(tune::host_advice::SharedMemory::Estimated {
+                why: "--from: the server is running, and postgres -C computes it only on a stopped cluster".to_string(),
+            })
+        }
+        _ => None,
+    };
+    if let Some(shmem) = shmem
         && linux_here
-        && (sysctl || args.ram.is_none() || args.data_dir.is_some())
     {
-        let shmem = t.shared_memory(&recs, args.data_dir.as_deref());
         recs.host = tune::host_advice::advise(&recs, &crate::host::kernel::read(), &shmem);
     }
     let name = args
@@ -343,7 +351,7 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Optio
 
 /// Inputs from the server (major version, build options, max_connections, data size) and the
 /// host it runs on: probed when the server is local, else the --ram/--cpus flags, required.
-fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, Provenance)> {
+fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, Provenance, bool)> {
     if args.pg_version.is_some() || args.data_dir.is_some() {
         return Err(exit::usage(
             "--pg-version and --data-dir cannot be combined with --from: the server's own major version is used",
@@ -355,6 +363,12 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         ..ConnectionArgs::default()
     };
     let params = live::resolve(&conn)?;
+    if args.format == RecommendFormat::Sysctl && !params.is_local() {
+        return Err(exit::usage(format!(
+            "--format sysctl describes this host's kernel, and {} is not on this machine; run it on the server's host",
+            params.redacted()
+        )));
+    }
     let flags = HostOverrides {
         ram: args.ram,
         cpus: args.cpus,
@@ -432,7 +446,7 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         data_size: data,
         server: Some(params.redacted()),
     };
-    Ok((input, prov))
+    Ok((input, prov, params.is_local()))
 }
 
 /// The OS a server runs on, from what its build offers in `pg_settings`: only Windows builds

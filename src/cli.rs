@@ -129,7 +129,9 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "MAJOR", value_parser = parse_pg_version, allow_hyphen_values = true)]
     pub pg_version: Option<u32>,
     /// Target the cluster in this data directory: its major from PG_VERSION, and the build
-    /// of the local installation of that major (for wal_compression = lz4).
+    /// of the local installation of that major (for wal_compression = lz4). On PostgreSQL 15+
+    /// with the cluster stopped, the server computes the vm.nr_hugepages advised for the
+    /// recommended settings (postgres -C shared_memory_size_in_huge_pages).
     #[arg(long, value_name = "DIR", conflicts_with = "pg_version")]
     pub data_dir: Option<PathBuf>,
     /// Target operating system. Default: this host's.

@@ -129,13 +129,16 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "MAJOR", value_parser = parse_pg_version, allow_hyphen_values = true)]
     pub pg_version: Option<u32>,
     /// Target the cluster in this data directory: its major from PG_VERSION, and the build
-    /// of the local installation of that major (for wal_compression = lz4).
+    /// of the local installation of that major (for wal_compression = lz4). On PostgreSQL 15+
+    /// with the cluster stopped, the server computes the vm.nr_hugepages advised for the
+    /// recommended settings (postgres -C shared_memory_size_in_huge_pages).
     #[arg(long, value_name = "DIR", conflicts_with = "pg_version")]
     pub data_dir: Option<PathBuf>,
     /// Target operating system. Default: this host's.
     #[arg(long, value_enum)]
     pub os: Option<OsArg>,
-    /// Output format: conf (postgresql.conf snippet), sql (ALTER SYSTEM statements), json.
+    /// Output format: conf (postgresql.conf snippet), sql (ALTER SYSTEM statements), json,
+    /// sysctl (a sysctl.d file with huge pages, overcommit and swappiness for this Linux host).
     #[arg(long, value_enum, default_value_t = RecommendFormat::Conf)]
     pub format: RecommendFormat,
     /// Render the conf snippet through this minijinja template instead of the built-in one
@@ -358,6 +361,10 @@ pub enum RecommendFormat {
     Sql,
     /// JSON: inputs, warnings and every setting.
     Json,
+    /// A sysctl.d file for this Linux host: vm.nr_hugepages for the recommended
+    /// shared_buffers (computed by the server with --data-dir on PostgreSQL 15+, else a
+    /// labelled estimate), vm.overcommit_memory, vm.overcommit_ratio, vm.swappiness.
+    Sysctl,
 }
 
 /// `--profile`: the workload profile, mapped into [`Profile`].

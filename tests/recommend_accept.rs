@@ -802,6 +802,17 @@ fn a_real_server_accepts_every_line_and_reads_back_the_same_value() {
 /// `recommend` for a small Linux machine with no `--pg-version`, as on a host whose PATH is
 /// `path` and whose /usr/lib/postgresql is empty: (stdout, stderr). Panics unless it succeeds.
 fn recommend_detecting(path: &std::path::Path, extra: &[&str]) -> (String, String) {
+    let args = [
+        &["--ram", "2GB", "--cpus", "16", "--os", "linux"][..],
+        extra,
+    ]
+    .concat();
+    recommend_on(path, &args)
+}
+
+/// `recommend ARGS` on a host whose PATH is `path` and whose /usr/lib/postgresql is empty:
+/// (stdout, stderr). Panics unless it succeeds.
+fn recommend_on(path: &std::path::Path, args: &[&str]) -> (String, String) {
     let scratch = tempfile::tempdir().expect("temp dir");
     let mut cmd = assert_cmd::Command::cargo_bin("pgcache-tune").expect("the binary");
     for (key, _) in std::env::vars_os() {
@@ -816,12 +827,12 @@ fn recommend_detecting(path: &std::path::Path, extra: &[&str]) -> (String, Strin
         .env("XDG_CONFIG_HOME", scratch.path())
         .env("PATH", path)
         .env("PGCACHE_TUNE_INSTALL_ROOT", scratch.path())
-        .args(["recommend", "--ram", "2GB", "--cpus", "16", "--os", "linux"])
-        .args(extra)
+        .arg("recommend")
+        .args(args)
         .output()
         .expect("run pgcache-tune");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "recommend {extra:?} failed: {stderr}");
+    assert!(out.status.success(), "recommend {args:?} failed: {stderr}");
     (String::from_utf8(out.stdout).expect("UTF-8"), stderr)
 }
 
@@ -910,4 +921,251 @@ fn without_pg_version_the_snippet_fits_the_installed_major() {
     let pairs: BTreeMap<String, String> = conf_settings(&conf).unwrap().into_iter().collect();
     assert!(!pairs.contains_key("io_workers") && !pairs.contains_key("wal_compression"));
     start_with(&mut c, &conf, "the version-neutral snippet");
+}
+
+/// The memory check: 5000 connections on 4GB keep work_mem at its 4MB floor, and the sum
+/// (shared_buffers + connections × work_mem + autovacuum workers × maintenance_work_mem) is
+/// more than RAM, so every format's header says so with the numbers; the profile's default
+/// connections on the same RAM fit and stay quiet. Offline: no server needed.
+#[test]
+fn the_memory_check_warns_when_connections_can_exhaust_ram() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let run = |extra: &[&str]| {
+        let out = support::tool(home.path())
+            .args([
+                "recommend",
+                "--ram",
+                "4GB",
+                "--cpus",
+                "2",
+                "--pg-version",
+                "15",
+            ])
+            .args(extra)
+            .output()
+            .expect("run pgcache-tune");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let json: Value =
+        serde_json::from_str(&run(&["--connections", "5000", "--format", "json"])).expect("JSON");
+    let warnings: Vec<&str> = json["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let settings = &json["settings"];
+    let get = |name: &str| {
+        settings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["bytes"].as_u64().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    // The sum the warning states, recomputed from the emitted settings (autovacuum: the
+    // default 3 workers, each with maintenance_work_mem).
+    let total = get("shared_buffers") + 5000 * get("work_mem") + 3 * get("maintenance_work_mem");
+    assert!(total > 4 << 30, "{total}");
+    let gib = format!("{:.1} GiB", total as f64 / f64::from(1u32 << 30));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("memory can run out: ")
+                && w.contains("5000 connections × work_mem 4MB")
+                && w.contains(&gib)
+                && w.contains("more than the 4 GiB of RAM")),
+        "{warnings:?} ({gib})"
+    );
+    let conf = run(&["--connections", "5000"]);
+    assert!(conf.contains("#   - memory can run out: "), "{conf}");
+    let quiet = run(&[]);
+    assert!(!quiet.contains("memory can run out"), "{quiet}");
+}
+
+/// The `key = value` lines of a sysctl.d file, after checking that every other line is a
+/// comment or blank, as `sysctl -p` requires.
+fn sysctl_pairs(text: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once(" = ")
+            .unwrap_or_else(|| panic!("not `key = value`: {line:?}\n{text}"));
+        assert!(
+            !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'),
+            "bad key {key:?}"
+        );
+        assert!(
+            !value.is_empty() && !value.contains(char::is_whitespace),
+            "bad value {value:?}"
+        );
+        pairs.push((key.to_string(), value.to_string()));
+    }
+    pairs
+}
+
+/// `--format sysctl` is a file `sysctl -p` loads: comments, blank lines and `key = value`,
+/// every key one this kernel has under /proc/sys. Offline (an estimate without --data-dir).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_sysctl_file_parses_and_names_real_keys() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = support::tool(home.path())
+        .args([
+            "recommend",
+            "--ram",
+            "16GB",
+            "--cpus",
+            "4",
+            "--pg-version",
+            "15",
+        ])
+        .args(["--format", "sysctl"])
+        .output()
+        .expect("run pgcache-tune");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let pairs = sysctl_pairs(&text);
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "vm.nr_hugepages",
+            "vm.overcommit_memory",
+            "vm.overcommit_ratio",
+            "vm.swappiness"
+        ],
+        "{text}"
+    );
+    for (key, value) in &pairs {
+        let proc = std::path::Path::new("/proc/sys").join(key.replace('.', "/"));
+        assert!(proc.is_file(), "{key}: no {}", proc.display());
+        value
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("{key} = {value}"));
+    }
+    // Without a data directory the count is an estimate, and says so.
+    assert!(text.contains("ESTIMATE"), "{text}");
+    // Not a Linux target: refused with the usage code, nothing on stdout.
+    let out = support::tool(home.path())
+        .args([
+            "recommend",
+            "--ram",
+            "16GB",
+            "--os",
+            "windows",
+            "--format",
+            "sysctl",
+        ])
+        .output()
+        .expect("run pgcache-tune");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(out.stdout.is_empty());
+    // A server elsewhere runs on a kernel we cannot read: refused before connecting.
+    let out = support::tool(home.path())
+        .args(["recommend", "--from", "host=192.0.2.1 connect_timeout=1"])
+        .args(["--ram", "16GB", "--cpus", "4", "--format", "sysctl"])
+        .output()
+        .expect("run pgcache-tune");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not on this machine"), "{stderr}");
+}
+
+/// The huge pages `recommend` prints with --data-dir are the ones the server computes for the
+/// same settings (`postgres -C shared_memory_size_in_huge_pages` with the snippet included),
+/// on PostgreSQL 15 and later; 13 and 14 cannot compute it, and the count is a labelled
+/// estimate. The cluster is never started: -C needs a stopped one.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_huge_pages_count_is_the_one_the_server_computes() {
+    let Some(bin) = support::require_pg() else {
+        return;
+    };
+    let mut c = Cluster::init(ClusterOptions::new(bin.clone()));
+    let major = c.major();
+    let data = c.data_dir().to_str().unwrap().to_string();
+    // 16GB: shared_buffers 4GB, so huge_pages = try and a reservation is advised.
+    let inputs = [
+        "--ram",
+        "16GB",
+        "--cpus",
+        "4",
+        "--os",
+        "linux",
+        "--data-dir",
+        &data,
+    ];
+    let (sysctl, _) = recommend_on(&bin, &[&inputs[..], &["--format", "sysctl"]].concat());
+    let count = sysctl_pairs(&sysctl)
+        .into_iter()
+        .find(|(k, _)| k == "vm.nr_hugepages")
+        .map(|(_, v)| v.parse::<u64>().expect("a number"))
+        .unwrap_or_else(|| panic!("no vm.nr_hugepages:\n{sysctl}"));
+    let (conf, _) = recommend_on(&bin, &inputs);
+    assert!(
+        conf.contains(&format!("# vm.nr_hugepages = {count}\n")),
+        "the snippet's host section has the same count: {conf}"
+    );
+    if major >= 15 {
+        assert!(
+            sysctl.contains("computed by ") && !sysctl.contains("ESTIMATE"),
+            "{sysctl}"
+        );
+        c.conf_append(&format!("include '{SNIPPET}'"));
+        c.write_data_file(SNIPPET, &conf);
+        let server: u64 = c
+            .postgres_c("shared_memory_size_in_huge_pages")
+            .expect("postgres -C")
+            .parse()
+            .expect("a number");
+        assert_eq!(count, server, "PostgreSQL {major} computes {server}");
+        // A running cluster cannot be asked: a labelled estimate that says why.
+        c.start();
+        let (sysctl, _) = recommend_on(&bin, &[&inputs[..], &["--format", "sysctl"]].concat());
+        assert!(
+            sysctl.contains("ESTIMATE") && sysctl.contains("is running"),
+            "{sysctl}"
+        );
+    } else {
+        assert!(
+            sysctl.contains("ESTIMATE")
+                && sysctl.contains(&format!("PostgreSQL {major} cannot compute")),
+            "{sysctl}"
+        );
+    }
+    // --from a server on this machine: this kernel's advice, the count an estimate (the
+    // server runs, so it cannot be asked).
+    if !c.is_running() {
+        c.start();
+    }
+    let from = format!(
+        "host={} port={} user={} dbname=postgres",
+        c.socket_dir().display(),
+        c.port(),
+        support::SUPERUSER
+    );
+    let (sysctl, _) = recommend_on(
+        &bin,
+        &[
+            "--from", &from, "--ram", "16GB", "--cpus", "4", "--os", "linux", "--format", "sysctl",
+        ],
+    );
+    assert!(
+        sysctl_pairs(&sysctl)
+            .iter()
+            .any(|(k, _)| k == "vm.nr_hugepages")
+            && sysctl.contains("ESTIMATE")
+            && sysctl.contains("--from: the server is running"),
+        "{sysctl}"
+    );
 }

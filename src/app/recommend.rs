@@ -26,12 +26,16 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
     }
     // Read the template before any work so a bad path fails fast.
     let template = args.template.as_deref().map(read_template).transpose()?;
-    let (input, prov, target) = match &args.from {
+    // A server on this machine (socket or loopback) runs on the kernel we can read.
+    let (input, prov, target, local_server) = match &args.from {
         Some(from) => {
-            let (input, prov) = from_server(args, from)?;
-            (input, prov, None)
+            let (input, prov, local) = from_server(args, from)?;
+            (input, prov, None, local)
         }
-        None => offline(args)?,
+        None => {
+            let (input, prov, target) = offline(args)?;
+            (input, prov, target, false)
+        }
     };
     let mut recs = match &target {
         Some(t) if t.major.is_none() => tune::recommend_any_version(&input),
@@ -42,6 +46,31 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         neutral_note = t.neutral_note(&recs);
         recs.warnings.extend(neutral_note.iter().cloned());
         recs.warnings.extend(t.build_note(&recs));
+    }
+    let sysctl = args.format == RecommendFormat::Sysctl;
+    let linux_here = Os::this_host() == Os::Linux && recs.input.os == Os::Linux;
+    if sysctl && !linux_here {
+        return Err(exit::usage(
+            "--format sysctl is for a Linux host and a Linux target; drop --os or use --format conf",
+        ));
+    }
+    // The kernel advice describes this machine, so the snippet gets it when it is for this
+    // machine: RAM probed here, or a local data directory. --format sysctl asks for it.
+    let shmem = match &target {
+        Some(t) if sysctl || args.ram.is_none() || args.data_dir.is_some() => {
+            Some(t.shared_memory(&recs, args.data_dir.as_deref()))
+        }
+        None if local_server && (sysctl || args.ram.is_none()) => {
+            Some(tune::host_advice::SharedMemory::Estimated {
+                why: "--from: the server is running, and postgres -C computes it only on a stopped cluster".to_string(),
+            })
+        }
+        _ => None,
+    };
+    if let Some(shmem) = shmem
+        && linux_here
+    {
+        recs.host = tune::host_advice::advise(&recs, &crate::host::kernel::read(), &shmem);
     }
     let name = args
         .template
@@ -58,6 +87,7 @@ pub(super) fn recommend(args: &RecommendArgs) -> anyhow::Result<Outcome> {
         }
         RecommendFormat::Sql => crate::render::recommend::sql(&recs, &prov),
         RecommendFormat::Json => crate::render::recommend::json(&recs, &prov),
+        RecommendFormat::Sysctl => crate::render::recommend::sysctl(&recs, &prov),
     };
     // A snippet narrowed for want of a version is news the user must act on, so it goes to
     // stderr as well; the build note describes this machine's normal case and stays in the
@@ -78,9 +108,54 @@ struct Target {
     build: BuildCaps,
     /// The installation whose build `build` describes, when it is known.
     build_from: Option<String>,
+    /// The server binaries of the target major on this machine, when found.
+    bin_dir: Option<PathBuf>,
 }
 
 impl Target {
+    /// How much shared memory the recommendation takes in huge pages: the server computes it
+    /// (`postgres -C`, PostgreSQL 15+, with the data directory and its installation), else
+    /// the estimate, with the reason. Texts go into comments, so they are sanitized.
+    fn shared_memory(
+        &self,
+        recs: &tune::Recommendations,
+        data_dir: Option<&Path>,
+    ) -> tune::host_advice::SharedMemory {
+        use tune::host_advice::SharedMemory;
+        let clean = |t: &str| crate::render::sanitize::one_line(t);
+        let why = match (self.major, data_dir, &self.bin_dir) {
+            // Nothing to reserve, so nothing to ask the server.
+            _ if !tune::host_advice::wants_huge_pages(recs) => "huge pages off".to_string(),
+            (None, _, _) => "no PostgreSQL major targeted".to_string(),
+            (Some(m), _, _) if m < 15 => {
+                format!("PostgreSQL {m} cannot compute shared_memory_size_in_huge_pages (15+)")
+            }
+            (Some(_), None, _) => "no --data-dir to ask the server with".to_string(),
+            (Some(m), Some(_), None) => format!("no local installation of PostgreSQL {m}"),
+            (Some(_), Some(dir), Some(bin)) => {
+                let settings: Vec<(String, String)> = recs
+                    .settings
+                    .iter()
+                    .map(|s| (s.name.to_string(), s.value.to_conf()))
+                    .collect();
+                match pg::shared_memory_huge_pages(bin, dir, &settings) {
+                    Ok(huge_pages) => {
+                        return SharedMemory::Computed {
+                            huge_pages,
+                            how: clean(&format!(
+                                "{} -C shared_memory_size_in_huge_pages -D {} with these settings",
+                                bin.join("postgres").display(),
+                                dir.display()
+                            )),
+                        };
+                    }
+                    Err(reason) => format!("postgres -C failed: {reason}"),
+                }
+            }
+        };
+        SharedMemory::Estimated { why: clean(&why) }
+    }
+
     /// For a version-neutral answer: why, what was left out, and the flags that target a major.
     fn neutral_note(&self, recs: &tune::Recommendations) -> Option<String> {
         if recs.version_neutral {
@@ -128,6 +203,7 @@ fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
         why_neutral: String::new(),
         build: BuildCaps::default(),
         build_from: None,
+        bin_dir: None,
     };
     if args.pg_version.is_some() {
         return Ok(target);
@@ -184,6 +260,7 @@ fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
         target.source =
             "version-neutral, nothing detected to target (see the warnings)".to_string();
     }
+    target.bin_dir = install.as_ref().and_then(|i| i.bin_dir.clone());
     if let Some(bin_dir) = install.as_ref().and_then(|i| i.bin_dir.as_deref())
         && target.major.is_some_and(|v| v >= 15)
     {
@@ -274,7 +351,7 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Optio
 
 /// Inputs from the server (major version, build options, max_connections, data size) and the
 /// host it runs on: probed when the server is local, else the --ram/--cpus flags, required.
-fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, Provenance)> {
+fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, Provenance, bool)> {
     if args.pg_version.is_some() || args.data_dir.is_some() {
         return Err(exit::usage(
             "--pg-version and --data-dir cannot be combined with --from: the server's own major version is used",
@@ -286,6 +363,12 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         ..ConnectionArgs::default()
     };
     let params = live::resolve(&conn)?;
+    if args.format == RecommendFormat::Sysctl && !params.is_local() {
+        return Err(exit::usage(format!(
+            "--format sysctl describes this host's kernel, and {} is not on this machine; run it on the server's host",
+            params.redacted()
+        )));
+    }
     let flags = HostOverrides {
         ram: args.ram,
         cpus: args.cpus,
@@ -363,7 +446,7 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         data_size: data,
         server: Some(params.redacted()),
     };
-    Ok((input, prov))
+    Ok((input, prov, params.is_local()))
 }
 
 /// The OS a server runs on, from what its build offers in `pg_settings`: only Windows builds

@@ -17,6 +17,7 @@ mod parse;
 mod pgpass;
 mod redact;
 mod resolve;
+pub(crate) use resolve::passwd_name;
 mod tls;
 
 #[cfg(test)]

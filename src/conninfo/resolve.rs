@@ -415,7 +415,7 @@ fn os_user_name() -> Option<String> {
 }
 
 /// The user name of `uid` in `/etc/passwd` text (`name:x:uid:gid:…`).
-fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+pub(crate) fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
     passwd.lines().find_map(|line| {
         let mut fields = line.split(':');
         let name = fields.next()?;

@@ -127,6 +127,92 @@ pub fn build_has_lz4(bin_dir: &Path) -> Option<bool> {
     postgres_accepts_lz4(bin_dir)
 }
 
+/// `postgres -C shared_memory_size_in_huge_pages -D data_dir -c huge_pages=try -c NAME=VALUE…`:
+/// the huge pages the cluster in `data_dir` needs with these settings, as the server itself
+/// computes it (PostgreSQL 15 and later, stopped cluster). Run as the data directory's owner
+/// when we are root (`runuser`), since the server checks that it owns its data. `Err` is the
+/// server's one-line reason (a running cluster, a refused value, no permission).
+pub fn shared_memory_huge_pages(
+    bin_dir: &Path,
+    data_dir: &Path,
+    settings: &[(String, String)],
+) -> Result<u64, String> {
+    if data_dir.join("postmaster.pid").exists() {
+        return Err(format!(
+            "the cluster in {} is running, and postgres -C computes this only on a stopped one",
+            data_dir.display()
+        ));
+    }
+    let postgres = bin_dir.join("postgres");
+    let mut cmd = match run_as_owner(data_dir) {
+        Some(user) => {
+            // By path as well: cron and service managers may run us with a PATH without sbin.
+            let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+                .into_iter()
+                .find(|p| Path::new(p).is_file())
+                .unwrap_or("runuser");
+            let mut c = Command::new(runuser);
+            c.args(["-u", &user, "--"]).arg(&postgres);
+            c
+        }
+        None => Command::new(&postgres),
+    };
+    // huge_pages = try: from 17 the server reports -1 when huge_pages is off, and the count
+    // is what the reservation must hold whenever huge pages are used.
+    cmd.args(["-C", "shared_memory_size_in_huge_pages", "-D"])
+        .arg(data_dir)
+        .args(["-c", "huge_pages=try"]);
+    for (name, value) in settings {
+        cmd.arg("-c").arg(format!("{name}={value}"));
+    }
+    // The server user may not be allowed into our working directory.
+    let out = cmd
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", postgres.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("failed");
+        // Without the log line prefix (time, pid) a configuration may add.
+        let reason = ["FATAL:", "ERROR:"]
+            .iter()
+            .find_map(|level| first.split_once(level).map(|(_, m)| m))
+            .unwrap_or(first);
+        return Err(reason.trim().to_string());
+    }
+    match stdout.trim().parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n.unsigned_abs()),
+        _ => Err(format!(
+            "the server reported {:?} (no huge page support)",
+            stdout.trim()
+        )),
+    }
+}
+
+/// The owner of `data_dir` to run the server as, when we are root and it is someone else.
+#[cfg(unix)]
+fn run_as_owner(data_dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let euid = fs::metadata("/proc/self").ok().map(|m| m.uid())?;
+    let owner = fs::metadata(data_dir).ok()?.uid();
+    if euid != 0 || owner == 0 {
+        return None;
+    }
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    // The same lookup libpq's default user name takes.
+    crate::conninfo::passwd_name(&passwd, owner)
+}
+
+#[cfg(not(unix))]
+fn run_as_owner(_data_dir: &Path) -> Option<String> {
+    None
+}
+
 /// `postgres -C wal_compression -c wal_compression=lz4` against an empty configuration.
 fn postgres_accepts_lz4(bin_dir: &Path) -> Option<bool> {
     // -C needs a configuration file; an empty one in a private directory is enough. -C as the
@@ -251,6 +337,41 @@ mod tests {
         )
         .unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn huge_pages_from_the_server_or_its_one_line_reason() {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let server = |script: &str| {
+            let file = bin.path().join("postgres");
+            fs::write(&file, format!("#!/bin/sh\n{script}\n")).unwrap();
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+            let settings = [("shared_buffers".to_string(), "4GB".to_string())];
+            shared_memory_huge_pages(bin.path(), data.path(), &settings)
+        };
+        // The settings reach the server as -c NAME=VALUE, after huge_pages=try.
+        assert_eq!(
+            server(
+                r#"case "$*" in *"-c huge_pages=try -c shared_buffers=4GB"*) echo 2107;; *) echo 1;; esac"#
+            ),
+            Ok(2107)
+        );
+        assert_eq!(
+            server(
+                "echo '2026-11-30 10:00:00 UTC [42] FATAL:  invalid value for parameter \"x\"' >&2; exit 1"
+            ),
+            Err("invalid value for parameter \"x\"".to_string())
+        );
+        assert!(
+            server("echo -1")
+                .unwrap_err()
+                .contains("no huge page support")
+        );
+        fs::write(data.path().join("postmaster.pid"), "1\n").unwrap();
+        assert!(server("echo 5").unwrap_err().contains("is running"));
     }
 
     #[cfg(unix)]

@@ -7,7 +7,9 @@
 //! result. No I/O happens here: callers probe the host or the server and pass values in.
 
 mod defaults;
+pub mod host_advice;
 pub mod input;
+pub mod memory;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -195,6 +197,9 @@ pub struct Recommendations {
     /// In a version-neutral answer, the settings that some major would get and that were left
     /// out, each with the majors that accept it. Empty otherwise.
     pub left_out: Vec<LeftOut>,
+    /// Advice for the host's kernel (huge pages, THP, overcommit, swappiness), when the
+    /// caller probed a Linux host ([`host_advice::advise`]); empty otherwise.
+    pub host: Vec<host_advice::Advice>,
 }
 
 /// A setting a version-neutral answer leaves out because not every major accepts it.
@@ -221,6 +226,14 @@ impl Recommendations {
     /// The setting with this name, if emitted.
     pub fn get(&self, name: &str) -> Option<&Recommendation> {
         self.settings.iter().find(|s| s.name == name)
+    }
+
+    /// The value the server gets for `name` with this snippet: the emitted one, else the target
+    /// major's default (`None` for a default we do not track, such as wal_buffers' -1).
+    pub fn value_or_default(&self, name: &str) -> Option<Value> {
+        self.get(name)
+            .map(|s| s.value.clone())
+            .or_else(|| default_value(name, self.input.pg_version, self.input.os))
     }
 }
 

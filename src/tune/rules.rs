@@ -88,14 +88,21 @@ pub fn recommend(input: &TuneInput) -> Recommendations {
     planner(&mut b, &x);
     parallelism(&mut b, &x);
     io_and_autovacuum(&mut b, &x);
-    Recommendations {
+    let mut recs = Recommendations {
         warnings: warnings(input, x.profile),
         input: input.clone(),
         connections: x.connections,
         settings: b.settings,
         version_neutral: false,
         left_out: Vec::new(),
+        host: Vec::new(),
+    };
+    // Many connections on little RAM keep work_mem at its floor, and the sum can outgrow RAM.
+    let memory = super::memory::check_recommendation(&recs);
+    if memory.exceeds() {
+        recs.warnings.push(memory.message());
     }
+    recs
 }
 
 /// The inputs after defaults and clamping, and the values several groups of rules share.

@@ -3,7 +3,8 @@
 use super::*;
 use crate::units::{GB_KB, MB_KB};
 
-fn input(ram_kb: u64, cpus: u32, profile: Profile) -> TuneInput {
+/// The inputs of a Linux host for PostgreSQL 17 (other tests of `tune` start from it too).
+pub(super) fn input(ram_kb: u64, cpus: u32, profile: Profile) -> TuneInput {
     TuneInput {
         ram_kb,
         cpus,

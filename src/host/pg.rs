@@ -328,27 +328,45 @@ mod tests {
     /// A fake `postgres` that prints a version, like the real one's `--version`.
     #[cfg(unix)]
     fn fake_server(bin: &Path, version: &str) {
-        use std::os::unix::fs::PermissionsExt;
         fs::create_dir_all(bin).unwrap();
-        let file = bin.join("postgres");
-        fs::write(
-            &file,
-            format!("#!/bin/sh\necho 'postgres (PostgreSQL) {version}'\n"),
-        )
-        .unwrap();
-        fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+        write_script(
+            &bin.join("postgres"),
+            &format!("echo 'postgres (PostgreSQL) {version}'"),
+        );
+    }
+
+    /// Writes an executable shell script and waits until it can be executed. Another test
+    /// thread that forks while the file is open for writing holds that descriptor until its
+    /// child execs, and meanwhile exec of the script fails with ETXTBSY ("text file busy"):
+    /// a race of multi-threaded test runners, not of the code under test.
+    fn write_script(file: &Path, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::write(file, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(file, fs::Permissions::from_mode(0o755)).unwrap();
+        const ETXTBSY: i32 = 26;
+        for _ in 0..500 {
+            match std::process::Command::new(file)
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+            {
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                _ => return,
+            }
+        }
+        panic!("{} stayed busy", file.display());
     }
 
     #[cfg(unix)]
     #[test]
     fn huge_pages_from_the_server_or_its_one_line_reason() {
-        use std::os::unix::fs::PermissionsExt;
         let bin = tempfile::tempdir().unwrap();
         let data = tempfile::tempdir().unwrap();
         let server = |script: &str| {
-            let file = bin.path().join("postgres");
-            fs::write(&file, format!("#!/bin/sh\n{script}\n")).unwrap();
-            fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+            write_script(&bin.path().join("postgres"), script);
             let settings = [("shared_buffers".to_string(), "4GB".to_string())];
             shared_memory_huge_pages(bin.path(), data.path(), &settings)
         };
@@ -377,7 +395,6 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn lz4_from_pg_config_of_the_same_installation() {
-        use std::os::unix::fs::PermissionsExt;
         let bin = tempfile::tempdir().unwrap();
         assert_eq!(build_has_lz4(bin.path()), None, "nothing to ask");
         let pg_config = bin.path().join("pg_config");
@@ -385,8 +402,7 @@ mod tests {
             ("'--prefix=/usr' '--with-lz4' '--with-zstd'", true),
             ("'--prefix=/usr' '--with-zstd'", false),
         ] {
-            fs::write(&pg_config, format!("#!/bin/sh\necho \"{configure}\"\n")).unwrap();
-            fs::set_permissions(&pg_config, fs::Permissions::from_mode(0o755)).unwrap();
+            write_script(&pg_config, &format!("echo \"{configure}\""));
             assert_eq!(build_has_lz4(bin.path()), Some(lz4), "{configure}");
         }
     }

@@ -17,7 +17,6 @@ mod parse;
 mod pgpass;
 mod redact;
 mod resolve;
-pub(crate) use resolve::passwd_name;
 mod tls;
 
 #[cfg(test)]

@@ -411,29 +411,5 @@ fn os_user_name() -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self").ok()?.uid();
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd_name(&passwd, uid)
-}
-
-/// The user name of `uid` in `/etc/passwd` text (`name:x:uid:gid:…`).
-pub(crate) fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let uid_field = fields.nth(1)?;
-        (uid_field.parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_string())
-    })
-}
-
-#[cfg(test)]
-mod os_user_tests {
-    use super::passwd_name;
-
-    #[test]
-    fn finds_the_uid_in_passwd() {
-        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\npostgres:x:101:104::/var/lib/postgresql:/bin/bash\n";
-        assert_eq!(passwd_name(passwd, 101).as_deref(), Some("postgres"));
-        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
-        assert_eq!(passwd_name(passwd, 7), None);
-        assert_eq!(passwd_name("garbage", 0), None);
-    }
+    crate::host::os::passwd_name(&passwd, uid)
 }

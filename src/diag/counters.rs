@@ -12,10 +12,9 @@
 //! hour's count, so a minute-old window cannot turn one spill into "60 per hour".
 
 use super::age::{counters_age_seconds, seconds_between};
-use super::findings::{push, whole_percent};
-use super::report::{Finding, Severity};
+use super::report::{Finding, Severity, push};
 use super::settings::live_size_kb;
-use super::text::{approx_duration, format_count, format_ratio};
+use super::text::{approx_duration, format_count, format_ratio, whole_percent};
 use crate::facts::StatsSnapshot;
 use crate::units::{KB_BYTES, format_bytes_human, format_kb, format_ms, parse_pg_time_ms};
 

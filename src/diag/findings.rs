@@ -10,9 +10,9 @@
 //! Advice that needs the host's RAM is only given when RAM is known.
 
 use super::relations::kept;
-use super::report::{DatabaseRow, Finding, ServerSection, Severity};
+use super::report::{DatabaseRow, Finding, ServerSection, Severity, push};
 use super::settings::{EQUAL_TOLERANCE_FRACTION, live_size_kb, normalize_word};
-use super::text::{approx_duration, format_count, format_percent, format_ratio};
+use super::text::{approx_duration, format_count, format_ratio, whole_percent};
 use super::{
     CRITICAL_HIT_RATIO, DiagOptions, HostContext, MIN_TRUSTED_BLOCKS, MIN_TRUSTED_WINDOW_SECONDS,
     WARNING_HIT_RATIO,
@@ -52,19 +52,6 @@ impl Inputs<'_> {
         let rec = self.recommended.iter().find(|r| r.name == name)?;
         Some((rec.value.bytes()? / KB_BYTES, rec.reason.as_str()))
     }
-}
-
-pub(super) fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String) {
-    out.push(Finding {
-        severity,
-        code: code.to_owned(),
-        message,
-    });
-}
-
-/// A threshold fraction as a whole percentage (`0.99` → `99%`).
-pub(super) fn whole_percent(fraction: f64) -> String {
-    format!("{}%", format_percent(fraction * 100.0, 0))
 }
 
 /// A size in kB as `SHOW` prints it.

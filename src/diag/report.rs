@@ -342,3 +342,13 @@ fn group_missing<'a>(
     }
     by_db
 }
+
+/// Adds a finding: the one constructor the findings modules (relations, settings, counters)
+/// share.
+pub(super) fn push(out: &mut Vec<Finding>, severity: Severity, code: &str, message: String) {
+    out.push(Finding {
+        severity,
+        code: code.to_owned(),
+        message,
+    });
+}

@@ -20,6 +20,11 @@ pub fn format_ratio(ratio: Option<f64>) -> String {
     }
 }
 
+/// A threshold fraction as a whole percentage (`0.99` → `99%`).
+pub fn whole_percent(fraction: f64) -> String {
+    format!("{}%", format_percent(fraction * 100.0, 0))
+}
+
 /// `percent` with `decimals` digits after the point (no `%` sign), rounded half away from
 /// zero like PostgreSQL's `round(numeric, n)`: the one rounding rule for every percentage
 /// the tool prints (tables, findings, Nagios perfdata).

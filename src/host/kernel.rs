@@ -8,26 +8,7 @@
 use std::fs;
 use std::path::Path;
 
-use serde::Serialize;
-
-/// What the kernel says about memory; every field `None` when unknown (not Linux, no /proc).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct KernelFacts {
-    /// `Hugepagesize` from /proc/meminfo, in kB: the page size PostgreSQL uses by default.
-    pub hugepage_size_kb: Option<u64>,
-    /// `HugePages_Total`: huge pages reserved now (vm.nr_hugepages).
-    pub hugepages_total: Option<u64>,
-    /// `HugePages_Free`: reserved huge pages not in use now.
-    pub hugepages_free: Option<u64>,
-    /// The selected transparent huge pages mode (`always`, `madvise`, `never`).
-    pub thp_enabled: Option<String>,
-    /// vm.overcommit_memory (0 heuristic, 1 always, 2 strict).
-    pub overcommit_memory: Option<u64>,
-    /// vm.overcommit_ratio (percent of RAM counted by strict overcommit).
-    pub overcommit_ratio: Option<u64>,
-    /// vm.swappiness.
-    pub swappiness: Option<u64>,
-}
+pub use crate::tune::host_advice::KernelFacts;
 
 /// The number of a `/proc/meminfo` line `key: N [kB]`.
 pub fn meminfo_field(text: &str, key: &str) -> Option<u64> {

@@ -1,7 +1,21 @@
-//! A one-line description of the operating system, for the report header.
+//! The operating system: a one-line description for the report header, and account names
+//! from `/etc/passwd`.
 //!
-//! It is shown to people, never matched on (the OS-gated settings use [`crate::tune::Os`]), so
-//! the parsers here accept anything and fall back to less detail rather than failing.
+//! The description is shown to people, never matched on (the OS-gated settings use
+//! [`crate::tune::Os`]), so the parsers here accept anything and fall back to less detail
+//! rather than failing.
+
+/// The user name of `uid` in `/etc/passwd` text (`name:x:uid:gid:…`), as `getpwuid()` gives
+/// it: libpq's default user name (conninfo) and the owner a data directory's server runs as
+/// (host::pg) both come from here.
+pub fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let uid_field = fields.nth(1)?;
+        (uid_field.parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
 
 /// The display name from `os-release` text: `PRETTY_NAME`, else `NAME` plus `VERSION`.
 pub fn parse_os_release(text: &str) -> Option<String> {
@@ -109,5 +123,14 @@ mod tests {
         assert_eq!(describe(None, Some("6.1.0")), "kernel 6.1.0");
         assert_eq!(describe(Some("Arch\u{1b}[2J"), None), "Arch[2J");
         assert_eq!(describe(Some(" "), Some("")), "unknown");
+    }
+
+    #[test]
+    fn finds_the_uid_in_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\npostgres:x:101:104::/var/lib/postgresql:/bin/bash\n";
+        assert_eq!(passwd_name(passwd, 101).as_deref(), Some("postgres"));
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 7), None);
+        assert_eq!(passwd_name("garbage", 0), None);
     }
 }

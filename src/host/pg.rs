@@ -205,7 +205,7 @@ fn run_as_owner(data_dir: &Path) -> Option<String> {
     }
     let passwd = fs::read_to_string("/etc/passwd").ok()?;
     // The same lookup libpq's default user name takes.
-    crate::conninfo::passwd_name(&passwd, owner)
+    super::os::passwd_name(&passwd, owner)
 }
 
 #[cfg(not(unix))]

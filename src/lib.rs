@@ -16,5 +16,6 @@ pub mod facts;
 pub mod gate;
 pub mod host;
 pub mod render;
+pub mod statement;
 pub mod tune;
 pub mod units;

@@ -12,6 +12,7 @@
 
 pub mod age;
 mod counters;
+pub mod explain;
 mod findings;
 pub mod pattern;
 mod relations;

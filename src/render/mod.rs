@@ -1,6 +1,7 @@
 //! Rendering: pure functions from values to text (conf snippets, SQL, JSON, tables).
 //! Nothing here reads files, the clock or the environment.
 
+pub mod explain;
 pub mod layout;
 pub mod probe;
 pub mod recommend;

@@ -43,6 +43,10 @@ pub enum Command {
     /// Save the server's hit and read counters to a file, for a later `check --since FILE`.
     #[command(after_help = SNAPSHOT_EXAMPLES)]
     Snapshot(SnapshotArgs),
+    /// Run EXPLAIN (ANALYZE, BUFFERS) on one read-only query and show which plan node reads
+    /// most, sequential scans over large tables and the statement's hit ratio.
+    #[command(after_help = EXPLAIN_EXAMPLES)]
+    Explain(ExplainArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"
@@ -67,13 +71,43 @@ const MAN_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
-    /// completions, man) [default: the overview page, pgcache-tune(1)].
+    /// explain, completions, man) [default: the overview page, pgcache-tune(1)].
     #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
     pub page: Option<String>,
     /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)
     /// into this existing directory instead of printing one.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+const EXPLAIN_EXAMPLES: &str = "Examples:
+  pgcache-tune explain \"SELECT count(*) FROM orders WHERE created_at > now() - interval '1 day'\"
+  pgcache-tune explain app 'SELECT * FROM users WHERE id = 42' --format markdown
+  pgcache-tune explain postgres://app@db/app --file slow.sql --statement-timeout 2min
+  pgcache-tune explain app --file - < slow.sql
+
+Only one SELECT, WITH ... SELECT, VALUES or TABLE statement is accepted; anything else is
+refused before it reaches the server. EXPLAIN ANALYZE runs the statement, inside a
+read-only transaction that is rolled back.";
+
+/// Flags of `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Where to connect. With a single positional argument and no --file, that argument is
+    /// the statement (see `app::explain`).
+    #[command(flatten)]
+    pub conn: crate::conninfo::ConnectionArgs,
+    /// The statement to explain: one SELECT, WITH ... SELECT, VALUES or TABLE statement. When
+    /// it is the only argument (and there is no --file), the connection comes from the flags
+    /// and PG* variables.
+    #[arg(value_name = "STATEMENT", conflicts_with = "file")]
+    pub statement: Option<String>,
+    /// Read the statement from this file instead ("-" reads standard input).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Output format (json: the analysed plan, described in the README).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
 }
 
 const REPORT_EXAMPLES: &str = "Examples:

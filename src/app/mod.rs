@@ -4,6 +4,7 @@
 //! snippet on stdout.
 
 mod check;
+mod explain;
 mod live;
 mod man;
 mod recommend;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => report::report(&args),
         Command::Check(args) => check::check(&args),
         Command::Snapshot(args) => check::snapshot(&args),
+        Command::Explain(args) => explain::explain(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man(args) => man::man(&args),
     }

@@ -14,6 +14,7 @@
 //! Every query error maps to exit code 69 ([`crate::exit::Exit::Server`]) with a one-line message that
 //! names the view and quotes the server.
 
+pub mod explain;
 pub mod names;
 mod snapshot;
 pub mod sql;

@@ -25,6 +25,11 @@ pub const TABLE_SIZES: &str = include_str!("../sql/table_sizes.sql");
 pub const INDEX_SIZES: &str = include_str!("../sql/index_sizes.sql");
 /// Every `pg_settings` row.
 pub const SETTINGS: &str = include_str!("../sql/settings.sql");
+/// `pg_relation_size` of the relations an EXPLAIN plan names: `$1::text[]` schemas,
+/// `$2::text[]` names.
+pub const EXPLAIN_RELATIONS: &str = include_str!("../sql/explain_relations.sql");
+/// `shared_buffers` in bytes and `server_version_num`, for `explain`.
+pub const EXPLAIN_SERVER: &str = include_str!("../sql/explain_server.sql");
 
 /// A query that exists in several versions. `variants` lists `(since, sql)` pairs, newest
 /// first: the first whose `since` is at most the server's `server_version_num` applies.

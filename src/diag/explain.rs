@@ -233,6 +233,34 @@ pub fn analyse(facts: &ExplainFacts) -> Result<Explained, String> {
     })
 }
 
+/// `(schema, relation)` of every node of an EXPLAIN VERBOSE plan that scans a relation,
+/// each once, in plan order: what the shell asks the sizes of.
+pub fn scanned_relations(plan: &Value) -> Vec<(String, String)> {
+    fn walk(node: &Value, out: &mut Vec<(String, String)>) {
+        let text = |k: &str| node.get(k).and_then(Value::as_str);
+        if let (Some(schema), Some(name)) = (text("Schema"), text("Relation Name")) {
+            let pair = (schema.to_owned(), name.to_owned());
+            if !out.contains(&pair) {
+                out.push(pair);
+            }
+        }
+        for child in node
+            .get("Plans")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            walk(child, out);
+        }
+    }
+    let mut out = Vec::new();
+    let top = plan.as_array().and_then(|a| a.first()).unwrap_or(plan);
+    if let Some(p) = top.get("Plan") {
+        walk(p, &mut out);
+    }
+    out
+}
+
 /// Appends `plan` and its descendants to `out`, parent first, and fills exclusive counts.
 fn flatten(plan: &Value, depth: usize, relationship: Option<String>, out: &mut Vec<Node>) {
     let text = |k: &str| plan.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -419,6 +447,24 @@ mod tests {
         assert_eq!(e.hit_percent, None);
         assert!(analyse(&facts(json!([{"x": 1}]), vec![])).is_err());
         assert!(analyse(&facts(json!("nonsense"), vec![])).is_err());
+    }
+
+    #[test]
+    fn scanned_relations_are_listed_once_with_their_schema() {
+        let mut plan = join_plan();
+        plan[0]["Plan"]["Plans"][1]["Plans"][0]["Relation Name"] = json!("big");
+        plan[0]["Plan"]["Plans"][1]["Plans"][0]["Schema"] = json!("other");
+        assert_eq!(
+            scanned_relations(&plan),
+            [
+                ("public".to_owned(), "big".to_owned()),
+                ("other".to_owned(), "big".to_owned())
+            ]
+        );
+        let mut twice = join_plan();
+        twice[0]["Plan"]["Plans"][1]["Plans"][0]["Relation Name"] = json!("big");
+        assert_eq!(scanned_relations(&twice).len(), 1);
+        assert!(scanned_relations(&json!([{}])).is_empty());
     }
 
     #[test]

@@ -409,12 +409,11 @@ mod tests {
         // The join's inclusive 1000 is the most, but it read nothing itself.
         assert_eq!(e.top_reader, Some(1));
         let mut quiet = join_plan();
-        for key in ["Shared Read Blocks"] {
-            quiet[0]["Plan"][key] = json!(0);
-            quiet[0]["Plan"]["Plans"][0][key] = json!(0);
-            quiet[0]["Plan"]["Plans"][1][key] = json!(0);
-            quiet[0]["Plan"]["Plans"][1]["Plans"][0][key] = json!(0);
-        }
+        let key = "Shared Read Blocks";
+        quiet[0]["Plan"][key] = json!(0);
+        quiet[0]["Plan"]["Plans"][0][key] = json!(0);
+        quiet[0]["Plan"]["Plans"][1][key] = json!(0);
+        quiet[0]["Plan"]["Plans"][1]["Plans"][0][key] = json!(0);
         let e = analyse(&facts(quiet, vec![])).unwrap();
         assert_eq!(e.top_reader, None, "nothing read: no top reader");
         assert_eq!(e.hit_percent, Some(100.0));

@@ -194,7 +194,7 @@ fn dollar_tag(chars: &[char], i: usize) -> Option<usize> {
 
 fn refuse(what: &str) -> Refusal {
     Refusal(format!(
-        "the statement has {what}; explain accepts {ACCEPTED}"
+        "not explained: {what}; explain accepts {ACCEPTED}"
     ))
 }
 
@@ -230,9 +230,9 @@ pub fn check(sql: &str) -> Result<(), Refusal> {
         Some(Token::Word(w)) if matches!(w.as_str(), "select" | "with" | "values" | "table") => {}
         Some(Token::Word(w)) => {
             // main's error printer makes any control character in it visible.
-            return Err(refuse(&format!("{} as its command", w.to_uppercase())));
+            return Err(refuse(&format!("the command is {}", w.to_uppercase())));
         }
-        _ => return Err(refuse("no command word at its start")),
+        _ => return Err(refuse("no command word at the start")),
     }
     let words: Vec<&str> = tokens
         .iter()
@@ -371,21 +371,21 @@ mod tests {
 
     #[test]
     fn other_commands_are_refused_by_name() {
-        refused("INSERT INTO t VALUES (1)", "INSERT as its command");
-        refused("update t set a = 1", "UPDATE as its command");
-        refused("DELETE FROM t", "DELETE as its command");
+        refused("INSERT INTO t VALUES (1)", "the command is INSERT");
+        refused("update t set a = 1", "the command is UPDATE");
+        refused("DELETE FROM t", "the command is DELETE");
         refused(
             "MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE",
             "MERGE",
         );
-        refused("DROP TABLE t", "DROP as its command");
+        refused("DROP TABLE t", "the command is DROP");
         refused("CREATE TABLE t (a int)", "CREATE");
         refused("TRUNCATE t", "TRUNCATE");
-        refused("EXPLAIN SELECT 1", "EXPLAIN as its command");
+        refused("EXPLAIN SELECT 1", "the command is EXPLAIN");
         refused("EXPLAIN ANALYZE DELETE FROM t", "EXPLAIN");
-        refused("COPY t TO STDOUT", "COPY as its command");
-        refused("CALL p()", "CALL as its command");
-        refused("DO $$ BEGIN END $$", "DO as its command");
+        refused("COPY t TO STDOUT", "the command is COPY");
+        refused("CALL p()", "the command is CALL");
+        refused("DO $$ BEGIN END $$", "the command is DO");
         refused("SET x = 1", "SET");
         refused("VACUUM t", "VACUUM");
         refused("/* SELECT */ DELETE FROM t", "DELETE");

@@ -193,9 +193,7 @@ fn dollar_tag(chars: &[char], i: usize) -> Option<usize> {
 }
 
 fn refuse(what: &str) -> Refusal {
-    Refusal(format!(
-        "not explained: {what}; explain accepts {ACCEPTED}"
-    ))
+    Refusal(format!("not explained: {what}; explain accepts {ACCEPTED}"))
 }
 
 /// Accepts `sql` when it is exactly one `SELECT`, `WITH … SELECT`, `VALUES` or `TABLE`
@@ -255,18 +253,17 @@ pub fn check(sql: &str) -> Result<(), Refusal> {
             )));
         }
     }
-    for (i, w) in words.iter().enumerate() {
+    for w in &words {
         match *w {
             "insert" | "update" | "delete" | "merge" => {
-                let w = w.to_uppercase();
-                let what = if words.contains(&"with") {
-                    format!("{w}: a data-modifying statement or WITH clause")
+                let upper = w.to_uppercase();
+                let inside = if words.contains(&"with") {
+                    " (also inside WITH)"
                 } else {
-                    format!("{w}: a data-modifying statement")
+                    ""
                 };
                 return Err(refuse(&format!(
-                    "{what} (a column of that name must be written quoted: \"{}\")",
-                    words[i]
+                    "{upper}, which modifies data{inside}; a column named {w} must be written quoted: \"{w}\""
                 )));
             }
             "into" => {
@@ -397,7 +394,7 @@ mod tests {
     fn data_modifying_with_and_select_into_and_row_locks_are_refused() {
         refused(
             "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
-            "data-modifying",
+            "modifies data (also inside WITH)",
         );
         refused(
             "WITH d AS MATERIALIZED (INSERT INTO t VALUES (1) RETURNING *) SELECT 1",
@@ -423,7 +420,7 @@ mod tests {
         refused("SELECT * FROM t FOR NO KEY UPDATE", "NO KEY UPDATE");
         refused("SELECT * FROM t FOR KEY SHARE", "KEY SHARE");
         refused("select * from t for update of t nowait", "row locks");
-        refused("SELECT update FROM t", "written quoted");
+        refused("SELECT update FROM t", "written quoted: \"update\"");
     }
 
     #[test]

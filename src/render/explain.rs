@@ -170,6 +170,12 @@ pub fn table(e: &Explained, width: Option<u16>) -> String {
             }
         }));
     }
+    // Names wrap first, numbers stay whole; the tree's indentation must survive wrapping,
+    // so the node column never wraps.
+    layout::prose_column(&mut t, 2, width);
+    if let Some(c) = t.column_mut(1) {
+        c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+    }
     out.push_str(&t.to_string());
     out.push_str("\n\nSummary\n");
     for line in summary(e) {

@@ -61,15 +61,16 @@ fn node_label(n: &Node) -> String {
 
 fn relation_label(n: &Node) -> String {
     let mut text = n.relation.clone().unwrap_or_default();
+    // The size is the relation's (the table's), so it sits next to its name.
+    if let Some(bytes) = n.relation_bytes {
+        text.push_str(&format!(" ({})", human(bytes)));
+    }
     if let Some(index) = &n.index {
         if !text.is_empty() {
             text.push(' ');
         }
         text.push_str("using ");
         text.push_str(index);
-    }
-    if let Some(bytes) = n.relation_bytes {
-        text.push_str(&format!(" ({})", human(bytes)));
     }
     text
 }

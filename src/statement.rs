@@ -12,6 +12,10 @@
 //! words only, and err on the side of refusing: a column that is really named `update` or
 //! `into` must be written quoted (`"update"`), which the message says.
 //!
+//! Plain `'…'` literals are lexed as with `standard_conforming_strings = on` (the default
+//! since PostgreSQL 9.1); the shell sets it so for the transaction, so the server reads the
+//! text as the gate did.
+//!
 //! This is one of three fences, not the only one: the statement also runs through the
 //! extended protocol (which the server refuses for several statements) inside a
 //! `BEGIN READ ONLY` transaction that is rolled back.
@@ -336,6 +340,8 @@ mod tests {
         accepted("SELECT 1 -- ; DELETE FROM t");
         accepted("SELECT U&'d\\0061t; drop' , U&\"x;\" FROM t");
         accepted("SELECT b'101', x'ff', n'x;y'");
+        // With standard_conforming_strings on (which the shell sets), `\` is no escape.
+        accepted("SELECT 'a\\' , ' ; DELETE FROM t; --'");
         accepted("SELECT 1 /* outer /* inner; */ still comment; insert */");
     }
 

@@ -69,6 +69,11 @@ impl Lab {
         );
         // Hint bits set and statistics fresh, so the explained scans only read.
         cluster.psql(DB, "vacuum analyze big, lookup");
+        // The gate lexes '…' with standard_conforming_strings on; the database says off.
+        cluster.psql(
+            "postgres",
+            &format!("alter database {DB} set standard_conforming_strings = off"),
+        );
         let int = |sql: &str| -> i64 { cluster.psql(DB, sql).trim().parse().unwrap() };
         let big_bytes = int("select pg_relation_size('big')");
         let big_blocks = big_bytes / 8192;
@@ -261,6 +266,12 @@ fn explain_names_the_reading_node_refuses_writes_and_only_reads() {
         assert!(run.stdout.is_empty(), "{run:?}");
     }
     assert_eq!(lab.big_rows(), i64::from(BIG_ROWS), "nothing was deleted");
+
+    // The server reads literals as the gate did, whatever the database's setting: with
+    // standard_conforming_strings off this would be a literal, a DELETE and a comment.
+    let doc = lab.json("SELECT 'a\\' , ' ; DELETE FROM big; --'");
+    assert_eq!(doc["nodes"][0]["node_type"], "Result", "{doc:#}");
+    assert_eq!(lab.big_rows(), i64::from(BIG_ROWS));
 
     // The statement timeout applies to the explained statement.
     let run = lab.explain(&["SELECT pg_sleep(10)", "--statement-timeout", "300ms"]);

@@ -9,6 +9,11 @@
 //! path goes back to the session default (`SET LOCAL … TO DEFAULT`, which also honours
 //! `ALTER ROLE/DATABASE … SET search_path`), and is pinned again before our size query.
 //! `VERBOSE` is what makes EXPLAIN print the schema of each scanned relation.
+//!
+//! `standard_conforming_strings` is forced on for the transaction because the gate lexes
+//! `'…'` that way (a backslash is an ordinary character): a server or database set to `off`
+//! would read `'a\' , '` as one literal where the gate saw two, and the text between them
+//! differently.
 
 use std::time::Duration;
 
@@ -46,7 +51,8 @@ pub async fn explain(
     let ms = statement_timeout.as_millis().max(1);
     client
         .batch_execute(&format!(
-            "BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}; SET LOCAL search_path TO DEFAULT"
+            "BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}; \
+             SET LOCAL standard_conforming_strings = on; SET LOCAL search_path TO DEFAULT"
         ))
         .await
         .map_err(|e| crate::conninfo::server_failure(&e, "starting the read-only transaction"))?;

@@ -17,6 +17,8 @@ const DB: &str = "app";
 /// About 14 rows of 500 bytes per 8kB block: ~8,600 blocks, 4× a 16MB shared_buffers.
 const BIG_ROWS: u32 = 120_000;
 const LOOKUP_ROWS: u32 = 20_000;
+/// A hostile table name: an SGR escape and a right-to-left override.
+const EVIL_NAME: &str = "evil\x1b[31mred\u{202e}";
 
 /// What one run of the binary produced.
 #[derive(Debug)]
@@ -63,6 +65,7 @@ impl Lab {
                  create table lookup (id int primary key, v text);
                  insert into lookup select g, md5(g::text) from generate_series(1, {LOOKUP_ROWS}) g;
                  create sequence s;
+                 create table \"{EVIL_NAME}\" as select g from generate_series(1, 10) g;
                  create function sneaky() returns bigint language sql as 'delete from big where g = 1 returning 1::bigint';
                  select count(*) from big;"
             ),
@@ -266,6 +269,27 @@ fn explain_names_the_reading_node_refuses_writes_and_only_reads() {
         assert!(run.stdout.is_empty(), "{run:?}");
     }
     assert_eq!(lab.big_rows(), i64::from(BIG_ROWS), "nothing was deleted");
+
+    // A hostile relation name is raw in JSON, visible but harmless in the table and Markdown.
+    let evil = format!("SELECT * FROM \"{EVIL_NAME}\"");
+    let doc = lab.json(&evil);
+    assert_eq!(
+        node(&doc, "Seq Scan")["relation"],
+        format!("public.{EVIL_NAME}")
+    );
+    for format in ["table", "markdown"] {
+        let run = lab.explain(&[&evil, "--format", format]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            !run.stdout.contains('\x1b') && !run.stdout.contains('\u{202e}'),
+            "{run:?}"
+        );
+        // Markdown escapes the escape's backslash once more.
+        assert!(
+            run.stdout.contains("\\x1b[31mred") || run.stdout.contains("\\x1b\\[31mred"),
+            "{run:?}"
+        );
+    }
 
     // The server reads literals as the gate did, whatever the database's setting: with
     // standard_conforming_strings off this would be a literal, a DELETE and a comment.

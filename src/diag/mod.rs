@@ -14,6 +14,7 @@ pub mod age;
 mod counters;
 mod findings;
 pub mod pattern;
+pub mod redis;
 mod relations;
 pub mod report;
 mod settings;

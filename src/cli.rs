@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod redis;
+pub use redis::{RedisArgs, RedisCommand, RedisConnArgs, RedisReportArgs};
+
 use crate::tune::{MAX_CONNECTIONS, MAX_CPUS, MAX_PG_VERSION, MIN_CONNECTIONS, MIN_PG_VERSION};
 use crate::tune::{Os, Profile, Storage};
 
@@ -43,6 +46,8 @@ pub enum Command {
     /// Save the server's hit and read counters to a file, for a later `check --since FILE`.
     #[command(after_help = SNAPSHOT_EXAMPLES)]
     Snapshot(SnapshotArgs),
+    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`).
+    Redis(RedisArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"

@@ -7,6 +7,7 @@ mod check;
 mod live;
 mod man;
 mod recommend;
+mod redis;
 mod report;
 mod terminal;
 
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => report::report(&args),
         Command::Check(args) => check::check(&args),
         Command::Snapshot(args) => check::snapshot(&args),
+        Command::Redis(args) => redis::run(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man(args) => man::man(&args),
     }

@@ -475,9 +475,19 @@ fn security(facts: &RedisFacts, out: &mut Out) {
     }
     match &facts.dangerous {
         Answer::Known { value } => {
+            // ACL DRYRUN checks permissions only: DEBUG and MODULE also need
+            // enable-debug-command / enable-module-command (7.0+, default no).
+            let disabled = |c: &str| {
+                let switch = match c.split_whitespace().next() {
+                    Some("DEBUG") => "enable-debug-command",
+                    Some("MODULE") => "enable-module-command",
+                    _ => return false,
+                };
+                config(facts, switch) == Some("no")
+            };
             let open: Vec<&str> = value
                 .iter()
-                .filter(|c| c.allowed)
+                .filter(|c| c.allowed && !disabled(&c.command))
                 .map(|c| c.command.as_str())
                 .collect();
             if !open.is_empty() {

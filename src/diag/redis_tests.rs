@@ -226,8 +226,16 @@ fn security_findings() {
                 command: "DEBUG SLEEP".into(),
                 allowed: false,
             },
+            CommandAccess {
+                command: "MODULE LIST".into(),
+                allowed: true,
+            },
         ],
     };
+    // The ACL allows MODULE, but enable-module-command no disables it for everyone.
+    if let Answer::Known { value } = &mut f.config {
+        value.insert("enable-module-command".into(), "no".into());
+    }
     let r = diagnose(&f);
     assert_eq!(
         codes(&r),
@@ -239,6 +247,7 @@ fn security_findings() {
     );
     assert!(r.findings[2].message.contains("app may run FLUSHALL:"));
     assert!(!r.findings[2].message.contains("DEBUG"));
+    assert!(!r.findings[2].message.contains("MODULE"));
     assert!(loopback_only("127.0.0.1 -::1"));
     assert!(!loopback_only(""));
     assert!(!loopback_only("127.0.0.1 10.0.0.5"));

@@ -17,5 +17,5 @@
 mod connect;
 mod read;
 
-pub use connect::{ConnectOptions, Target, connect};
+pub use connect::{ConnectOptions, PASSWORD_ENV, Target, connect};
 pub use read::{CONFIG_PARAMETERS, DANGEROUS_COMMANDS, collect};

@@ -4,6 +4,7 @@
 pub mod layout;
 pub mod probe;
 pub mod recommend;
+pub mod redis;
 pub mod report;
 pub mod sanitize;
 pub mod verdict;

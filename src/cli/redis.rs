@@ -46,10 +46,10 @@ pub struct RedisConnArgs {
     /// without it the system's trust store is used. Certificates are always verified.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
-    /// Give up connecting after this long (e.g. 5s, 500ms).
+    /// Give up connecting after this long: a number with a unit (5s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::units::parse_duration_flag)]
     pub connect_timeout: Duration,
-    /// Give up waiting for any one reply after this long.
+    /// Give up waiting for any one reply after this long: a number with a unit (5s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::units::parse_duration_flag)]
     pub timeout: Duration,
     /// The name CONFIG was renamed to on this server (rename-command), or - to skip CONFIG;

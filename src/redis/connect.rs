@@ -77,11 +77,11 @@ impl Target {
                 "--cacert applies to rediss:// and valkeys:// URLs only, not {shown}"
             )));
         }
-        if info.redis_settings().password().is_none() {
-            if let Some(password) = file_or_env_password(opts)? {
-                let settings = info.redis_settings().clone().set_password(password);
-                info = info.set_redis_settings(settings);
-            }
+        if info.redis_settings().password().is_none()
+            && let Some(password) = file_or_env_password(opts)?
+        {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
         }
         let settings = info
             .redis_settings()

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the live tests need and nothing else: PostgreSQL server binaries
 # (Debian's postgresql-15), the `postgres` OS user that runs them when the tests
-# run as root, and xmllint (libxml2-utils) for the JUnit schema tests; with --npm
-# also npm, which scripts/pg-bin.sh uses to fetch the other majors. Idempotent: on a
-# machine that has everything, it only says so.
+# run as root, redis-server for the Redis live tests, and xmllint (libxml2-utils)
+# for the JUnit schema tests; with --npm also npm, which scripts/pg-bin.sh uses to
+# fetch the other majors. Idempotent: on a machine that has everything, it only
+# says so.
 #
 #   usage: scripts/install-test-deps.sh [--npm]
 #
@@ -135,6 +136,28 @@ if command -v xmllint >/dev/null 2>&1; then
     log "xmllint present"
 else
     apt_install_for xmllint libxml2-utils "the JUnit schema tests need it"
+fi
+
+# The Redis live tests (tests/redis_live.rs) start throwaway redis-server instances on
+# free ports and sockets in temp dirs. Debian's postinst would start a system service on
+# 6379: forbid service starts during the install (policy-rc.d exit 101, unless a policy is
+# already in place) and stop the service afterwards in case something started it anyway.
+if command -v redis-server >/dev/null 2>&1; then
+    log "redis-server present: $(redis-server --version | cut -d' ' -f1-3)"
+else
+    redis_policy=/usr/sbin/policy-rc.d redis_our_policy=0
+    if [ ! -e "$redis_policy" ]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $redis_policy && chmod 755 $redis_policy"
+        redis_our_policy=1
+    fi
+    apt_install_for redis-server redis-server "the Redis live tests start throwaway servers"
+    if [ "$redis_our_policy" -eq 1 ]; then
+        as_root rm -f "$redis_policy"
+    fi
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+        log "stopping the redis-server system service Debian started"
+        as_root systemctl stop redis-server || log "warning: could not stop redis-server"
+    fi
 fi
 
 # The other majors come from the npm registry (scripts/pg-bin.sh).

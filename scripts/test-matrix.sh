@@ -5,9 +5,12 @@
 #
 #   usage: scripts/test-matrix.sh [MAJOR...]       default: every major scripts/pg-bin.sh --list names
 #          scripts/test-matrix.sh --print-live      the live test targets, one a line
+#          scripts/test-matrix.sh --print-redis     the Redis live test targets, one a line
 #
 # The live targets are tests/harness.rs, tests/recommend_accept.rs and every tests/*_live.rs,
-# found by glob so a new live test file joins the matrix by its name alone. They are compiled
+# found by glob so a new live test file joins the matrix by its name alone. The Redis live
+# tests (tests/redis*_live.rs) need no PostgreSQL, so they stay out of the matrix:
+# scripts/test.sh runs them once. They are compiled
 # once; only the environment changes between majors. Every major runs even when one fails;
 # the exit status is non-zero when any failed.
 #
@@ -22,9 +25,23 @@ die() { log "error: $*"; exit 1; }
 live_targets() {
     local f
     for f in tests/harness.rs tests/recommend_accept.rs tests/*_live.rs; do
+        [ -f "$f" ] || continue
+        case $(basename "$f") in redis*_live.rs) continue ;; esac
+        basename "$f" .rs
+    done | sort -u
+}
+
+redis_targets() {
+    local f
+    for f in tests/redis*_live.rs; do
         [ -f "$f" ] && basename "$f" .rs
     done | sort -u
 }
+
+if [ "${1:-}" = --print-redis ]; then
+    redis_targets
+    exit 0
+fi
 
 if [ "${1:-}" = --print-live ]; then
     live_targets

@@ -53,10 +53,12 @@ scripts/install-test-deps.sh
 
 # Offline: every target but the live ones (which the matrix runs per major).
 mapfile -t live < <(scripts/test-matrix.sh --print-live)
+mapfile -t redis_live < <(scripts/test-matrix.sh --print-redis)
 offline=(--lib --bins --examples --benches)
 for f in tests/*.rs; do
     t=$(basename "$f" .rs)
     printf '%s\n' "${live[@]}" | grep -qx "$t" && continue
+    printf '%s\n' "${redis_live[@]}" | grep -qx "$t" && continue
     if grep -q 'require_pg' "$f"; then
         echo "test.sh: $f starts servers but is not named *_live.rs, so the matrix would not run it on every major; rename it" >&2
         exit 1
@@ -66,6 +68,14 @@ done
 echo "== offline tests: cargo test --locked ${offline[*]}" >&2
 cargo test --locked --no-fail-fast "${offline[@]}"
 [ "$offline_only" -eq 0 ] || exit 0
+
+# Throwaway redis-server instances, independent of the PostgreSQL major: run once.
+if [ ${#redis_live[@]} -gt 0 ]; then
+    redis_args=()
+    for t in "${redis_live[@]}"; do redis_args+=(--test "$t"); done
+    echo "== Redis live tests (once): cargo test --locked ${redis_args[*]}" >&2
+    cargo test --locked --no-fail-fast "${redis_args[@]}"
+fi
 
 echo "== live tests per major: scripts/test-matrix.sh ${majors[*]}" >&2
 exec scripts/test-matrix.sh "${majors[@]}"

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod redis;
+pub use redis::{RedisArgs, RedisCommand, RedisConnArgs, RedisReportArgs};
+
 use crate::tune::{MAX_CONNECTIONS, MAX_CPUS, MAX_PG_VERSION, MIN_CONNECTIONS, MIN_PG_VERSION};
 use crate::tune::{Os, Profile, Storage};
 
@@ -47,6 +50,8 @@ pub enum Command {
     /// most, sequential scans over large tables and the statement's hit ratio.
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
+    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`).
+    Redis(RedisArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"
@@ -71,7 +76,7 @@ const MAN_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
-    /// explain, completions, man) [default: the overview page, pgcache-tune(1)].
+    /// explain, redis, redis-report, completions, man) [default: the overview page, pgcache-tune(1)].
     #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
     pub page: Option<String>,
     /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod redis;
+
 /// Version of the snapshot/fixture format; bump on incompatible change.
 pub const SNAPSHOT_FORMAT: u32 = 1;
 

@@ -15,6 +15,7 @@ pub mod exit;
 pub mod facts;
 pub mod gate;
 pub mod host;
+pub mod redis;
 pub mod render;
 pub mod statement;
 pub mod tune;

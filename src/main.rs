@@ -52,14 +52,26 @@ fn clap_failure(err: &clap::Error) -> ExitCode {
             Exit::Ok.into()
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
-            // From clap's own list, so a new subcommand can never be left out.
-            let names: Vec<String> = Cli::command()
+            // From clap's own list, so a new subcommand can never be left out; for a
+            // command with subcommands of its own (`redis`), that command's list.
+            let mut cmd = Cli::command();
+            let mut path = String::from("pgcache-tune");
+            for arg in std::env::args().skip(1) {
+                match cmd.find_subcommand(&arg).filter(|c| c.has_subcommands()) {
+                    Some(sub) => {
+                        path = format!("{path} {}", sub.get_name());
+                        cmd = sub.clone();
+                    }
+                    None => break,
+                }
+            }
+            let names: Vec<String> = cmd
                 .get_subcommands()
-                .filter(|c| !c.is_hide_set())
+                .filter(|c| !c.is_hide_set() && c.get_name() != "help")
                 .map(|c| c.get_name().to_string())
                 .collect();
             eprintln!(
-                "error: a subcommand is required: {} (see pgcache-tune --help)",
+                "error: a subcommand is required: {} (see {path} --help)",
                 names.join(", ")
             );
             Exit::Usage.into()

@@ -23,7 +23,7 @@ pub(super) fn man(args: &ManArgs) -> anyhow::Result<Outcome> {
     }
     let page = match &args.page {
         None => render(&root)?,
-        Some(name) => match root.find_subcommand(name) {
+        Some(name) => match find_page(&root, name) {
             Some(sub) => render(sub)?,
             None => {
                 return Err(exit::usage(format!(
@@ -56,10 +56,21 @@ fn subcommands(root: &clap::Command) -> impl Iterator<Item = &clap::Command> {
     root.get_subcommands().filter(|c| !c.is_hide_set())
 }
 
-/// Writes `pgcache-tune.1` and one page per subcommand into `dir`; the number written.
+/// A subcommand's page by name; a nested one (`redis report`) as `redis-report`, the name
+/// of its file.
+fn find_page<'a>(root: &'a clap::Command, name: &str) -> Option<&'a clap::Command> {
+    root.find_subcommand(name).or_else(|| {
+        let (parent, child) = name.split_once('-')?;
+        root.find_subcommand(parent)?.find_subcommand(child)
+    })
+}
+
+/// Writes `pgcache-tune.1` and one page per subcommand (and nested subcommand, such as
+/// `pgcache-tune-redis-report.1`) into `dir`; the number written.
 fn write_all(root: &clap::Command, dir: &Path) -> anyhow::Result<usize> {
     let mut written = 0;
-    for cmd in std::iter::once(root).chain(subcommands(root)) {
+    let nested = subcommands(root).flat_map(subcommands);
+    for cmd in std::iter::once(root).chain(subcommands(root)).chain(nested) {
         let page = render(cmd)?;
         let path = dir.join(clap_mangen::Man::new(cmd.clone()).get_filename());
         std::fs::write(&path, page).map_err(|e| {

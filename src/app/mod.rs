@@ -8,6 +8,7 @@ mod explain;
 mod live;
 mod man;
 mod recommend;
+mod redis;
 mod report;
 mod terminal;
 
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Check(args) => check::check(&args),
         Command::Snapshot(args) => check::snapshot(&args),
         Command::Explain(args) => explain::explain(&args),
+        Command::Redis(args) => redis::run(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man(args) => man::man(&args),
     }

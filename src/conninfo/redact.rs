@@ -10,9 +10,9 @@ use regex::Regex;
 pub const MASK: &str = "xxxxx";
 
 /// `scheme://user:password@` — the password runs to the last '@' before whitespace, so a raw
-/// '@' inside it is still covered.
+/// '@' inside it is still covered. Redis and Valkey URLs (`crate::redis`) carry it the same way.
 static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?P<head>(?i-u:postgres(?:ql)?)://[^\s:/@?]*:)[^\s]*@")
+    Regex::new(r"(?P<head>(?i-u:postgres(?:ql)?|rediss?|valkeys?)://[^\s:/@?]*:)[^\s]*@")
         .expect("URL password pattern")
 });
 
@@ -22,9 +22,14 @@ static KEY_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
         .expect("key password pattern")
 });
 
+/// `?pass=…` / `&pass=…`: how redis-rs unix-socket URLs carry a password.
+static QUERY_PASS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?P<head>[?&](?i-u:pass)=)[^\s&#]*").expect("pass pattern"));
+
 /// `text` with every password in a URL or `key=value` string replaced by `xxxxx`.
 pub fn redact(text: &str) -> String {
     let text = URL_PASSWORD.replace_all(text, format!("${{head}}{MASK}@"));
+    let text = QUERY_PASS.replace_all(&text, format!("${{head}}{MASK}"));
     KEY_PASSWORD
         .replace_all(&text, format!("${{head}}{MASK}"))
         .into_owned()
@@ -57,6 +62,19 @@ mod tests {
         assert_eq!(
             redact("postgresql://db:5432/app"),
             "postgresql://db:5432/app"
+        );
+    }
+
+    #[test]
+    fn redis_urls() {
+        assert_eq!(
+            redact("rediss://app:s3cret@cache:6380/0"),
+            "rediss://app:xxxxx@cache:6380/0"
+        );
+        assert_eq!(redact("valkey://:s3cret@cache"), "valkey://:xxxxx@cache");
+        assert_eq!(
+            redact("unix:///run/r.sock?db=1&pass=s3cret&user=a"),
+            "unix:///run/r.sock?db=1&pass=xxxxx&user=a"
         );
     }
 

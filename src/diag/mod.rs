@@ -15,6 +15,7 @@ mod counters;
 pub mod explain;
 mod findings;
 pub mod pattern;
+pub mod redis;
 mod relations;
 pub mod report;
 mod settings;

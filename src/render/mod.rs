@@ -5,6 +5,7 @@ pub mod explain;
 pub mod layout;
 pub mod probe;
 pub mod recommend;
+pub mod redis;
 pub mod report;
 pub mod sanitize;
 pub mod verdict;

@@ -43,6 +43,10 @@ pub struct StatsSnapshot {
     /// Shared-buffer traffic from `pg_stat_io` (PostgreSQL 16 on; `None` before, with a note).
     #[serde(default)]
     pub buffer_io: Option<BufferIoStats>,
+    /// Whether the postmaster's shared memory sits on huge pages, read on this host when the
+    /// server runs here (`None`: not read, e.g. a remote server or a capture).
+    #[serde(default)]
+    pub huge_pages_probe: Option<HugePagesProbe>,
 }
 
 /// Facts about the server itself.
@@ -257,6 +261,26 @@ pub struct BufferIoStats {
     /// `None` in older files.
     #[serde(default)]
     pub backend_fsyncs: Option<i64>,
+}
+
+/// The postmaster's huge page use as this host sees it (`/proc/PID/smaps`, `/proc/meminfo`):
+/// how `report` tells, before PostgreSQL 17 added `huge_pages_status`, whether
+/// `huge_pages = try` got its huge pages or silently fell back to normal pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HugePagesProbe {
+    /// The postmaster's PID (from `postmaster.pid` in the data directory), when found.
+    pub postmaster_pid: Option<u32>,
+    /// kB of the postmaster's mappings backed by huge pages (hugetlb); `None` when its
+    /// `smaps` could not be read (see `problem`).
+    pub huge_mapped_kb: Option<u64>,
+    /// `HugePages_Total` from `/proc/meminfo`.
+    pub hugepages_total: Option<u64>,
+    /// `HugePages_Rsvd`: reserved by mappings but not yet touched.
+    pub hugepages_rsvd: Option<u64>,
+    /// `Hugepagesize`, kB.
+    pub hugepage_size_kb: Option<u64>,
+    /// Why the postmaster's mappings could not be read, in words.
+    pub problem: Option<String>,
 }
 
 /// What the role may see; decides the one-line "GRANT pg_monitor would add …" note.

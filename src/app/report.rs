@@ -105,7 +105,7 @@ async fn live_report(
 ) -> anyhow::Result<Report> {
     let client = conninfo::connect(params).await?;
     let collect_opts = CollectOptions::everything();
-    let snap = if all_databases {
+    let mut snap = if all_databases {
         let bar = progress();
         let visit = |db: String| {
             bar.set_message(format!(
@@ -122,6 +122,7 @@ async fn live_report(
     } else {
         collect::collect(&client, &collect_opts).await?
     };
+    huge_pages_probe(&mut snap, params);
     let mut report = diag::diagnose(&snap, host, opts);
     // Sizes only for the rows the report keeps: stat()ing every relation is the slow part.
     let tables = report.table_relids();
@@ -150,6 +151,15 @@ async fn live_report(
         report.fill_sizes(&db, &sizes);
     }
     Ok(report)
+}
+
+/// Before PostgreSQL 17 only the host can tell whether `huge_pages = try` got huge pages:
+/// read the postmaster's mappings when the server runs on this machine.
+fn huge_pages_probe(snap: &mut crate::facts::StatsSnapshot, params: &ConnParams) {
+    if params.is_local() && snap.major() < diag::HUGE_PAGES_STATUS_MAJOR {
+        let dir = snap.setting("data_directory").map(|s| s.setting.as_str());
+        snap.huge_pages_probe = Some(crate::host::hugepages::probe(dir));
+    }
 }
 
 /// A spinner on stderr while other databases are read; indicatif draws nothing when stderr

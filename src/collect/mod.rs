@@ -420,6 +420,7 @@ fn snapshot(p: Pass) -> StatsSnapshot {
         notes: p.head.notes,
         checkpoints: p.head.checkpoints,
         buffer_io: p.head.buffer_io,
+        huge_pages_probe: None,
     }
 }
 

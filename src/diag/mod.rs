@@ -13,6 +13,7 @@
 pub mod age;
 mod counters;
 mod findings;
+mod memory;
 pub mod pattern;
 mod relations;
 pub mod report;
@@ -31,6 +32,7 @@ pub use findings::{
     DOMINANT_READ_SHARE, MIN_DATABASE_FINDING_BLOCKS, OS_CACHE_MAX_READ_MS_PER_BLOCK,
     SHARED_BUFFERS_HIGH_RAM_SHARE, SHARED_BUFFERS_LOW_RAM_SHARE,
 };
+pub use memory::HUGE_PAGES_STATUS_MAJOR;
 pub use pattern::Pattern;
 pub use report::{
     Coverage, DatabaseRow, Finding, HostSection, IndexRow, REPORT_FORMAT, Report, ServerSection,
@@ -144,9 +146,10 @@ pub fn diagnose(snap: &StatsSnapshot, host: &HostContext, opts: &DiagOptions) ->
 
     let mut notes = snap.notes.clone();
     notes.extend(diff.notes);
+    notes.extend(memory::notes(snap));
     let host_note = host.ram_bytes.is_none().then(|| {
-        "RAM unknown: RAM-based advice and settings are skipped; pass --ram with the \
-         server's RAM"
+        "RAM unknown: RAM-based advice, settings and the memory safety check are skipped; \
+         pass --ram with the server's RAM"
             .to_owned()
     });
 

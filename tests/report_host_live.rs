@@ -146,3 +146,245 @@ fn huge_pages_try_that_fell_back_is_reported() {
     let json = report_json(home.path(), &small, "postgres", &[]);
     assert!(findings(&json, "huge_pages_fallback").is_empty(), "{json}");
 }
+
+/// Waits until `sql` (one value) prints `want` on `db`: statistics reach the views a little
+/// after the statement that moved them (at session end, or through the collector before 15).
+fn wait_for(c: &Cluster, db: &str, sql: &str, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.psql(db, sql) != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql} never gave {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The string values of a JSON array.
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn buffers_section_comes_from_pg_buffercache_only_where_it_exists() {
+    let Some(c) = cluster("autovacuum = off") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    c.psql(
+        "postgres",
+        "create table hot as select g, repeat('x', 200) as pad from generate_series(1, 20000) g;
+         select count(*) from hot;",
+    );
+    // No extension: no section, and the note says how to get one. The tool creates nothing.
+    let json = report_json(home.path(), &c, "postgres", &[]);
+    assert!(json.get("buffers").is_none(), "{json}");
+    let notes = strings(&json["notes"]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("CREATE EXTENSION pg_buffercache;") && n.contains("pg_monitor")),
+        "{notes:?}"
+    );
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "select count(*) from pg_extension where extname = 'pg_buffercache'"
+        ),
+        "0"
+    );
+
+    // The test (as superuser) creates it.
+    c.psql("postgres", "create extension pg_buffercache");
+    let json = report_json(home.path(), &c, "postgres", &[]);
+    let b = &json["buffers"];
+    let total = b["buffers_total"].as_i64().unwrap();
+    assert_eq!(total, 16_384, "128MB of 8kB buffers: {b}");
+    assert_eq!(
+        b["used"].as_i64().unwrap() + b["unused"].as_i64().unwrap(),
+        total
+    );
+    let by_count: i64 = b["usage_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["buffers"].as_i64().unwrap())
+        .sum();
+    assert_eq!(by_count, total, "the distribution covers every buffer: {b}");
+    let rels = b["relations"]
+        .as_array()
+        .expect("the scan ran within the guard");
+    let hot = rels
+        .iter()
+        .find(|r| r["name"] == "hot")
+        .unwrap_or_else(|| panic!("hot is cached: {b}"));
+    assert_eq!(hot["schema"], "public");
+    assert_eq!(hot["kind"], "table");
+    // Nothing touches hot any more, so psql counts the same buffers.
+    let psql_buffers = c.psql(
+        "postgres",
+        "select count(*) from pg_buffercache b
+         where b.relfilenode = pg_relation_filenode('hot')
+           and b.reldatabase = (select oid from pg_database where datname = current_database())",
+    );
+    assert_eq!(hot["buffers"].as_i64().unwrap().to_string(), psql_buffers);
+    // Read end to end moments ago, and small next to shared_buffers: all of it resident.
+    let resident = hot["resident_ratio"].as_f64().unwrap();
+    assert!(resident > 0.95, "{hot}");
+    let size: i64 = c
+        .psql(
+            "postgres",
+            "select pg_relation_size('hot', 'main') + pg_relation_size('hot', 'fsm')
+                    + pg_relation_size('hot', 'vm')",
+        )
+        .parse()
+        .unwrap();
+    assert_eq!(hot["size_bytes"].as_i64().unwrap(), size);
+
+    for format in ["table", "markdown"] {
+        let text = report(home.path(), &c, "postgres", &["--format", format]);
+        for needle in ["Buffers by relation", "public.hot", "Buffer usage counts"] {
+            assert!(text.contains(needle), "{format}: {needle}\n{text}");
+        }
+    }
+
+    // A role without pg_monitor is told the grant; with it, it sees the section.
+    c.psql("postgres", "create role peon login");
+    let out = support::tool_std(home.path())
+        .arg("report")
+        .args(conn_as(&c, "postgres", "peon"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json.get("buffers").is_none());
+    assert!(
+        strings(&json["notes"])
+            .iter()
+            .any(|n| n.contains("GRANT pg_monitor TO peon;")),
+        "{json}"
+    );
+    c.psql("postgres", "grant pg_monitor to peon");
+    let out = support::tool_std(home.path())
+        .arg("report")
+        .args(conn_as(&c, "postgres", "peon"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["buffers"]["relations"].is_array(), "{json}");
+}
+
+/// [`conn`] as another role.
+fn conn_as(c: &Cluster, db: &str, user: &str) -> Vec<String> {
+    let mut args = conn(c, db);
+    args[5] = user.to_owned();
+    args
+}
+
+#[test]
+fn large_shared_buffers_need_buffers_scan_for_the_per_buffer_scan() {
+    // 9GB is above the 8GB guard. The kernel backs shared memory lazily, so the cluster
+    // costs little real memory.
+    let Some(c) = cluster("shared_buffers = 9GB\nhuge_pages = off") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    c.psql("postgres", "create extension pg_buffercache");
+    let json = report_json(home.path(), &c, "postgres", &[]);
+    let notes = strings(&json["notes"]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("--buffers-scan") && n.contains("9 GiB")),
+        "{notes:?}"
+    );
+    if c.major() >= 16 {
+        // The summary functions are cheap and still run.
+        assert_eq!(json["buffers"]["buffers_total"], 9 * 131_072, "{json}");
+        assert!(json["buffers"]["relations"].is_null(), "{json}");
+    } else {
+        // Before 16 every figure needs the per-buffer view.
+        assert!(json.get("buffers").is_none(), "{json}");
+    }
+    let json = report_json(home.path(), &c, "postgres", &["--buffers-scan"]);
+    assert!(json["buffers"]["relations"].is_array(), "{json}");
+    assert_eq!(json["buffers"]["buffers_total"], 9 * 131_072);
+}
+
+#[test]
+fn materialized_views_with_size_reads_and_scans() {
+    let Some(c) = cluster("autovacuum = off") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let json = report_json(home.path(), &c, "postgres", &[]);
+    assert!(json.get("materialized_views").is_none(), "none yet: {json}");
+    c.psql(
+        "postgres",
+        "create table base as select g, g % 10 as k from generate_series(1, 50000) g;
+         create materialized view mv_used as select k, count(*) as n from base group by k;
+         create materialized view mv_idle as select g from base where g < 1000;
+         create materialized view mv_empty as select 1 as one with no data;",
+    );
+    c.psql("postgres", "select sum(n) from mv_used");
+    c.psql("postgres", "select sum(n) from mv_used");
+    wait_for(
+        &c,
+        "postgres",
+        "select seq_scan from pg_stat_user_tables where relname = 'mv_used'",
+        "2",
+    );
+    let json = report_json(home.path(), &c, "postgres", &[]);
+    let views = json["materialized_views"].as_array().unwrap();
+    let find = |name: &str| {
+        views
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed: {json}"))
+    };
+    let used = find("mv_used");
+    assert_eq!(used["seq_scan"], 2);
+    assert_eq!(used["ever_scanned"], true);
+    assert_eq!(used["database"], "postgres");
+    let idle = find("mv_idle");
+    assert_eq!(idle["ever_scanned"], false);
+    assert_eq!(idle["seq_scan"], 0);
+    assert!(idle["idx_scan"].is_null(), "no indexes: {idle}");
+    let size: u64 = c
+        .psql("postgres", "select pg_total_relation_size('mv_idle')")
+        .parse()
+        .unwrap();
+    assert_eq!(idle["size_bytes"].as_u64().unwrap(), size);
+    let empty = find("mv_empty");
+    assert_eq!(empty["populated"], false);
+    // Largest first.
+    let sizes: Vec<u64> = views
+        .iter()
+        .map(|v| v["size_bytes"].as_u64().unwrap())
+        .collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+
+    for format in ["table", "markdown"] {
+        let text = report(home.path(), &c, "postgres", &["--format", format]);
+        assert!(text.contains("Materialized views"), "{text}");
+        // Markdown escapes the underscore.
+        let name = if format == "markdown" {
+            "public.mv\\_idle"
+        } else {
+            "public.mv_idle"
+        };
+        assert!(text.contains(name), "{text}");
+        assert!(text.contains("never (not populated)"), "{text}");
+    }
+}

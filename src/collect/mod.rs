@@ -14,6 +14,7 @@
 //! Every query error maps to exit code 69 ([`crate::exit::Exit::Server`]) with a one-line message that
 //! names the view and quotes the server.
 
+mod cache;
 pub mod names;
 mod snapshot;
 pub mod sql;
@@ -31,6 +32,7 @@ use crate::facts::{
     Privileges, SNAPSHOT_FORMAT, ScanCounts, ServerInfo, StatsSnapshot, TableStats,
 };
 
+pub use cache::{buffer_cache, materialized_views};
 pub use snapshot::{load_snapshot, save_snapshot};
 
 /// How many other databases `--all-databases` reads at once: enough to overlap connection
@@ -421,6 +423,8 @@ fn snapshot(p: Pass) -> StatsSnapshot {
         checkpoints: p.head.checkpoints,
         buffer_io: p.head.buffer_io,
         huge_pages_probe: None,
+        buffer_cache: None,
+        materialized_views: Vec::new(),
     }
 }
 

@@ -11,8 +11,10 @@
 //! with `render::report`.
 
 pub mod age;
+pub mod buffers;
 mod counters;
 mod findings;
+pub mod matviews;
 mod memory;
 pub mod pattern;
 mod relations;
@@ -180,6 +182,8 @@ pub fn diagnose(snap: &StatsSnapshot, host: &HostContext, opts: &DiagOptions) ->
         settings: diff.rows,
         findings,
         notes,
+        buffers: snap.buffer_cache.as_ref().map(buffers::section),
+        materialized_views: matviews::rows(&snap.materialized_views),
     }
 }
 

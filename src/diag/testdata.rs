@@ -303,5 +303,7 @@ pub fn snapshot() -> StatsSnapshot {
         checkpoints: None,
         buffer_io: None,
         huge_pages_probe: None,
+        buffer_cache: None,
+        materialized_views: Vec::new(),
     }
 }

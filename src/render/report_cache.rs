@@ -181,3 +181,117 @@ fn matviews(report: &Report) -> Section {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{json, markdown, table};
+    use crate::diag::testdata::{self, EVIL_NAME};
+    use crate::diag::{DiagOptions, Report, diagnose};
+    use crate::facts::{
+        BufferCacheStats, BufferRelations, BufferedRelation, MatviewStats, UsageCount,
+    };
+
+    /// The realistic snapshot with a buffer cache and two materialized views, one named
+    /// with terminal escapes.
+    fn report(relations: bool) -> Report {
+        let mut snap = testdata::snapshot();
+        snap.buffer_cache = Some(BufferCacheStats {
+            extension_version: "1.3".to_owned(),
+            block_size: 8192,
+            buffers_total: 16_384,
+            used: 12_000,
+            dirty: 300,
+            pinned: 2,
+            usage_counts: (0..=5)
+                .map(|n| UsageCount {
+                    usage_count: n,
+                    buffers: if n == 0 { 4_384 + 2_000 } else { 2_000 },
+                    dirty: 50,
+                    pinned: 0,
+                })
+                .collect(),
+            relations: relations.then(|| BufferRelations {
+                top: vec![BufferedRelation {
+                    relid: 16_401,
+                    schema: "public".to_owned(),
+                    name: EVIL_NAME.to_owned(),
+                    kind: "r".to_owned(),
+                    buffers: 9_000,
+                    dirty: 10,
+                    size_bytes: Some(9_000 * 8192 * 2),
+                }],
+                relations_total: 42,
+                other_databases: 1_234,
+                unresolved: 0,
+            }),
+        });
+        snap.materialized_views = vec![MatviewStats {
+            database: "app".to_owned(),
+            relid: 16_500,
+            schema: "report".to_owned(),
+            name: format!("{EVIL_NAME}_mv"),
+            size_bytes: Some(1 << 20),
+            populated: true,
+            heap_blks_hit: 99,
+            heap_blks_read: 1,
+            idx_blks_hit: None,
+            idx_blks_read: None,
+            seq_scan: 0,
+            idx_scan: None,
+        }];
+        diagnose(&snap, &testdata::host_16g(), &DiagOptions::default())
+    }
+
+    #[test]
+    fn table_and_markdown_show_the_cache_sections_escaped() {
+        let r = report(true);
+        let text = table(&r, false, None);
+        for needle in [
+            "Buffers (pg_buffercache 1.3",
+            "12,000 (73.24%)",
+            "Buffer usage counts",
+            "Buffers by relation (1 of 42 relations",
+            "other databases: 1,234 buffers",
+            "54.93%", // 9,000 of 16,384 buffers
+            "50.00%", // half of the relation resident
+            "Materialized views",
+            "never",
+        ] {
+            assert!(text.contains(needle), "{needle}\n{text}");
+        }
+        assert!(!text.contains('\u{1b}'), "names are sanitised");
+        assert!(text.contains("evil\\x1b[31m"), "{text}");
+        let md = markdown(&r);
+        assert!(md.contains("### Buffers by relation"), "{md}");
+        assert!(md.contains("### Materialized views"), "{md}");
+        assert!(!md.contains(EVIL_NAME), "names are escaped");
+        // Settings and findings still close the report.
+        let buffers = md.find("### Buffers").unwrap();
+        assert!(md.find("### Settings that differ").unwrap() > buffers);
+    }
+
+    #[test]
+    fn without_the_scan_there_is_no_relation_table() {
+        let r = report(false);
+        let text = table(&r, false, None);
+        assert!(text.contains("Buffer usage counts"));
+        assert!(!text.contains("Buffers by relation"));
+        let j: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert!(j["buffers"]["relations"].is_null());
+        assert_eq!(j["buffers"]["usage_counts"].as_array().unwrap().len(), 6);
+        assert_eq!(j["materialized_views"][0]["ever_scanned"], false);
+    }
+
+    #[test]
+    fn sections_are_absent_without_facts() {
+        let r = diagnose(
+            &testdata::snapshot(),
+            &testdata::host_16g(),
+            &DiagOptions::default(),
+        );
+        let text = table(&r, false, None);
+        assert!(!text.contains("Buffers") && !text.contains("Materialized views"));
+        let j: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert!(j.get("buffers").is_none() && j.get("materialized_views").is_none());
+    }
+}

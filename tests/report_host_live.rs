@@ -254,19 +254,7 @@ fn buffers_section_comes_from_pg_buffercache_only_where_it_exists() {
 
     // A role without pg_monitor is told the grant; with it, it sees the section.
     c.psql("postgres", "create role peon login");
-    let out = support::tool_std(home.path())
-        .arg("report")
-        .args(conn_as(&c, "postgres", "peon"))
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = report_json_as(home.path(), &c, "peon");
     assert!(json.get("buffers").is_none());
     assert!(
         strings(&json["notes"])
@@ -275,21 +263,23 @@ fn buffers_section_comes_from_pg_buffercache_only_where_it_exists() {
         "{json}"
     );
     c.psql("postgres", "grant pg_monitor to peon");
-    let out = support::tool_std(home.path())
-        .arg("report")
-        .args(conn_as(&c, "postgres", "peon"))
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = report_json_as(home.path(), &c, "peon");
     assert!(json["buffers"]["relations"].is_array(), "{json}");
 }
 
-/// [`conn`] as another role.
-fn conn_as(c: &Cluster, db: &str, user: &str) -> Vec<String> {
-    let mut args = conn(c, db);
+/// `report --format json` on database postgres as role `user`, which must succeed.
+fn report_json_as(home: &Path, c: &Cluster, user: &str) -> Value {
+    let mut args = conn(c, "postgres");
     args[5] = user.to_owned();
-    args
+    let out = support::tool_std(home)
+        .arg("report")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "report as {user}: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

@@ -365,6 +365,32 @@ fn materialized_views_with_size_reads_and_scans() {
         .collect();
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
 
+    // --all-databases lists the other databases' views too, each under its database.
+    c.psql("postgres", "create database second");
+    c.psql(
+        "second",
+        "create materialized view mv_second as select g from generate_series(1, 10) g",
+    );
+    let json = report_json(home.path(), &c, "postgres", &["--all-databases"]);
+    let views = json["materialized_views"].as_array().unwrap();
+    let second: Vec<&Value> = views.iter().filter(|v| v["name"] == "mv_second").collect();
+    assert_eq!(second.len(), 1, "{json}");
+    assert_eq!(second[0]["database"], "second");
+    assert_eq!(
+        views.iter().filter(|v| v["name"] == "mv_used").count(),
+        1,
+        "the connected database's views once: {json}"
+    );
+    let json = report_json(home.path(), &c, "postgres", &[]);
+    assert!(
+        !json["materialized_views"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "mv_second"),
+        "only the connected database without --all-databases"
+    );
+
     for format in ["table", "markdown"] {
         let text = report(home.path(), &c, "postgres", &["--format", format]);
         assert!(text.contains("Materialized views"), "{text}");

@@ -178,7 +178,8 @@ async fn cache_facts(
         collect::materialized_views(client, &db),
     )?;
     snap.buffer_cache = buffers;
-    snap.materialized_views = views;
+    // Other databases' views, if visited, came with their tables.
+    snap.materialized_views.extend(views);
     snap.notes.extend(notes);
     Ok(())
 }

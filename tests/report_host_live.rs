@@ -329,6 +329,21 @@ fn materialized_views_with_size_reads_and_scans() {
     );
     c.psql("postgres", "select sum(n) from mv_used");
     c.psql("postgres", "select sum(n) from mv_used");
+    c.psql(
+        "postgres",
+        "create materialized view mv_indexed as select g from base;
+         create index mv_indexed_g on mv_indexed (g);",
+    );
+    c.psql(
+        "postgres",
+        "set enable_seqscan = off; select g from mv_indexed where g = 5;",
+    );
+    wait_for(
+        &c,
+        "postgres",
+        "select idx_scan from pg_stat_user_tables where relname = 'mv_indexed'",
+        "1",
+    );
     wait_for(
         &c,
         "postgres",
@@ -356,6 +371,33 @@ fn materialized_views_with_size_reads_and_scans() {
         .parse()
         .unwrap();
     assert_eq!(idle["size_bytes"].as_u64().unwrap(), size);
+    // Every counter as pg_stat_user_tables and pg_statio_user_tables show it (the tool
+    // computes them for materialized views only; nothing reads them any more).
+    for name in ["mv_used", "mv_idle", "mv_indexed"] {
+        let row = c.psql(
+            "postgres",
+            &format!(
+                "select s.seq_scan, coalesce(s.idx_scan::text, 'null'), io.heap_blks_hit,
+                        io.heap_blks_read, coalesce(io.idx_blks_hit::text, 'null'),
+                        coalesce(io.idx_blks_read::text, 'null')
+                 from pg_stat_user_tables s join pg_statio_user_tables io using (relid)
+                 where s.relname = '{name}'"
+            ),
+        );
+        let v = find(name);
+        let tool = [
+            "seq_scan",
+            "idx_scan",
+            "heap_blks_hit",
+            "heap_blks_read",
+            "idx_blks_hit",
+            "idx_blks_read",
+        ]
+        .map(|k| v[k].to_string())
+        .join("|");
+        assert_eq!(tool, row, "{name}");
+    }
+    assert_eq!(find("mv_indexed")["ever_scanned"], true);
     let empty = find("mv_empty");
     assert_eq!(empty["populated"], false);
     // Largest first.

@@ -26,6 +26,10 @@ pub struct MatviewRow {
     pub heap_blks_read: i64,
     /// Heap hit ratio, `null` without heap I/O.
     pub heap_hit_ratio: Option<f64>,
+    /// Index blocks hit over its indexes, `null` without indexes.
+    pub idx_blks_hit: Option<i64>,
+    /// Index blocks read, `null` without indexes.
+    pub idx_blks_read: Option<i64>,
     /// Hit ratio over its indexes, `null` without indexes or index I/O.
     pub idx_hit_ratio: Option<f64>,
     /// Sequential scans.
@@ -49,6 +53,8 @@ pub fn rows(views: &[MatviewStats]) -> Vec<MatviewRow> {
             heap_blks_hit: m.heap_blks_hit,
             heap_blks_read: m.heap_blks_read,
             heap_hit_ratio: hit_ratio(m.heap_blks_hit, m.heap_blks_read),
+            idx_blks_hit: m.idx_blks_hit,
+            idx_blks_read: m.idx_blks_read,
             idx_hit_ratio: match (m.idx_blks_hit, m.idx_blks_read) {
                 (Some(h), Some(r)) => hit_ratio(h, r),
                 _ => None,

@@ -249,6 +249,10 @@ pub struct ReportArgs {
     /// Read the statistics from a JSON capture instead of a server (for tests and demos).
     #[arg(long, value_name = "FILE", hide = true)]
     pub stats_from: Option<PathBuf>,
+    /// Read pg_buffercache one row per buffer (top relations in shared_buffers) even when
+    /// shared_buffers is above 8GB; it runs under the statement timeout.
+    #[arg(long)]
+    pub buffers_scan: bool,
 }
 
 /// Output formats of `report`.

@@ -45,6 +45,17 @@ pub struct StatsSnapshot {
     /// Shared-buffer traffic from `pg_stat_io` (PostgreSQL 16 on; `None` before, with a note).
     #[serde(default)]
     pub buffer_io: Option<BufferIoStats>,
+    /// Whether the postmaster's shared memory sits on huge pages, read on this host when the
+    /// server runs here (`None`: not read, e.g. a remote server or a capture).
+    #[serde(default)]
+    pub huge_pages_probe: Option<HugePagesProbe>,
+    /// What sits in shared_buffers (`pg_buffercache`), when the extension exists in the
+    /// connected database and the role may read it; `None` otherwise (with a note).
+    #[serde(default)]
+    pub buffer_cache: Option<BufferCacheStats>,
+    /// Materialized views of the visited databases (`pg_stat_user_tables` covers them).
+    #[serde(default)]
+    pub materialized_views: Vec<MatviewStats>,
 }
 
 /// Facts about the server itself.
@@ -259,6 +270,125 @@ pub struct BufferIoStats {
     /// `None` in older files.
     #[serde(default)]
     pub backend_fsyncs: Option<i64>,
+}
+
+/// The postmaster's huge page use as this host sees it (`/proc/PID/smaps`, `/proc/meminfo`):
+/// how `report` tells, before PostgreSQL 17 added `huge_pages_status`, whether
+/// `huge_pages = try` got its huge pages or silently fell back to normal pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HugePagesProbe {
+    /// The postmaster's PID (from `postmaster.pid` in the data directory), when found.
+    pub postmaster_pid: Option<u32>,
+    /// kB of the postmaster's mappings backed by huge pages (hugetlb); `None` when its
+    /// `smaps` could not be read (see `problem`).
+    pub huge_mapped_kb: Option<u64>,
+    /// `HugePages_Total` from `/proc/meminfo`.
+    pub hugepages_total: Option<u64>,
+    /// `HugePages_Rsvd`: reserved by mappings but not yet touched.
+    pub hugepages_rsvd: Option<u64>,
+    /// `Hugepagesize`, kB.
+    pub hugepage_size_kb: Option<u64>,
+    /// Why the postmaster's mappings could not be read, in words.
+    pub problem: Option<String>,
+}
+
+/// The contents of shared_buffers from `pg_buffercache`: totals, the usage-count
+/// distribution, and (when the per-buffer scan ran) the relations holding most buffers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BufferCacheStats {
+    /// The installed extension version (`pg_extension.extversion`).
+    pub extension_version: String,
+    /// `block_size`, bytes.
+    pub block_size: i64,
+    /// shared_buffers, in buffers.
+    pub buffers_total: i64,
+    /// Buffers holding a block.
+    pub used: i64,
+    /// Buffers modified since they were read (not yet written out).
+    pub dirty: i64,
+    /// Buffers pinned by a backend at the time of reading.
+    pub pinned: i64,
+    /// Buffers per usage count (0 to 5, the clock sweep's counter), ascending.
+    pub usage_counts: Vec<UsageCount>,
+    /// Buffers per relation; `None` when the per-buffer scan did not run (size guard,
+    /// timeout), with a note saying why.
+    pub relations: Option<BufferRelations>,
+}
+
+/// One usage count's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageCount {
+    /// The usage count (unused buffers count as 0).
+    pub usage_count: i32,
+    /// Buffers with this count.
+    pub buffers: i64,
+    /// Of which dirty.
+    pub dirty: i64,
+    /// Of which pinned.
+    pub pinned: i64,
+}
+
+/// What the per-buffer scan found, by relation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BufferRelations {
+    /// The relations of the connected database (and shared catalogs) with the most buffers.
+    pub top: Vec<BufferedRelation>,
+    /// How many relations of the connected database have buffers (before the limit).
+    pub relations_total: i64,
+    /// Buffers of other databases, summed.
+    pub other_databases: i64,
+    /// Buffers of the connected database whose file maps to no relation any more.
+    pub unresolved: i64,
+}
+
+/// A relation's share of shared_buffers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BufferedRelation {
+    /// The relation's OID in the connected database.
+    pub relid: u32,
+    /// Schema name.
+    pub schema: String,
+    /// Relation name.
+    pub name: String,
+    /// `pg_class.relkind` (`r` table, `i` index, `t` TOAST, `m` materialized view, …).
+    pub kind: String,
+    /// Buffers holding its blocks (all forks).
+    pub buffers: i64,
+    /// Of which dirty.
+    pub dirty: i64,
+    /// Its size over all forks, bytes; `None` when it could not be read.
+    pub size_bytes: Option<i64>,
+}
+
+/// A materialized view's size and how it is read (`pg_stat_user_tables`,
+/// `pg_statio_user_tables`, which list materialized views with the tables).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatviewStats {
+    /// Database it lives in.
+    pub database: String,
+    /// Its OID there.
+    pub relid: u32,
+    /// Schema name.
+    pub schema: String,
+    /// Name.
+    pub name: String,
+    /// `pg_total_relation_size`, bytes.
+    pub size_bytes: Option<i64>,
+    /// Whether it holds data (`relispopulated`: false until the first REFRESH after `WITH
+    /// NO DATA`).
+    pub populated: bool,
+    /// Heap blocks hit.
+    pub heap_blks_hit: i64,
+    /// Heap blocks read.
+    pub heap_blks_read: i64,
+    /// Index blocks hit over its indexes; `None` without indexes.
+    pub idx_blks_hit: Option<i64>,
+    /// Index blocks read; `None` without indexes.
+    pub idx_blks_read: Option<i64>,
+    /// Sequential scans.
+    pub seq_scan: i64,
+    /// Index scans; `None` without indexes.
+    pub idx_scan: Option<i64>,
 }
 
 /// What the role may see; decides the one-line "GRANT pg_monitor would add …" note.

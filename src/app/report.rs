@@ -29,7 +29,7 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         let params = live::resolve(&args.conn)?;
         let host = host_context(&args.host, Some(&params))?;
         let rt = live::runtime()?;
-        rt.block_on(live_report(&params, &host, &opts, args.all_databases))?
+        rt.block_on(live_report(&params, &host, &opts, args))?
     };
     let text = match args.format {
         ReportFormat::Table => {
@@ -101,11 +101,12 @@ async fn live_report(
     params: &ConnParams,
     host: &HostContext,
     opts: &DiagOptions,
-    all_databases: bool,
+    args: &ReportArgs,
 ) -> anyhow::Result<Report> {
+    let all_databases = args.all_databases;
     let client = conninfo::connect(params).await?;
     let collect_opts = CollectOptions::everything();
-    let snap = if all_databases {
+    let mut snap = if all_databases {
         let bar = progress();
         let visit = |db: String| {
             bar.set_message(format!(
@@ -122,6 +123,8 @@ async fn live_report(
     } else {
         collect::collect(&client, &collect_opts).await?
     };
+    huge_pages_probe(&mut snap, params);
+    cache_facts(&client, &mut snap, args.buffers_scan, opts.limit).await?;
     let mut report = diag::diagnose(&snap, host, opts);
     // Sizes only for the rows the report keeps: stat()ing every relation is the slow part.
     let tables = report.table_relids();
@@ -150,6 +153,35 @@ async fn live_report(
         report.fill_sizes(&db, &sizes);
     }
     Ok(report)
+}
+
+/// Before PostgreSQL 17 only the host can tell whether `huge_pages = try` got huge pages:
+/// read the postmaster's mappings when the server runs on this machine.
+fn huge_pages_probe(snap: &mut crate::facts::StatsSnapshot, params: &ConnParams) {
+    if params.is_local() && snap.major() < diag::HUGE_PAGES_STATUS_MAJOR {
+        let dir = snap.setting("data_directory").map(|s| s.setting.as_str());
+        snap.huge_pages_probe = Some(crate::host::hugepages::probe(dir));
+    }
+}
+
+/// The connected database's pg_buffercache contents and materialized views.
+async fn cache_facts(
+    client: &tokio_postgres::Client,
+    snap: &mut crate::facts::StatsSnapshot,
+    force_scan: bool,
+    limit: usize,
+) -> anyhow::Result<()> {
+    let (db, user) = (snap.server.database.clone(), snap.server.user.clone());
+    let mut notes = Vec::new();
+    let (buffers, views) = tokio::try_join!(
+        collect::buffer_cache(client, &db, &user, force_scan, limit, &mut notes),
+        collect::materialized_views(client, &db),
+    )?;
+    snap.buffer_cache = buffers;
+    // Other databases' views, if visited, came with their tables.
+    snap.materialized_views.extend(views);
+    snap.notes.extend(notes);
+    Ok(())
 }
 
 /// A spinner on stderr while other databases are read; indicatif draws nothing when stderr

@@ -14,6 +14,7 @@
 //! Every query error maps to exit code 69 ([`crate::exit::Exit::Server`]) with a one-line message that
 //! names the view and quotes the server.
 
+mod cache;
 pub mod explain;
 pub mod names;
 mod snapshot;
@@ -32,6 +33,7 @@ use crate::facts::{
     Privileges, SNAPSHOT_FORMAT, ScanCounts, ServerInfo, StatsSnapshot, TableStats,
 };
 
+pub use cache::{buffer_cache, materialized_views};
 pub use snapshot::{load_snapshot, save_snapshot};
 
 /// How many other databases `--all-databases` reads at once: enough to overlap connection
@@ -421,6 +423,9 @@ fn snapshot(p: Pass) -> StatsSnapshot {
         notes: p.head.notes,
         checkpoints: p.head.checkpoints,
         buffer_io: p.head.buffer_io,
+        huge_pages_probe: None,
+        buffer_cache: None,
+        materialized_views: Vec::new(),
     }
 }
 
@@ -436,9 +441,10 @@ pub async fn collect(client: &Client, opts: &CollectOptions) -> anyhow::Result<S
 
 /// [`collect`], then the table and index counters of every other database the role may
 /// connect to, each through its own connection from `connect(database_name)`, a few at a
-/// time ([`MAX_PARALLEL_DATABASES`]). A database that cannot be connected to or read is
-/// skipped with a note rather than failing the whole report, and so is one the role lacks
-/// CONNECT on.
+/// time ([`MAX_PARALLEL_DATABASES`]), with their materialized views when tables are read
+/// (the connected database's come from [`materialized_views`]). A database that cannot be
+/// connected to or read is skipped with a note rather than failing the whole report, and so
+/// is one the role lacks CONNECT on.
 pub async fn collect_all_databases<F, Fut>(
     client: &Client,
     opts: &CollectOptions,
@@ -478,11 +484,12 @@ where
                 let other = connect(name.clone())
                     .await
                     .with_context(|| format!("connecting to database {name:?}"))?;
-                let (tables, indexes) = tokio::try_join!(
+                let (tables, indexes, views) = tokio::try_join!(
                     when(opts.tables, read_tables(&other, &name)),
                     when(opts.indexes, read_indexes(&other, &name)),
+                    when(opts.tables, cache::materialized_views(&other, &name)),
                 )?;
-                anyhow::Ok((tables, indexes))
+                anyhow::Ok((tables, indexes, views))
             }
             .await;
             (name, result)
@@ -490,9 +497,10 @@ where
         .buffered(MAX_PARALLEL_DATABASES);
     while let Some((name, result)) = visits.next().await {
         match result {
-            Ok((tables, indexes)) => {
+            Ok((tables, indexes, views)) => {
                 snap.tables.extend(tables);
                 snap.indexes.extend(indexes);
+                snap.materialized_views.extend(views);
                 snap.visited_databases.push(name);
             }
             Err(e) => snap

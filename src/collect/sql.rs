@@ -30,6 +30,19 @@ pub const SETTINGS: &str = include_str!("../sql/settings.sql");
 pub const EXPLAIN_RELATIONS: &str = include_str!("../sql/explain_relations.sql");
 /// `shared_buffers` in bytes and `server_version_num`, for `explain`.
 pub const EXPLAIN_SERVER: &str = include_str!("../sql/explain_server.sql");
+/// Whether pg_buffercache exists in the connected database, where, and if the role may read
+/// it (no row when absent).
+pub const BUFFERCACHE_EXTENSION: &str = include_str!("../sql/buffercache_extension.sql");
+/// `pg_buffercache_summary()` (extension 1.4 on); `@extschema@` is the extension's schema.
+pub const BUFFERCACHE_SUMMARY_14: &str = include_str!("../sql/buffercache_summary_14.sql");
+/// `pg_buffercache_usage_counts()` (extension 1.4 on).
+pub const BUFFERCACHE_USAGE_14: &str = include_str!("../sql/buffercache_usage_14.sql");
+/// Usage counts aggregated over the per-buffer view (before 1.4).
+pub const BUFFERCACHE_USAGE_VIEW: &str = include_str!("../sql/buffercache_usage_view.sql");
+/// Buffers per relation (per-buffer scan); `$1::int8` relations kept.
+pub const BUFFERCACHE_RELATIONS: &str = include_str!("../sql/buffercache_relations.sql");
+/// Materialized views with their scan and I/O counters.
+pub const MATVIEWS: &str = include_str!("../sql/matviews.sql");
 
 /// A query that exists in several versions. `variants` lists `(since, sql)` pairs, newest
 /// first: the first whose `since` is at most the server's `server_version_num` applies.
@@ -223,6 +236,12 @@ mod tests {
             TABLE_SIZES,
             INDEX_SIZES,
             SETTINGS,
+            BUFFERCACHE_EXTENSION,
+            BUFFERCACHE_SUMMARY_14,
+            BUFFERCACHE_USAGE_14,
+            BUFFERCACHE_USAGE_VIEW,
+            BUFFERCACHE_RELATIONS,
+            MATVIEWS,
         ]
         .into_iter()
         .chain(
@@ -236,7 +255,11 @@ mod tests {
                 .filter(|l| !l.trim_start().starts_with("--"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            assert!(code.trim_start().starts_with("select"), "{sql}");
+            let code_start = code.trim_start();
+            assert!(
+                code_start.starts_with("select") || code_start.starts_with("with"),
+                "{sql}"
+            );
             assert!(!code.contains(';'), "one statement per file: {sql}");
             for word in [
                 "insert",

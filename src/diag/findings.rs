@@ -6,7 +6,8 @@
 //! `table_dominates_reads`, `track_io_timing_off`, `reads_from_os_cache`,
 //! `reads_from_storage`, `pending_restart`, `alter_system_overrides`, `unprivileged_role`,
 //! and from activity counters ([`super::counters`]) `requested_checkpoints`,
-//! `backend_writes`, `backend_fsyncs`, `buffer_evictions`, `temp_files`.
+//! `backend_writes`, `backend_fsyncs`, `buffer_evictions`, `temp_files`, and from the
+//! host's memory ([`super::memory`]) `memory_overcommit`, `huge_pages_fallback`.
 //! Advice that needs the host's RAM is only given when RAM is known.
 
 use super::relations::kept;
@@ -71,6 +72,7 @@ pub(super) fn findings(i: &Inputs<'_>) -> Vec<Finding> {
     read_latency(i, &mut out);
     settings_state(i, &mut out);
     super::counters::findings(i.snap, &mut out);
+    super::memory::findings(i.snap, i.host, &mut out);
     privileges(i, &mut out);
     out.sort_by_key(|f| f.severity);
     out

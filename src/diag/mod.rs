@@ -11,9 +11,12 @@
 //! with `render::report`.
 
 pub mod age;
+pub mod buffers;
 mod counters;
 pub mod explain;
 mod findings;
+pub mod matviews;
+mod memory;
 pub mod pattern;
 pub mod redis;
 mod relations;
@@ -33,6 +36,7 @@ pub use findings::{
     DOMINANT_READ_SHARE, MIN_DATABASE_FINDING_BLOCKS, OS_CACHE_MAX_READ_MS_PER_BLOCK,
     SHARED_BUFFERS_HIGH_RAM_SHARE, SHARED_BUFFERS_LOW_RAM_SHARE,
 };
+pub use memory::HUGE_PAGES_STATUS_MAJOR;
 pub use pattern::Pattern;
 pub use report::{
     Coverage, DatabaseRow, Finding, HostSection, IndexRow, REPORT_FORMAT, Report, ServerSection,
@@ -146,9 +150,10 @@ pub fn diagnose(snap: &StatsSnapshot, host: &HostContext, opts: &DiagOptions) ->
 
     let mut notes = snap.notes.clone();
     notes.extend(diff.notes);
+    notes.extend(memory::notes(snap));
     let host_note = host.ram_bytes.is_none().then(|| {
-        "RAM unknown: RAM-based advice and settings are skipped; pass --ram with the \
-         server's RAM"
+        "RAM unknown: RAM-based advice, settings and the memory safety check are skipped; \
+         pass --ram with the server's RAM"
             .to_owned()
     });
 
@@ -179,6 +184,8 @@ pub fn diagnose(snap: &StatsSnapshot, host: &HostContext, opts: &DiagOptions) ->
         settings: diff.rows,
         findings,
         notes,
+        buffers: snap.buffer_cache.as_ref().map(buffers::section),
+        materialized_views: matviews::rows(&snap.materialized_views),
     }
 }
 

@@ -39,6 +39,14 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// One-line notes on what could not be seen or compared.
     pub notes: Vec<String>,
+    /// What sits in shared_buffers (pg_buffercache); absent when not collected (the notes
+    /// say why: extension missing, privilege, size guard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffers: Option<super::buffers::BuffersSection>,
+    /// Materialized views of the visited databases, largest first; absent when there are
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub materialized_views: Vec<super::matviews::MatviewRow>,
 }
 
 /// `server`: facts about the server and how far its statistics can be trusted.

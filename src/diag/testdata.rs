@@ -302,5 +302,8 @@ pub fn snapshot() -> StatsSnapshot {
         notes: vec!["pg_stat_statements is not installed: no per-query I/O".to_owned()],
         checkpoints: None,
         buffer_io: None,
+        huge_pages_probe: None,
+        buffer_cache: None,
+        materialized_views: Vec::new(),
     }
 }

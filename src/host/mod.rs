@@ -11,6 +11,7 @@
 pub mod cgroup;
 pub mod cpu;
 pub mod disk;
+pub mod hugepages;
 pub mod kernel;
 pub mod os;
 pub mod pg;

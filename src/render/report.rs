@@ -409,9 +409,11 @@ fn sections(report: &Report) -> Vec<Section> {
         databases(report),
         tables(report),
         indexes(report),
-        settings(report),
-        findings(report),
     ]
+    .into_iter()
+    .chain(cache::sections(report))
+    .chain([settings(report), findings(report)])
+    .collect()
 }
 
 fn styled(t: &Text, color: bool) -> Cell {
@@ -523,6 +525,9 @@ pub fn json(report: &Report) -> String {
     text.push('\n');
     text
 }
+
+#[path = "report_cache.rs"]
+mod cache;
 
 #[cfg(test)]
 #[path = "report_tests.rs"]

@@ -16,6 +16,7 @@ mod tests;
 
 pub use defaults::{default_value, requires_restart};
 pub use input::{Os, Profile, Storage};
+pub use rules::HUGE_PAGES_FROM_KB;
 
 use serde::Serialize;
 

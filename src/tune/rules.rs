@@ -31,7 +31,7 @@ const MIN_WAL_BUFFERS_KB: u64 = 32;
 /// work_mem never goes below PostgreSQL's own default.
 const MIN_WORK_MEM_KB: u64 = 4 * MB_KB;
 /// shared_buffers from which huge pages pay off.
-const HUGE_PAGES_FROM_KB: u64 = 2 * GB_KB;
+pub const HUGE_PAGES_FROM_KB: u64 = 2 * GB_KB;
 /// Below this much RAM the defaults may serve better.
 const LOW_RAM_KB: u64 = 256 * MB_KB;
 /// Above this much RAM, measure before raising shared_buffers further.

@@ -326,7 +326,15 @@ impl HugePages {
                 return Ok(());
             }
             // Each write reclaims some page cache and gives up early; the next finds more.
-            log(&format!("    huge pages: asked for {n}, the kernel found {got}; compacting memory (attempt {})", attempt + 1));
+            // After a few, drop the clean page cache (the next run's prewarm reads its data
+            // back) and compact, so fragmentation cannot stop the reservation.
+            log(&format!(
+                "    huge pages: asked for {n}, the kernel found {got} (attempt {})",
+                attempt + 1
+            ));
+            if attempt >= 2 {
+                let _ = fs::write("/proc/sys/vm/drop_caches", "1");
+            }
             let _ = fs::write("/proc/sys/vm/compact_memory", "1");
         }
         Err(format!(
@@ -1493,7 +1501,8 @@ fn real_main() -> R<i32> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let repo = repo_root();
     let Some(opts) = parse_args(&args, &repo).map_err(|e| format!("usage: {e}"))? else {
-        println!("{USAGE}");
+        // A closed pipe (`--help | head`) is not an error worth a panic.
+        let _ = writeln!(std::io::stdout(), "{USAGE}");
         return Ok(0);
     };
     // SAFETY: installing a handler that only stores to an atomic is async-signal-safe.
@@ -1623,7 +1632,7 @@ fn real_main() -> R<i32> {
         csv_path.display(),
         opts.out.join("table.md").display()
     ));
-    println!("{table}");
+    let _ = writeln!(std::io::stdout(), "{table}");
     Ok(0)
 }
 

@@ -723,6 +723,7 @@ impl Run {
 struct Case {
     name: String,
     cluster: Cluster,
+    scale: u32,
     db_mib: u64,
     skew_parameter: f64,
     skew_hot_mib: u64,
@@ -749,7 +750,13 @@ fn workload_args(w: Workload, case: &Case) -> R<Vec<String>> {
             let script = case.cluster.base.join("skewed.sql");
             fs::write(&script, pgbench::skewed_script(case.skew_parameter))
                 .map_err(|e| e.to_string())?;
-            vec!["-f".into(), script.display().to_string()]
+            // A custom script's :scale is 1 unless -s gives it.
+            vec![
+                "-f".into(),
+                script.display().to_string(),
+                "-s".into(),
+                case.scale.to_string(),
+            ]
         }
     })
 }
@@ -1405,6 +1412,7 @@ fn run_case(b: &mut Bench, rep: &mut Report, tune: &Path, container: bool) -> R<
     let mut case = Case {
         name: name.to_string(),
         cluster,
+        scale,
         db_mib,
         skew_parameter,
         skew_hot_mib,

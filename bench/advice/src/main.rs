@@ -1442,6 +1442,30 @@ fn run_case(b: &mut Bench, rep: &mut Report, tune: &Path, container: bool) -> R<
         if !opts.attribute_only.is_empty() {
             candidates.retain(|n| opts.attribute_only.contains(n));
         }
+        // A removed line can leave the value unchanged: wal_buffers' automatic value is
+        // shared_buffers/32 up to 16MB, so with a large shared_buffers "without wal_buffers"
+        // is the recommendation itself. Start each variant once and keep only real changes.
+        let mut real = Vec::new();
+        for n in candidates {
+            let variant = Config {
+                label: format!("without {n}"),
+                include: snippet::without(&rec_snippet, &n),
+                huge_pages: 0,
+            };
+            case.cluster.restart_with(&variant)?;
+            let now = case.cluster.settings()?;
+            let value =
+                |set: &[(String, String)]| set.iter().find(|(k, _)| *k == n).map(|x| x.1.clone());
+            if value(&now) == value(&rec_settings) {
+                log(&format!(
+                    "    {n}: its default here equals the recommended value; not attributed"
+                ));
+            } else {
+                real.push(n);
+            }
+        }
+        case.cluster.stop()?;
+        let candidates = real;
         for c in comps
             .clone()
             .iter()

@@ -36,6 +36,10 @@ fn refused_statements_fail_before_connecting() {
         (vec!["app"], "no statement after the connection \"app\""),
         (vec![], "no statement: give it as an argument"),
         (vec!["--file", "-"], "several statements"),
+        (
+            vec!["SELECT 1", "--file", "-"],
+            "both as an argument and with --file",
+        ),
     ] {
         let (code, stdout, stderr) = explain(&args, "SELECT 1;\n-- then\nVACUUM");
         assert_eq!(code, 64, "{args:?}: {stderr}");

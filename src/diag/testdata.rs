@@ -302,5 +302,6 @@ pub fn snapshot() -> StatsSnapshot {
         notes: vec!["pg_stat_statements is not installed: no per-query I/O".to_owned()],
         checkpoints: None,
         buffer_io: None,
+        statements: None,
     }
 }

@@ -392,6 +392,13 @@ fn yes() -> bool {
     true
 }
 
+/// An extension version such as `"1.10"` as numbers, `(1, 10)`, so that 1.10 sorts after
+/// 1.9; `None` for anything else.
+pub fn extension_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 impl StatsSnapshot {
     /// The `pg_settings` row named `name`.
     pub fn setting(&self, name: &str) -> Option<&LiveSetting> {

@@ -40,11 +40,7 @@ const TEXTS: &[((u32, u32), &str)] = &[
     ((1, 8), include_str!("../sql/statement_texts_18.sql")),
 ];
 
-/// `"1.10"` → `(1, 10)`; `None` for anything else.
-pub fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let (major, minor) = text.trim().split_once('.')?;
-    Some((major.parse().ok()?, minor.parse().ok()?))
-}
+pub use crate::facts::extension_version as parse_version;
 
 /// The entry of `table` for extension version `v`: the first whose version is at most `v`.
 fn pick(table: &'static [((u32, u32), &'static str)], v: (u32, u32)) -> Option<&'static str> {

@@ -11,9 +11,11 @@
 //! with `render::report`.
 
 pub mod age;
+pub mod candidates;
 mod counters;
 mod findings;
 pub mod pattern;
+pub mod queries;
 mod relations;
 pub mod report;
 mod settings;

@@ -6,6 +6,7 @@
 mod check;
 mod live;
 mod man;
+mod queries;
 mod recommend;
 mod report;
 mod terminal;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => report::report(&args),
         Command::Check(args) => check::check(&args),
         Command::Snapshot(args) => check::snapshot(&args),
+        Command::Queries(args) => queries::queries(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man(args) => man::man(&args),
     }

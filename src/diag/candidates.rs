@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::queries::{Measured, Totals};
 use super::text::{format_count, format_ratio};
@@ -43,7 +43,7 @@ pub const CONFIRM: &str = "a heuristic from pg_stat_statements, which normalises
 pub type Churn = HashMap<(String, String), (i64, i64)>;
 
 /// A table a candidate reads, and how often its rows change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableChurn {
     /// `schema.name` when resolved, else the name as the query wrote it.
     pub name: String,
@@ -53,7 +53,7 @@ pub struct TableChurn {
 }
 
 /// One candidate and the numbers behind it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The extension's queryid.
     pub queryid: i64,

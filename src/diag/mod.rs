@@ -179,6 +179,7 @@ pub fn diagnose(snap: &StatsSnapshot, host: &HostContext, opts: &DiagOptions) ->
         settings: diff.rows,
         findings,
         notes,
+        queries: None,
     }
 }
 

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::candidates::{self, Candidate, Churn};
 use super::text::{format_count, format_ratio};
@@ -34,7 +34,7 @@ pub const REPORT_LIMIT: usize = 5;
 pub const SPILLING_NAMED: usize = 3;
 
 /// The order of the list (`--sort`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sort {
     /// Shared blocks read (the default: what misses the cache).
@@ -71,7 +71,7 @@ impl Sort {
 }
 
 /// What span the counters cover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WindowKind {
     /// Since the extension's last reset.
@@ -83,7 +83,7 @@ pub enum WindowKind {
 }
 
 /// The window of the numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QueryWindow {
     /// Kind of window.
     pub kind: WindowKind,
@@ -419,7 +419,7 @@ pub fn text_keys(m: &Measured, sort: Sort, limit: usize) -> Vec<StatementKey> {
 }
 
 /// One statement of the list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryRow {
     /// The extension's queryid (as text in JSON would lose nothing; kept a number).
     pub queryid: i64,
@@ -464,7 +464,7 @@ pub struct QueryRow {
 }
 
 /// Sums over every visible statement of the window: the denominators of the shares.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Totals {
     /// Statements with calls in the window.
     pub statements: usize,
@@ -479,7 +479,7 @@ pub struct Totals {
 }
 
 /// The queries section: the list, the cache candidates, and what the numbers cannot show.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueriesReport {
     /// The window.
     pub window: QueryWindow,
@@ -636,3 +636,19 @@ pub fn spilling_text(report: &QueriesReport) -> Option<String> {
 #[cfg(test)]
 #[path = "queries_tests.rs"]
 mod tests;
+
+/// Puts `q` into `report` as its queries section, and names the top spilling statements in
+/// every temp-file finding (they are what to raise work_mem for).
+pub fn attach(report: &mut super::Report, q: QueriesReport) {
+    if let Some(text) = spilling_text(&q) {
+        for f in report
+            .findings
+            .iter_mut()
+            .filter(|f| f.code == "temp_files")
+        {
+            f.message.push_str("; ");
+            f.message.push_str(&text);
+        }
+    }
+    report.queries = Some(q);
+}

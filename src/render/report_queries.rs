@@ -1,0 +1,167 @@
+//! The queries and cache-candidate sections, for `report` (after its own sections) and for
+//! the `queries` subcommand (alone), in the report's table and Markdown forms; JSON is the
+//! [`QueriesReport`] itself. Query texts are server-provided: the section machinery escapes
+//! every cell for its format, and texts are put on one line and cut for the table.
+
+use super::{Section, plain, ratio, sections_markdown, sections_table};
+use crate::diag::candidates::CONFIRM;
+use crate::diag::queries::{QueriesReport, QueryWindow, Sort, WindowKind, one_line_text};
+use crate::diag::text::{approx_duration, format_count, format_ratio};
+use crate::units::format_epoch_utc;
+
+/// Characters of query text in a table cell.
+const CELL_TEXT_CHARS: usize = 80;
+
+fn number(text: impl Into<String>) -> super::Text {
+    super::number(text)
+}
+
+/// `12.345 ms` / `1.2 s`: statement times need more precision than settings' units.
+fn ms(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.1} s", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else {
+        format!("{v:.3} ms")
+    }
+}
+
+/// The window in words: "lifetime, since 2026-11-30 10:00 UTC (2h)".
+pub fn window_text(w: &QueryWindow) -> String {
+    // Saturating float-to-integer cast of a span clamped at 0: never near u64::MAX seconds.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let span = w
+        .start_epoch
+        .map(|s| approx_duration((w.end_epoch - s).max(0.0) as u64));
+    match (w.kind, w.start_epoch, span) {
+        (WindowKind::Lifetime, Some(s), Some(span)) => format!(
+            "lifetime: {span} since pg_stat_statements was reset ({})",
+            format_epoch_utc(s)
+        ),
+        (WindowKind::Lifetime, _, _) => {
+            "lifetime: since pg_stat_statements was last reset (not recorded before 1.9)"
+                .to_string()
+        }
+        (WindowKind::Interval, _, Some(span)) => format!("interval: {span} between two samples"),
+        (WindowKind::Since, Some(s), Some(span)) => {
+            format!("since the snapshot of {} ({span})", format_epoch_utc(s))
+        }
+        _ => "window unknown".to_string(),
+    }
+}
+
+fn order(sort: Sort) -> &'static str {
+    match sort {
+        Sort::Read => "shared blocks read",
+        Sort::Time => "execution time",
+        Sort::Calls => "calls",
+        Sort::Temp => "temp blocks written",
+    }
+}
+
+/// The statements and the candidates, as report sections.
+pub(super) fn sections(q: &QueriesReport) -> Vec<Section> {
+    let rows = q
+        .queries
+        .iter()
+        .map(|r| {
+            vec![
+                number(r.queryid.to_string()),
+                plain(
+                    r.database
+                        .clone()
+                        .unwrap_or_else(|| format!("oid {}", r.dbid)),
+                ),
+                number(format_count(r.calls)),
+                number(ms(r.total_ms)),
+                number(ms(r.mean_ms)),
+                number(format!("{:.1}", r.rows_per_call)),
+                number(format_count(r.shared_blks_read)),
+                ratio(r.hit_ratio),
+                number(format_ratio(r.read_share)),
+                number(format_count(r.temp_blks_written)),
+                number(r.read_ms.map_or_else(|| "—".to_string(), ms)),
+                plain(
+                    r.query
+                        .as_deref()
+                        .map_or_else(|| "—".to_string(), |t| one_line_text(t, CELL_TEXT_CHARS)),
+                ),
+            ]
+        })
+        .collect();
+    let statements = Section {
+        caption: Some(format!(
+            "{} of {} statements by {}; {}; {} blocks read in all",
+            q.queries.len(),
+            format_count(q.totals.statements as i64),
+            order(q.sort),
+            window_text(&q.window),
+            format_count(q.totals.shared_blks_read),
+        )),
+        prose: Some(11),
+        ..Section::new(
+            "Queries",
+            vec![
+                "Queryid",
+                "Database",
+                "Calls",
+                "Total",
+                "Mean",
+                "Rows/call",
+                "Read",
+                "Hit ratio",
+                "Read share",
+                "Temp written",
+                "Read time",
+                "Query",
+            ],
+            rows,
+        )
+    };
+    let rows = q
+        .candidates
+        .iter()
+        .map(|c| {
+            vec![
+                number(c.queryid.to_string()),
+                plain(one_line_text(&c.query, CELL_TEXT_CHARS)),
+                plain(&c.why),
+            ]
+        })
+        .collect();
+    let candidates = Section {
+        caption: Some(
+            "read-only statements an application cache or materialized view could answer, \
+             best first"
+                .to_string(),
+        ),
+        empty: "none: no read-only SELECT with many calls and few rows per call",
+        footer: Some(format!("Cache candidates are {CONFIRM}.")),
+        prose: Some(2),
+        ..Section::new(
+            "Cache candidates",
+            vec!["Queryid", "Query", "Numbers"],
+            rows,
+        )
+    };
+    vec![statements, candidates]
+}
+
+/// `queries` as terminal tables.
+pub fn table(q: &QueriesReport, color: bool, width: Option<u16>) -> String {
+    sections_table(sections(q), &q.notes, color, width)
+}
+
+/// `queries` as Markdown.
+pub fn markdown(q: &QueriesReport) -> String {
+    sections_markdown("pgcache-tune queries", sections(q), &q.notes)
+}
+
+/// `queries` as pretty JSON with a trailing newline: `{ window, sort, totals, queries[],
+/// candidates[], spilling[], notes[] }`.
+pub fn json(q: &QueriesReport) -> String {
+    let mut text = serde_json::to_string_pretty(q).expect("a QueriesReport always serialises");
+    text.push('\n');
+    text
+}

@@ -80,6 +80,8 @@ struct Section {
     /// The column of sentences (findings, reasons), which wraps first, even when the width
     /// is unknown.
     prose: Option<usize>,
+    /// Lines after the table, one item each (the query texts of the queries section).
+    lines: Vec<String>,
 }
 
 impl Section {
@@ -92,6 +94,7 @@ impl Section {
             empty: "none",
             footer: None,
             prose: None,
+            lines: Vec::new(),
         }
     }
 }
@@ -476,6 +479,14 @@ fn sections_table(
             out.push_str(&t.to_string());
             out.push('\n');
         }
+        for line in &section.lines {
+            out.push_str(&layout::wrap(
+                &format!("  {}", sanitize(line)),
+                width,
+                "    ",
+            ));
+            out.push('\n');
+        }
         if let Some(footer) = &section.footer {
             out.push_str(&layout::wrap(&sanitize(footer), width, "  "));
             out.push('\n');
@@ -523,6 +534,12 @@ fn sections_markdown(title: &str, sections: Vec<Section>, notes: &[String]) -> S
             for row in &section.rows {
                 let cells: Vec<String> = row.iter().map(|c| md(&c.text)).collect();
                 out.push_str(&format!("| {} |\n", cells.join(" | ")));
+            }
+        }
+        if !section.lines.is_empty() {
+            out.push('\n');
+            for line in &section.lines {
+                out.push_str(&format!("- {}\n", md(line)));
             }
         }
         if let Some(footer) = &section.footer {

@@ -60,63 +60,96 @@ fn order(sort: Sort) -> &'static str {
     }
 }
 
-/// The statements and the candidates, as report sections.
+/// A column of the statements table: its header, whether it is shown, and its cell.
+type Column = (
+    &'static str,
+    bool,
+    fn(&crate::diag::queries::QueryRow) -> super::Text,
+);
+
+/// The statements and the candidates, as report sections. Columns that would be empty
+/// (one database, no read times, no spills) are left out; JSON has every field.
 pub(super) fn sections(q: &QueriesReport) -> Vec<Section> {
-    let rows = q
-        .queries
+    let rows = &q.queries;
+    let databases: std::collections::BTreeSet<u32> = rows.iter().map(|r| r.dbid).collect();
+    let columns: [Column; 10] = [
+        ("Database", databases.len() > 1, |r| {
+            plain(
+                r.database
+                    .clone()
+                    .unwrap_or_else(|| format!("oid {}", r.dbid)),
+            )
+        }),
+        ("Calls", true, |r| number(format_count(r.calls))),
+        ("Total", true, |r| number(ms(r.total_ms))),
+        ("Mean", true, |r| number(ms(r.mean_ms))),
+        ("Rows/call", true, |r| {
+            number(format!("{:.1}", r.rows_per_call))
+        }),
+        ("Read", true, |r| number(format_count(r.shared_blks_read))),
+        ("Hit ratio", true, |r| ratio(r.hit_ratio)),
+        ("Read share", true, |r| number(format_ratio(r.read_share))),
+        (
+            "Temp written",
+            rows.iter().any(|r| r.temp_blks_written > 0),
+            |r| number(format_count(r.temp_blks_written)),
+        ),
+        ("Read time", rows.iter().any(|r| r.read_ms.is_some()), |r| {
+            number(r.read_ms.map_or_else(|| "—".to_string(), ms))
+        }),
+    ];
+    let shown: Vec<&Column> = columns.iter().filter(|c| c.1).collect();
+    // Texts are long and numbers narrow: the table numbers the statements, and the texts
+    // follow it, one per line, with their queryids.
+    let table_rows = rows
         .iter()
-        .map(|r| {
-            vec![
-                number(r.queryid.to_string()),
-                plain(
-                    r.database
-                        .clone()
-                        .unwrap_or_else(|| format!("oid {}", r.dbid)),
-                ),
-                number(format_count(r.calls)),
-                number(ms(r.total_ms)),
-                number(ms(r.mean_ms)),
-                number(format!("{:.1}", r.rows_per_call)),
-                number(format_count(r.shared_blks_read)),
-                ratio(r.hit_ratio),
-                number(format_ratio(r.read_share)),
-                number(format_count(r.temp_blks_written)),
-                number(r.read_ms.map_or_else(|| "—".to_string(), ms)),
-                plain(
-                    r.query
-                        .as_deref()
-                        .map_or_else(|| "—".to_string(), |t| one_line_text(t, CELL_TEXT_CHARS)),
-                ),
-            ]
+        .enumerate()
+        .map(|(i, r)| {
+            std::iter::once(number(format!("#{}", i + 1)))
+                .chain(shown.iter().map(|c| (c.2)(r)))
+                .collect()
         })
         .collect();
+    let texts: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            format!(
+                "#{} queryid {}: {}",
+                i + 1,
+                r.queryid,
+                r.query.as_deref().map_or_else(
+                    || "(text not fetched)".to_string(),
+                    |t| { one_line_text(t, CELL_TEXT_CHARS) }
+                )
+            )
+        })
+        .collect();
+    let one_database = match (databases.len(), rows.first()) {
+        (1, Some(r)) => format!(
+            "; database {}",
+            r.database
+                .clone()
+                .unwrap_or_else(|| format!("oid {}", r.dbid))
+        ),
+        _ => String::new(),
+    };
     let statements = Section {
         caption: Some(format!(
-            "{} of {} statements by {}; {}; {} blocks read in all",
+            "{} of {} statements by {}{one_database}; {}; {} blocks read in all",
             q.queries.len(),
-            format_count(q.totals.statements as i64),
+            format_count(i64::try_from(q.totals.statements).unwrap_or(i64::MAX)),
             order(q.sort),
             window_text(&q.window),
             format_count(q.totals.shared_blks_read),
         )),
-        prose: Some(11),
+        lines: texts,
         ..Section::new(
             "Queries",
-            vec![
-                "Queryid",
-                "Database",
-                "Calls",
-                "Total",
-                "Mean",
-                "Rows/call",
-                "Read",
-                "Hit ratio",
-                "Read share",
-                "Temp written",
-                "Read time",
-                "Query",
-            ],
-            rows,
+            std::iter::once("#")
+                .chain(shown.iter().map(|c| c.0))
+                .collect(),
+            table_rows,
         )
     };
     let rows = q

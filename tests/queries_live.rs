@@ -175,7 +175,7 @@ fn the_hostile_scan_tops_reads_the_hot_lookup_tops_candidates_and_sessions_only_
 }
 
 #[test]
-fn since_a_snapshot_counts_only_what_ran_after_it() {
+fn since_a_snapshot_and_an_interval_count_only_what_ran_inside() {
     let Some(c) = workload_cluster() else { return };
     let home = tempfile::tempdir().unwrap();
     let su = conn(&c, "postgres", "postgres");
@@ -220,6 +220,28 @@ fn since_a_snapshot_counts_only_what_ran_after_it() {
             .all(|r| !text(&r["query"]).contains("from hot")),
         "the lookups ran before the snapshot: {q:#}"
     );
+
+    // --interval: a scan between the two samples is counted, once.
+    let child = support::tool_std(home.path())
+        .args(["queries", "--interval", "8s", "--format", "json"])
+        .args(&su)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    c.psql("postgres", "select count(*) from big");
+    let out = child.wait_with_output().unwrap();
+    let q = json_ok(&out, "queries --interval");
+    assert_eq!(q["window"]["kind"], "interval");
+    let big = q["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| text(&r["query"]).contains("count(*) from big"))
+        .unwrap_or_else(|| panic!("{q:#}"));
+    assert_eq!(big["calls"], 1, "{big:#}");
+    support::assert_read_only_sessions(&c.server_log(), 3);
 }
 
 #[test]

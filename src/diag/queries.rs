@@ -112,9 +112,9 @@ pub struct Measured {
     pub connected_dbid: Option<u32>,
 }
 
-/// The one-line note with the exact fix when `facts` could not be read, for role `role`;
-/// `None` when it was read.
-pub fn status_note(facts: &StatementsFacts, role: &str) -> Option<String> {
+/// The one-line note with the exact fix when `facts` could not be read; `None` when it was
+/// read.
+pub fn status_note(facts: &StatementsFacts) -> Option<String> {
     const PRELOAD: &str = "shared_preload_libraries = 'pg_stat_statements' in postgresql.conf \
                            and a restart";
     const CREATE: &str = "CREATE EXTENSION pg_stat_statements; (as a superuser, in this database)";
@@ -147,7 +147,6 @@ pub fn status_note(facts: &StatementsFacts, role: &str) -> Option<String> {
                 .unwrap_or_default()
         ),
     };
-    let _ = role;
     Some(text)
 }
 
@@ -206,7 +205,7 @@ fn readable(snap: &StatsSnapshot) -> Result<&StatementsFacts, String> {
          them, or by an older pgcache-tune)"
             .to_string()
     })?;
-    match status_note(facts, &snap.server.user) {
+    match status_note(facts) {
         Some(note) => Err(note),
         None => Ok(facts),
     }

@@ -203,7 +203,7 @@ fn every_unreadable_state_names_its_exact_fix() {
         default_version: Some("1.10".into()),
         ..StatementsFacts::default()
     };
-    let note = |f: &StatementsFacts| status_note(f, "app").unwrap();
+    let note = |f: &StatementsFacts| status_note(f).unwrap();
     assert!(
         note(&with(StatementsStatus::NotCreated, None))
             .contains("CREATE EXTENSION pg_stat_statements;")
@@ -225,10 +225,7 @@ fn every_unreadable_state_names_its_exact_fix() {
             .contains("ALTER EXTENSION pg_stat_statements UPDATE;")
     );
     assert!(note(&with(StatementsStatus::NotInstalled, None)).contains("contrib"));
-    assert_eq!(
-        status_note(&with(StatementsStatus::Ok, Some("1.10")), "app"),
-        None
-    );
+    assert_eq!(status_note(&with(StatementsStatus::Ok, Some("1.10"))), None);
 
     let mut s = snap(workload());
     s.server.user = "Mon Role".into();

@@ -198,3 +198,66 @@ pub fn json(q: &QueriesReport) -> String {
     text.push('\n');
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::queries::{QueryRow, Totals};
+
+    fn report(query: &str) -> QueriesReport {
+        let row = QueryRow {
+            queryid: 42,
+            userid: 10,
+            dbid: 5,
+            database: Some("app".into()),
+            toplevel: Some(true),
+            calls: 3,
+            total_ms: 900.0,
+            mean_ms: 300.0,
+            rows_per_call: 1.0,
+            shared_blks_hit: 10,
+            shared_blks_read: 90,
+            shared_blks_dirtied: 0,
+            shared_blks_written: 0,
+            hit_ratio: Some(0.1),
+            read_share: Some(1.0),
+            time_share: Some(1.0),
+            temp_blks_read: 0,
+            temp_blks_written: 0,
+            read_ms: None,
+            query: Some(query.into()),
+        };
+        QueriesReport {
+            window: QueryWindow {
+                kind: WindowKind::Interval,
+                start_epoch: Some(1_000.0),
+                end_epoch: 1_060.0,
+            },
+            sort: Sort::Read,
+            totals: Totals {
+                statements: 1,
+                calls: 3,
+                exec_ms: 900.0,
+                shared_blks_read: 90,
+                temp_blks_written: 0,
+            },
+            queries: vec![row],
+            candidates: Vec::new(),
+            spilling: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn query_texts_cannot_drive_the_terminal_or_break_markdown() {
+        let q = report("select 1 from \"evil\u{1b}[31m|x`\u{202e}\" where a = $1");
+        let t = table(&q, false, Some(120));
+        assert!(!t.contains('\u{1b}') && !t.contains('\u{202e}'), "{t}");
+        assert!(t.contains("#1 queryid 42: select 1 from"), "{t}");
+        assert!(t.contains("interval: 1min between two samples"), "{t}");
+        assert!(!t.contains("Read time"), "no read times: no column\n{t}");
+        let md = markdown(&q);
+        assert!(md.contains("evil") && !md.contains("|x`"), "{md}");
+        assert!(md.contains("none: no read-only SELECT"), "{md}");
+    }
+}

@@ -14,8 +14,11 @@
 # It prints a markdown table of median wall times, the ratio B/A, peak RSS (GNU time's %M),
 # the load average before and after, and a verdict per goal.
 #
-# Environment: TABLES (default 20000), RUNS (default 5), PG_BIN (default
-# /usr/lib/postgresql/15/bin), KEEP=1 keeps the cluster's temp dir.
+# Then the queries case: STATEMENTS (default 5000) distinct statements in pg_stat_statements,
+# `queries --format json` against psql reading the whole view with its texts.
+#
+# Environment: TABLES (default 20000), RUNS (default 5), STATEMENTS (default 5000), PG_BIN
+# (default /usr/lib/postgresql/15/bin), KEEP=1 keeps the cluster's temp dir.
 # Needs GNU time (/usr/bin/time; `apt-get install -y time` is tried when missing, as root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -74,6 +77,8 @@ synchronous_commit = off
 full_page_writes = off
 # Nothing should read the tables behind the benchmark's back.
 autovacuum = off
+# report reads pg_stat_statements too; the queries case below fills it.
+shared_preload_libraries = 'pg_stat_statements'
 EOF
 "${as_server[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$base/server.log" -w \
     -o "-p $port -k $base -c listen_addresses=127.0.0.1" start >/dev/null
@@ -81,6 +86,7 @@ for v in $(env | sed -n 's/^\(PG[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 conn=(-h "$base" -p "$port" -U postgres)
 sql() { "$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d "$1" -c "$2" >/dev/null; }
 sql postgres "create database bench"
+sql bench "create extension pg_stat_statements"
 
 # Tables FROM..TO with a primary key and 3 rows, then every one read in full and by key;
 # both loops commit every 500 tables (one transaction would run out of lock slots).
@@ -179,6 +185,37 @@ timed="$base/timed.sql"
 } >"$timed"
 mapfile -t query_ms < <("$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d bench -f "$timed" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
 [ "${#query_ms[@]}" -eq "${#labels[@]}" ] || die "expected ${#labels[@]} timings, got ${#query_ms[@]}"
+
+# The queries case: STATEMENTS distinct statements in pg_stat_statements (joins of two of
+# the tables in every order, one call each), then `queries --format json` against psql
+# reading the whole view with its texts, the straightforward way.
+STATEMENTS="${STATEMENTS:-5000}"
+pairs=$(awk -v n="$TABLES" -v want="$STATEMENTS" 'BEGIN {
+    k = 0
+    for (a = 1; a <= n && k < want; a++)
+        for (b = 1; b <= n && k < want; b++)
+            if (a != b) { printf "select 1 from t%d, t%d;\n", a, b; k++ }
+}')
+log "filling pg_stat_statements with $STATEMENTS statements"
+printf '%s\n' "$pairs" >"$base/statements.sql"
+"$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d bench -f "$base/statements.sql" >/dev/null
+entries=$("$PSQL" -X -q -At "${conn[@]}" -d bench -c "select count(*) from pg_stat_statements")
+pgss_sql="$base/pgss.sql"
+echo 'select * from pg_stat_statements;' >"$pgss_sql"
+run_pgss_psql() { measure "$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d bench -f "$pgss_sql"; }
+run_queries() { measure "$bin" queries "${conn[@]}" -d bench --format json; }
+run_pgss_psql >/dev/null
+run_queries >/dev/null
+qp_ms=() qq_ms=() qq_rss=()
+for _ in $(seq "$RUNS"); do
+    read -r ms _kb <<<"$(run_pgss_psql)"
+    qp_ms+=("$ms")
+    read -r ms kb <<<"$(run_queries)"
+    qq_ms+=("$ms") qq_rss+=("$kb")
+done
+qpm=$(printf '%s\n' "${qp_ms[@]}" | median)
+qqm=$(printf '%s\n' "${qq_ms[@]}" | median)
+qqk=$(printf '%s\n' "${qq_rss[@]}" | sort -n | tail -n 1)
 load_after=$(load)
 
 echo "pgcache-tune report vs psql, $RUNS interleaved runs each (medians), PostgreSQL $("$PG_BIN/postgres" --version | sed 's/.*) //'), $(nproc) CPUs"
@@ -195,6 +232,8 @@ verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "MISSED"; fi; }
 echo "- time: report / psql at $TABLES tables = $last_ratio (goal ≤ $GOAL_RATIO): $(verdict "$(awk -v r="$last_ratio" -v g="$GOAL_RATIO" 'BEGIN { print (r <= g) }')")"
 echo "- memory: report peak RSS $(awk -v k="$last_rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB (goal < 64 MiB): $(verdict "$((last_rss < GOAL_RSS_KB))")"
 echo "- growth: ${q} → ${TABLES} tables (×4) costs ×$growth, ${h} → ${TABLES} (×2) ×$half (linear means at most ×4 and ×2, less with fixed costs; 10% allowed for noise): $(verdict "$(awk -v g="$growth" -v h="$half" 'BEGIN { print (g <= 4.4 && h <= 2.2) }')")"
+echo
+echo "queries over $entries pg_stat_statements entries: psql 'select * from pg_stat_statements' $qpm ms (median), \`queries --format json\` $qqm ms, ratio $(awk -v r="$qqm" -v p="$qpm" 'BEGIN { printf "%.2f", r / p }'), peak RSS $(awk -v k="$qqk" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
 echo
 printf 'One run of each query at %s tables (psql \\timing: server time plus transfer):\n' "$TABLES"
 echo

@@ -52,6 +52,10 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`).
     Redis(RedisArgs),
+    /// Show which statements cause the reads (pg_stat_statements), and which could be
+    /// answered by a cache instead.
+    #[command(after_help = QUERIES_EXAMPLES)]
+    Queries(QueriesArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"
@@ -76,7 +80,7 @@ const MAN_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
-    /// explain, redis, redis-report, completions, man) [default: the overview page, pgcache-tune(1)].
+    /// explain, queries, redis, redis-report, completions, man) [default: the overview page, pgcache-tune(1)].
     #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
     pub page: Option<String>,
     /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)
@@ -393,6 +397,69 @@ pub struct SnapshotArgs {
     /// into, never replaced; `-` writes to stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,
+}
+
+const QUERIES_EXAMPLES: &str = "Examples:
+  pgcache-tune queries app                                 # lifetime, top 20 by blocks read
+  pgcache-tune queries app --sort time --limit 10
+  pgcache-tune queries app --interval 1m --format json
+  pgcache-tune snapshot app -o before.json && ./load-test && pgcache-tune queries app --since before.json
+
+Needs pg_stat_statements (shared_preload_libraries and CREATE EXTENSION in this database;
+pgcache-tune never creates it). A pg_monitor role sees every statement.";
+
+/// Flags of `queries`.
+#[derive(Debug, Args)]
+pub struct QueriesArgs {
+    /// Where to connect (same as report).
+    #[command(flatten)]
+    pub conn: crate::conninfo::ConnectionArgs,
+    /// Order of the list.
+    #[arg(long, value_enum, default_value_t = QuerySort::Read)]
+    pub sort: QuerySort,
+    /// Show at most this many statements (and candidates); 0 shows every statement.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Count what happens between two samples taken this far apart instead of the lifetime
+    /// counters: a number with a unit (30s, 5m); a bare number is refused. Both samples are
+    /// read in one read-only transaction, as `check --interval` does.
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration_flag, allow_hyphen_values = true, conflicts_with = "since")]
+    pub interval: Option<std::time::Duration>,
+    /// Count what happened since this snapshot (written by `pgcache-tune snapshot`, which
+    /// saves the pg_stat_statements counters too).
+    #[arg(long, value_name = "FILE")]
+    pub since: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Read the counters from a JSON capture instead of a server (tests and demos; no
+    /// query texts).
+    #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]
+    pub stats_from: Option<PathBuf>,
+}
+
+/// `queries --sort` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuerySort {
+    /// Shared blocks read: what misses shared_buffers.
+    Read,
+    /// Total execution time.
+    Time,
+    /// Calls.
+    Calls,
+    /// Temp blocks written: work_mem spills.
+    Temp,
+}
+
+impl From<QuerySort> for crate::diag::queries::Sort {
+    fn from(s: QuerySort) -> Self {
+        match s {
+            QuerySort::Read => Self::Read,
+            QuerySort::Time => Self::Time,
+            QuerySort::Calls => Self::Calls,
+            QuerySort::Temp => Self::Temp,
+        }
+    }
 }
 
 /// Output formats of `recommend`.

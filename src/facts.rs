@@ -56,6 +56,125 @@ pub struct StatsSnapshot {
     /// Materialized views of the visited databases (`pg_stat_user_tables` covers them).
     #[serde(default)]
     pub materialized_views: Vec<MatviewStats>,
+    /// `pg_stat_statements` as the connected database sees it, when it was read (`queries`,
+    /// `report`, `snapshot`); `None` in older files and when it was not asked for.
+    #[serde(default)]
+    pub statements: Option<StatementsFacts>,
+}
+
+/// Whether `pg_stat_statements` could be read, and if not, why (each state has one fix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementsStatus {
+    /// Read: `entries` hold the counters.
+    #[default]
+    Ok,
+    /// The server has no `pg_stat_statements` (contrib not installed).
+    NotInstalled,
+    /// The extension is not created in the connected database.
+    NotCreated,
+    /// Created, but the library is not in `shared_preload_libraries`.
+    NotPreloaded,
+    /// The installed version predates 1.8 (PostgreSQL 13's), whose columns are not read.
+    Outdated,
+}
+
+/// `pg_stat_statements` of the whole cluster, read through the connected database: counters
+/// only (no query text, which is fetched for the rows shown, shortened on the server).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StatementsFacts {
+    /// Whether the entries could be read.
+    #[serde(default)]
+    pub status: StatementsStatus,
+    /// `pg_extension.extversion` in the connected database, when created.
+    #[serde(default)]
+    pub installed_version: Option<String>,
+    /// The schema the extension lives in (any schema is allowed), when created.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// `pg_available_extensions.default_version`: what `ALTER EXTENSION … UPDATE` would reach.
+    #[serde(default)]
+    pub default_version: Option<String>,
+    /// `pg_stat_statements_info.dealloc` (1.9 on): entries evicted since its reset.
+    #[serde(default)]
+    pub dealloc: Option<i64>,
+    /// `pg_stat_statements_info.stats_reset` (1.9 on), epoch seconds.
+    #[serde(default)]
+    pub stats_reset_epoch: Option<f64>,
+    /// `track_io_timing` was on, so read times mean something.
+    #[serde(default)]
+    pub track_io_timing: bool,
+    /// Entries of other roles whose identity this role may not see (no
+    /// `pg_read_all_stats`): counted, not listed.
+    #[serde(default)]
+    pub hidden_entries: i64,
+    /// One entry per (userid, dbid, queryid, toplevel), top-level statements only where
+    /// the extension tells them apart (1.9 on).
+    #[serde(default)]
+    pub entries: Vec<StatementEntry>,
+}
+
+/// Which entry: the key `pg_stat_statements` itself uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StatementKey {
+    /// Role OID.
+    pub userid: u32,
+    /// Database OID.
+    pub dbid: u32,
+    /// The extension's hash of the normalised statement.
+    pub queryid: i64,
+    /// Top-level statement (1.9 on); `None` before, when nested ones cannot be told apart.
+    #[serde(default)]
+    pub toplevel: Option<bool>,
+}
+
+/// Counters of one `pg_stat_statements` entry (times in milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct StatementCounters {
+    /// Executions.
+    pub calls: i64,
+    /// Execution time (`total_exec_time`), ms.
+    pub exec_ms: f64,
+    /// Planning time (`total_plan_time`, 0 unless `track_planning`), ms.
+    #[serde(default)]
+    pub plan_ms: f64,
+    /// Rows returned or affected.
+    pub rows: i64,
+    /// Shared blocks found in shared_buffers.
+    pub shared_blks_hit: i64,
+    /// Shared blocks read from the OS.
+    pub shared_blks_read: i64,
+    /// Shared blocks dirtied (a writing statement).
+    #[serde(default)]
+    pub shared_blks_dirtied: i64,
+    /// Shared blocks written out by this statement's backend.
+    #[serde(default)]
+    pub shared_blks_written: i64,
+    /// Temp blocks read (work_mem spills).
+    #[serde(default)]
+    pub temp_blks_read: i64,
+    /// Temp blocks written.
+    #[serde(default)]
+    pub temp_blks_written: i64,
+    /// Time reading shared blocks (`blk_read_time`, `shared_blk_read_time` from 1.11), ms;
+    /// 0 unless `track_io_timing`.
+    #[serde(default)]
+    pub read_ms: f64,
+    /// WAL bytes generated (a writing statement).
+    #[serde(default)]
+    pub wal_bytes: f64,
+}
+
+/// One `pg_stat_statements` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatementEntry {
+    /// Its identity.
+    pub key: StatementKey,
+    /// Its counters.
+    pub counters: StatementCounters,
+    /// `stats_since` (1.11 on), epoch seconds: when this entry started counting.
+    #[serde(default)]
+    pub stats_since_epoch: Option<f64>,
 }
 
 /// Facts about the server itself.
@@ -403,6 +522,13 @@ pub struct Privileges {
 /// Serde default for flags that older captures lack and that are usually true.
 fn yes() -> bool {
     true
+}
+
+/// An extension version such as `"1.10"` as numbers, `(1, 10)`, so that 1.10 sorts after
+/// 1.9; `None` for anything else.
+pub fn extension_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 impl StatsSnapshot {

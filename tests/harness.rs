@@ -218,3 +218,20 @@ fn the_test_command_turns_skips_into_failures() {
         "nothing may undo it"
     );
 }
+
+#[test]
+fn every_cluster_preloads_pg_stat_statements_so_a_test_can_create_it() {
+    let Some(mut c) = cluster() else { return };
+    c.start();
+    assert_eq!(
+        c.psql("postgres", "show shared_preload_libraries"),
+        "pg_stat_statements"
+    );
+    // Creating it works only when the library is preloaded: the view errors otherwise.
+    c.psql("postgres", "create extension pg_stat_statements");
+    let n: i64 = c
+        .psql("postgres", "select count(*) from pg_stat_statements")
+        .parse()
+        .unwrap();
+    assert!(n >= 1, "pg_stat_statements saw no statement: {n}");
+}

@@ -352,7 +352,10 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
     let rt = live::runtime()?;
     let snap = rt.block_on(async {
         let client = conninfo::connect(&params).await?;
-        collect::collect_counters(&client, true, true).await
+        let mut snap = collect::collect_counters(&client, true, true).await?;
+        // The statement counters too, for `queries --since` (counters only, no texts).
+        snap.statements = Some(collect::statements::statements(&client).await?);
+        anyhow::Ok(snap)
     })?;
     let summary = format!(
         "saved counters of {} databases, {} tables and {} indexes (database {})",
@@ -374,7 +377,7 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
 
 /// Waits `d`, showing a countdown on stderr when it is a terminal (indicatif draws nothing
 /// otherwise), so `--interval 5m` does not look hung. Never on stdout.
-async fn countdown(d: std::time::Duration, label: &'static str) {
+pub(super) async fn countdown(d: std::time::Duration, label: &'static str) {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let bar = ProgressBar::with_draw_target(Some(d.as_secs()), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template("{msg} {eta} [{wide_bar}]") {

@@ -7,6 +7,7 @@ mod check;
 mod explain;
 mod live;
 mod man;
+mod queries;
 mod recommend;
 mod redis;
 mod report;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Snapshot(args) => check::snapshot(&args),
         Command::Explain(args) => explain::explain(&args),
         Command::Redis(args) => redis::run(&args),
+        Command::Queries(args) => queries::queries(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man(args) => man::man(&args),
     }

@@ -24,7 +24,9 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let report = if let Some(path) = &args.stats_from {
         let snap = collect::load_snapshot(path)?;
         let host = host_context(&args.host, None)?;
-        diag::diagnose(&snap, &host, &opts)
+        let mut report = diag::diagnose(&snap, &host, &opts);
+        super::queries::report_section_offline(&snap, &mut report);
+        report
     } else {
         let params = live::resolve(&args.conn)?;
         let host = host_context(&args.host, Some(&params))?;
@@ -152,6 +154,7 @@ async fn live_report(
     for (db, sizes) in filled {
         report.fill_sizes(&db, &sizes);
     }
+    super::queries::report_section(&client, &mut snap, &mut report).await;
     Ok(report)
 }
 

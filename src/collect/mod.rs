@@ -19,6 +19,7 @@ pub mod explain;
 pub mod names;
 mod snapshot;
 pub mod sql;
+pub mod statements;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -426,6 +427,7 @@ fn snapshot(p: Pass) -> StatsSnapshot {
         huge_pages_probe: None,
         buffer_cache: None,
         materialized_views: Vec::new(),
+        statements: None,
     }
 }
 
@@ -571,6 +573,17 @@ pub async fn collect_counters(
     Ok(snapshot(p))
 }
 
+/// [`collect_counters`] without relations, plus every `pg_stat_statements` entry: one
+/// sample of `queries`.
+pub async fn collect_statements(client: &Client) -> anyhow::Result<StatsSnapshot> {
+    let (mut snap, facts) = tokio::try_join!(
+        collect_counters(client, false, false),
+        statements::statements(client)
+    )?;
+    snap.statements = Some(facts);
+    Ok(snap)
+}
+
 /// PostgreSQL 15 keeps statistics in shared memory; older servers pass them through the
 /// statistics collector, which publishes them with a delay.
 const STATS_IN_SHARED_MEMORY_VERSION_NUM: u32 = 150_000;
@@ -594,6 +607,21 @@ pub async fn collect_counters_around(
     wait_for: std::time::Duration,
     wait: impl Future<Output = ()>,
 ) -> anyhow::Result<(StatsSnapshot, StatsSnapshot)> {
+    samples_around(client, wait_for, wait, async || {
+        collect_counters(client, tables, indexes).await
+    })
+    .await
+}
+
+/// Two `sample`s around `wait`, under the rules of [`collect_counters_around`] (one
+/// read-only transaction, statistics snapshot cleared before the second, the collector's lag
+/// waited out before 15); `sample` reads whatever a command compares.
+pub async fn samples_around(
+    client: &Client,
+    wait_for: std::time::Duration,
+    wait: impl Future<Output = ()>,
+    sample: impl AsyncFn() -> anyhow::Result<StatsSnapshot>,
+) -> anyhow::Result<(StatsSnapshot, StatsSnapshot)> {
     // Session setup's idle_in_transaction_session_timeout (60 s) plus the wait.
     let idle_ms = wait_for
         .as_millis()
@@ -609,7 +637,7 @@ pub async fn collect_counters_around(
         "begin read only; set local idle_in_transaction_session_timeout = {idle_ms}"
     ))
     .await?;
-    let mut first = collect_counters(client, tables, indexes).await?;
+    let mut first = sample().await?;
     if first.server.version_num < STATS_IN_SHARED_MEMORY_VERSION_NUM {
         // Before 15 the counters go through the statistics collector: this session's
         // connection-time reads were sent when it first went idle, but the collector's file
@@ -617,11 +645,11 @@ pub async fn collect_counters_around(
         // they fall before the window instead of inside it.
         tokio::time::sleep(COLLECTOR_LAG).await;
         control("select pg_stat_clear_snapshot()".to_string()).await?;
-        first = collect_counters(client, tables, indexes).await?;
+        first = sample().await?;
     }
     wait.await;
     control("select pg_stat_clear_snapshot()".to_string()).await?;
-    let second = collect_counters(client, tables, indexes).await?;
+    let second = sample().await?;
     control("commit".to_string()).await?;
     Ok((first, second))
 }

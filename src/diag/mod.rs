@@ -12,12 +12,14 @@
 
 pub mod age;
 pub mod buffers;
+pub mod candidates;
 mod counters;
 pub mod explain;
 mod findings;
 pub mod matviews;
 mod memory;
 pub mod pattern;
+pub mod queries;
 pub mod redis;
 mod relations;
 pub mod report;
@@ -186,6 +188,7 @@ pub fn diagnose(snap: &StatsSnapshot, host: &HostContext, opts: &DiagOptions) ->
         notes,
         buffers: snap.buffer_cache.as_ref().map(buffers::section),
         materialized_views: matviews::rows(&snap.materialized_views),
+        queries: None,
     }
 }
 

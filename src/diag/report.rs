@@ -16,7 +16,7 @@ pub const REPORT_FORMAT: u32 = 1;
 
 /// A whole diagnosis. Top-level JSON object:
 /// `{ format, server, host, scope, databases[], tables[], indexes[], settings[], findings[],
-/// notes[] }`.
+/// notes[], queries? }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// [`REPORT_FORMAT`].
@@ -47,6 +47,10 @@ pub struct Report {
     /// none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub materialized_views: Vec<super::matviews::MatviewRow>,
+    /// Top statements by blocks read and cache candidates from `pg_stat_statements`, when
+    /// it was read (see `diag::queries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<super::queries::QueriesReport>,
 }
 
 /// `server`: facts about the server and how far its statistics can be trusted.

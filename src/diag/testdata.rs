@@ -305,5 +305,6 @@ pub fn snapshot() -> StatsSnapshot {
         huge_pages_probe: None,
         buffer_cache: None,
         materialized_views: Vec::new(),
+        statements: None,
     }
 }

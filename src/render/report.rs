@@ -80,6 +80,8 @@ struct Section {
     /// The column of sentences (findings, reasons), which wraps first, even when the width
     /// is unknown.
     prose: Option<usize>,
+    /// Lines after the table, one item each (the query texts of the queries section).
+    lines: Vec<String>,
 }
 
 impl Section {
@@ -92,6 +94,7 @@ impl Section {
             empty: "none",
             footer: None,
             prose: None,
+            lines: Vec::new(),
         }
     }
 }
@@ -412,6 +415,12 @@ fn sections(report: &Report) -> Vec<Section> {
     ]
     .into_iter()
     .chain(cache::sections(report))
+    .chain(
+        report
+            .queries
+            .as_ref()
+            .map_or_else(Vec::new, queries::sections),
+    )
     .chain([settings(report), findings(report)])
     .collect()
 }
@@ -435,8 +444,18 @@ fn styled(t: &Text, color: bool) -> Cell {
 /// The report as terminal tables, one per section, with colour only when `color` is true,
 /// fitted to a terminal `width` columns wide (`None`: unknown, see [`super::layout`]).
 pub fn table(report: &Report, color: bool, width: Option<u16>) -> String {
+    sections_table(sections(report), &report.notes, color, width)
+}
+
+/// Sections as terminal tables, then the notes.
+fn sections_table(
+    sections: Vec<Section>,
+    notes: &[String],
+    color: bool,
+    width: Option<u16>,
+) -> String {
     let mut out = String::new();
-    for section in sections(report) {
+    for section in sections {
         let heading = match &section.caption {
             Some(caption) => format!("{} ({})", section.title, sanitize(caption)),
             None => section.title.to_owned(),
@@ -460,15 +479,23 @@ pub fn table(report: &Report, color: bool, width: Option<u16>) -> String {
             out.push_str(&t.to_string());
             out.push('\n');
         }
+        for line in &section.lines {
+            out.push_str(&layout::wrap(
+                &format!("  {}", sanitize(line)),
+                width,
+                "    ",
+            ));
+            out.push('\n');
+        }
         if let Some(footer) = &section.footer {
             out.push_str(&layout::wrap(&sanitize(footer), width, "  "));
             out.push('\n');
         }
         out.push('\n');
     }
-    if !report.notes.is_empty() {
+    if !notes.is_empty() {
         out.push_str("Notes\n");
-        for note in &report.notes {
+        for note in notes {
             let note = format!("  - {}", sanitize(note));
             out.push_str(&layout::wrap(&note, width, "    "));
             out.push('\n');
@@ -483,9 +510,14 @@ pub fn table(report: &Report, color: bool, width: Option<u16>) -> String {
 /// The report as GitHub-flavoured Markdown (headings, tables, lists), for pull-request
 /// comments. Every cell is escaped, so names cannot break the table or inject markup.
 pub fn markdown(report: &Report) -> String {
+    sections_markdown("pgcache-tune report", sections(report), &report.notes)
+}
+
+/// Sections as Markdown under a `title` heading, then the notes.
+fn sections_markdown(title: &str, sections: Vec<Section>, notes: &[String]) -> String {
     let md = |s: &str| sanitize::markdown(s).into_owned();
-    let mut out = String::from("## pgcache-tune report\n");
-    for section in sections(report) {
+    let mut out = format!("## {title}\n");
+    for section in sections {
         out.push_str(&format!("\n### {}\n\n", section.title));
         if let Some(caption) = &section.caption {
             out.push_str(&format!("_{}_\n\n", md(caption)));
@@ -504,13 +536,19 @@ pub fn markdown(report: &Report) -> String {
                 out.push_str(&format!("| {} |\n", cells.join(" | ")));
             }
         }
+        if !section.lines.is_empty() {
+            out.push('\n');
+            for line in &section.lines {
+                out.push_str(&format!("- {}\n", md(line)));
+            }
+        }
         if let Some(footer) = &section.footer {
             out.push_str(&format!("\n{}\n", md(footer)));
         }
     }
-    if !report.notes.is_empty() {
+    if !notes.is_empty() {
         out.push_str("\n### Notes\n\n");
-        for note in &report.notes {
+        for note in notes {
             out.push_str(&format!("- {}\n", md(note)));
         }
     }
@@ -528,6 +566,8 @@ pub fn json(report: &Report) -> String {
 
 #[path = "report_cache.rs"]
 mod cache;
+#[path = "report_queries.rs"]
+pub mod queries;
 
 #[cfg(test)]
 #[path = "report_tests.rs"]

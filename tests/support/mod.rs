@@ -36,6 +36,8 @@ pub const SUPERUSER: &str = "postgres";
 const PG_CTL_TIMEOUT_SECS: u32 = 60;
 /// Start attempts when the chosen port is taken between picking and binding it.
 const START_ATTEMPTS: u32 = 5;
+/// What every cluster preloads: `CREATE EXTENSION pg_stat_statements` then works in a test.
+pub const PRELOAD_CONF: &str = "shared_preload_libraries = 'pg_stat_statements'";
 /// `sun_path` is 108 bytes on Linux, including the terminating NUL.
 const MAX_SOCKET_PATH_BYTES: usize = 107;
 
@@ -346,6 +348,9 @@ impl Cluster {
             "initdb failed: {}",
             describe_failure(&initdb, &out)
         );
+        // Every cluster can host pg_stat_statements (contrib ships with every tested major);
+        // a test that needs it creates the extension itself, as a superuser, never the tool.
+        cluster.conf_append(PRELOAD_CONF);
         cluster
     }
 

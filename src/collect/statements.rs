@@ -1,0 +1,303 @@
+//! `pg_stat_statements`: whether it can be read here, its counters in the form of the
+//! *installed* extension version (columns were renamed in 1.11 and added in 1.9; a server
+//! of one major can run an older extension after an upgrade), query texts for the few
+//! entries a report shows, and the write counters of the tables cache candidates read.
+//!
+//! Memory stays bounded whatever the server holds: counters of every entry come without
+//! text (`showtext => false`), and texts come only for the chosen queryids, cut on the
+//! server with `left(query, N)`. Nothing here creates the extension or resets anything.
+
+use std::collections::HashMap;
+
+use tokio_postgres::Client;
+use tokio_postgres::types::Type;
+
+use super::{names, read, read_one};
+use crate::facts::{
+    StatementCounters, StatementEntry, StatementKey, StatementsFacts, StatementsStatus,
+};
+
+/// Detection: installed and default version, schema, preload, `track_io_timing`.
+const DETECT: &str = include_str!("../sql/statements_detect.sql");
+/// `pg_stat_statements_info` (1.9 on).
+const INFO: &str = include_str!("../sql/statements_info.sql");
+/// Write counters of tables by name.
+const TABLE_CHURN: &str = include_str!("../sql/table_churn.sql");
+
+/// The oldest extension version whose columns are read (PostgreSQL 13's).
+pub const MIN_VERSION: (u32, u32) = (1, 8);
+
+/// Counter SQL per installed extension version, newest first: `(first version, sql)`.
+const COUNTERS: &[((u32, u32), &str)] = &[
+    ((1, 11), include_str!("../sql/statements_111.sql")),
+    ((1, 9), include_str!("../sql/statements_19.sql")),
+    ((1, 8), include_str!("../sql/statements_18.sql")),
+];
+
+/// Text SQL per installed extension version, newest first.
+const TEXTS: &[((u32, u32), &str)] = &[
+    ((1, 9), include_str!("../sql/statement_texts_19.sql")),
+    ((1, 8), include_str!("../sql/statement_texts_18.sql")),
+];
+
+pub use crate::facts::extension_version as parse_version;
+
+/// The entry of `table` for extension version `v`: the first whose version is at most `v`.
+fn pick(table: &'static [((u32, u32), &'static str)], v: (u32, u32)) -> Option<&'static str> {
+    table.iter().find(|(since, _)| *since <= v).map(|(_, s)| *s)
+}
+
+/// The counter SQL for installed version `v`, `None` before 1.8.
+pub fn counters_sql(v: (u32, u32)) -> Option<&'static str> {
+    pick(COUNTERS, v)
+}
+
+/// `ident` as a double-quoted SQL identifier (the schema comes from the catalog, so it can
+/// hold anything a name can).
+fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Puts the extension's quoted schema into `sql`'s `{schema}` slot: identifiers cannot be
+/// bind parameters, and the extension may live in any schema.
+fn in_schema(sql: &str, schema: &str) -> String {
+    sql.replace("{schema}", &quote_ident(schema))
+}
+
+/// Reads the extension's state and, when it can be read, the counters of every entry.
+pub async fn statements(client: &Client) -> anyhow::Result<StatementsFacts> {
+    struct Detect {
+        installed: Option<String>,
+        schema: Option<String>,
+        default_version: Option<String>,
+        preloaded: bool,
+        track_io_timing: bool,
+    }
+    let d = read_one(client, "pg_stat_statements' state", DETECT, |r| {
+        Ok(Detect {
+            installed: r.try_get("installed_version")?,
+            schema: r.try_get("schema")?,
+            default_version: r.try_get("default_version")?,
+            preloaded: r.try_get("preloaded")?,
+            track_io_timing: r.try_get("track_io_timing")?,
+        })
+    })
+    .await?;
+    let mut facts = StatementsFacts {
+        status: StatementsStatus::Ok,
+        installed_version: d.installed.clone(),
+        schema: d.schema.clone(),
+        default_version: d.default_version.clone(),
+        track_io_timing: d.track_io_timing,
+        ..StatementsFacts::default()
+    };
+    let version = d.installed.as_deref().and_then(parse_version);
+    facts.status = match (&d.installed, &d.default_version, d.preloaded, version) {
+        (None, None, false, _) => StatementsStatus::NotInstalled,
+        (_, _, false, _) => StatementsStatus::NotPreloaded,
+        (None, _, true, _) => StatementsStatus::NotCreated,
+        (Some(_), _, true, Some(v)) if v >= MIN_VERSION => StatementsStatus::Ok,
+        (Some(_), _, true, _) => StatementsStatus::Outdated,
+    };
+    let (Some(schema), Some(version), StatementsStatus::Ok) = (d.schema, version, facts.status)
+    else {
+        return Ok(facts);
+    };
+    let Some(sql) = counters_sql(version) else {
+        return Ok(facts);
+    };
+    let counters = in_schema(sql, &schema);
+    let info = in_schema(INFO, &schema);
+    let rows = read(client, "pg_stat_statements", &counters, &[], |r| {
+        let queryid: Option<i64> = r.try_get("queryid")?;
+        let Some(queryid) = queryid else {
+            return Ok(None);
+        };
+        Ok(Some(StatementEntry {
+            key: StatementKey {
+                userid: r.try_get("userid")?,
+                dbid: r.try_get("dbid")?,
+                queryid,
+                toplevel: r.try_get("toplevel")?,
+            },
+            counters: StatementCounters {
+                calls: r.try_get("calls")?,
+                exec_ms: r.try_get("total_exec_time")?,
+                plan_ms: r.try_get("total_plan_time")?,
+                rows: r.try_get("rows")?,
+                shared_blks_hit: r.try_get("shared_blks_hit")?,
+                shared_blks_read: r.try_get("shared_blks_read")?,
+                shared_blks_dirtied: r.try_get("shared_blks_dirtied")?,
+                shared_blks_written: r.try_get("shared_blks_written")?,
+                temp_blks_read: r.try_get("temp_blks_read")?,
+                temp_blks_written: r.try_get("temp_blks_written")?,
+                read_ms: r.try_get("read_time")?,
+                wal_bytes: r.try_get::<_, Option<f64>>("wal_bytes")?.unwrap_or(0.0),
+            },
+            stats_since_epoch: r.try_get("stats_since_epoch")?,
+        }))
+    });
+    let info_rows = async {
+        if version < (1, 9) {
+            return Ok(Vec::new());
+        }
+        read(client, "pg_stat_statements_info", &info, &[], |r| {
+            Ok((
+                r.try_get::<_, i64>("dealloc")?,
+                r.try_get::<_, Option<f64>>("stats_reset_epoch")?,
+            ))
+        })
+        .await
+    };
+    let (rows, info_rows) = tokio::try_join!(rows, info_rows)?;
+    for row in rows {
+        match row {
+            Some(e) => facts.entries.push(e),
+            None => facts.hidden_entries += 1,
+        }
+    }
+    if let Some((dealloc, reset)) = info_rows.into_iter().next() {
+        facts.dealloc = Some(dealloc);
+        facts.stats_reset_epoch = reset;
+    }
+    Ok(facts)
+}
+
+/// Query texts of `keys`, at most `chars` characters each (cut on the server), in one
+/// query. Keys whose entry is gone (evicted, reset) are absent from the map.
+pub async fn texts(
+    client: &Client,
+    facts: &StatementsFacts,
+    keys: &[StatementKey],
+    chars: i32,
+) -> anyhow::Result<HashMap<StatementKey, String>> {
+    let version = facts.installed_version.as_deref().and_then(parse_version);
+    let (Some(version), Some(schema), StatementsStatus::Ok, false) = (
+        version,
+        facts.schema.as_deref(),
+        facts.status,
+        keys.is_empty(),
+    ) else {
+        return Ok(HashMap::new());
+    };
+    let Some(sql) = pick(TEXTS, version) else {
+        return Ok(HashMap::new());
+    };
+    let sql = in_schema(sql, schema);
+    let mut ids: Vec<i64> = keys.iter().map(|k| k.queryid).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let wanted: HashMap<(u32, u32, i64), StatementKey> = keys
+        .iter()
+        .map(|k| ((k.userid, k.dbid, k.queryid), *k))
+        .collect();
+    let rows = read(
+        client,
+        "pg_stat_statements query texts",
+        &sql,
+        &[(&chars, Type::INT4), (&ids, Type::INT8_ARRAY)],
+        |r| {
+            let id = (
+                r.try_get::<_, u32>("userid")?,
+                r.try_get::<_, u32>("dbid")?,
+                r.try_get::<_, i64>("queryid")?,
+            );
+            // Only rows asked for keep their text: another role's entry with the same
+            // queryid is dropped here, before its text is copied.
+            match wanted.get(&id) {
+                Some(key) => Ok(r.try_get::<_, Option<String>>("query")?.map(|q| (*key, q))),
+                None => Ok(None),
+            }
+        },
+    )
+    .await?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
+/// Rows changed (`n_tup_ins + n_tup_upd + n_tup_del`) and live rows of the connected
+/// database's tables named `names`, as `(schema, name) → (changes, live_rows)`.
+pub async fn table_churn(
+    client: &Client,
+    names: &[String],
+) -> anyhow::Result<HashMap<(String, String), (i64, i64)>> {
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = read(
+        client,
+        "pg_stat_user_tables",
+        TABLE_CHURN,
+        &[(&names, Type::TEXT_ARRAY)],
+        |r| {
+            Ok((
+                (
+                    names::capped(r.try_get("schema")?),
+                    names::capped(r.try_get("name")?),
+                ),
+                (r.try_get("changes")?, r.try_get("live_rows")?),
+            ))
+        },
+    )
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_as_numbers_not_strings() {
+        assert_eq!(parse_version("1.10"), Some((1, 10)));
+        assert_eq!(parse_version("1.9"), Some((1, 9)));
+        assert!(parse_version("1.10") > parse_version("1.9"));
+        assert_eq!(parse_version("1"), None);
+        assert_eq!(parse_version("x.y"), None);
+    }
+
+    /// The column set of every installed version the majors 13 to 18 ship, and the
+    /// renames between them (the breakage other tools hit on 13 and 17).
+    #[test]
+    fn each_extension_version_gets_the_columns_it_has() {
+        let sql = |v: &str| counters_sql(parse_version(v).unwrap());
+        assert!(sql("1.7").is_none(), "before 1.8 total_time was not split");
+        for (v, read_col, toplevel, since) in [
+            ("1.8", "blk_read_time", false, false),
+            ("1.9", "blk_read_time", true, false),
+            ("1.10", "blk_read_time", true, false),
+            ("1.11", "shared_blk_read_time", true, true),
+            ("1.12", "shared_blk_read_time", true, true),
+            ("1.13", "shared_blk_read_time", true, true),
+        ] {
+            let q = sql(v).unwrap_or_else(|| panic!("no SQL for {v}"));
+            let body: String = q
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(body.contains(&format!("{read_col} as read_time")), "{v}");
+            if read_col == "blk_read_time" {
+                assert!(!body.contains("shared_blk_read_time"), "{v}");
+            }
+            assert_eq!(body.contains("where toplevel"), toplevel, "{v}");
+            assert_eq!(
+                body.contains("extract(epoch from stats_since)"),
+                since,
+                "{v}"
+            );
+            assert!(body.contains("pg_stat_statements(false)"), "{v}: no text");
+        }
+        assert!(pick(TEXTS, (1, 8)).unwrap().contains("left(query, $1"));
+        assert!(!pick(TEXTS, (1, 8)).unwrap().contains("and toplevel"));
+        assert!(pick(TEXTS, (1, 12)).unwrap().contains("and toplevel"));
+    }
+
+    #[test]
+    fn the_schema_is_quoted_into_the_query() {
+        let q = in_schema(INFO, "we\"ird schema");
+        assert!(
+            q.contains("from \"we\"\"ird schema\".pg_stat_statements_info"),
+            "{q}"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+-- Query texts of the entries a report shows, shortened on the server so a megabyte-long
+-- generated statement never crosses the wire whole. $1: characters to keep; $2: queryids.
+-- Extension 1.8 has no toplevel column.
+select userid,
+       dbid,
+       queryid,
+       left(query, $1::int4) as query
+from {schema}.pg_stat_statements(true)
+where queryid = any($2::int8[])

@@ -1,0 +1,22 @@
+-- pg_stat_statements counters, extension 1.11 on (PostgreSQL 17 on): blk_read_time became
+-- shared_blk_read_time, and stats_since says when each entry started counting. Top-level
+-- statements only, without query text; see statements_19.sql.
+select userid,
+       dbid,
+       queryid,
+       toplevel,
+       calls,
+       total_exec_time,
+       total_plan_time,
+       rows,
+       shared_blks_hit,
+       shared_blks_read,
+       shared_blks_dirtied,
+       shared_blks_written,
+       temp_blks_read,
+       temp_blks_written,
+       shared_blk_read_time as read_time,
+       wal_bytes::float8 as wal_bytes,
+       extract(epoch from stats_since)::float8 as stats_since_epoch
+from {schema}.pg_stat_statements(false)
+where toplevel

@@ -1,0 +1,23 @@
+-- pg_stat_statements counters, extension 1.9 and 1.10 (PostgreSQL 14 to 16): top-level
+-- statements only (a top-level entry already includes its nested statements, so summing
+-- both would count them twice), read time still in blk_read_time. Without query text; see
+-- statements_18.sql.
+select userid,
+       dbid,
+       queryid,
+       toplevel,
+       calls,
+       total_exec_time,
+       total_plan_time,
+       rows,
+       shared_blks_hit,
+       shared_blks_read,
+       shared_blks_dirtied,
+       shared_blks_written,
+       temp_blks_read,
+       temp_blks_written,
+       blk_read_time as read_time,
+       wal_bytes::float8 as wal_bytes,
+       null::float8 as stats_since_epoch
+from {schema}.pg_stat_statements(false)
+where toplevel

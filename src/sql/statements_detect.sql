@@ -1,0 +1,13 @@
+-- pg_stat_statements as the connected database sees it (one row): the installed version and
+-- its schema (NULL when the extension is not created here), the version contrib would
+-- install (NULL when contrib is absent), whether the library is loaded (its settings exist
+-- only then; readable by any role, unlike shared_preload_libraries), and track_io_timing.
+select e.extversion as installed_version,
+       n.nspname::text as schema,
+       a.default_version,
+       current_setting('pg_stat_statements.max', true) is not null as preloaded,
+       current_setting('track_io_timing')::bool as track_io_timing
+from (select) as one
+left join pg_extension e on e.extname = 'pg_stat_statements'
+left join pg_namespace n on n.oid = e.extnamespace
+left join pg_available_extensions a on a.name = 'pg_stat_statements'

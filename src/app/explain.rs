@@ -38,12 +38,12 @@ fn statement_and_connection(args: &ExplainArgs) -> anyhow::Result<(ConnectionArg
     if let Some(path) = &args.file {
         // `explain 'SELECT …' --file q.sql`: clap took the statement for the connection; say
         // that there are two statements rather than fail to connect to "SELECT …".
-        if let Some(given) = conn.connection.as_deref() {
-            if statement::check(given).is_ok() {
-                return Err(exit::usage(
-                    "a statement given both as an argument and with --file: give one of them",
-                ));
-            }
+        if let Some(given) = conn.connection.as_deref()
+            && statement::check(given).is_ok()
+        {
+            return Err(exit::usage(
+                "a statement given both as an argument and with --file: give one of them",
+            ));
         }
         return Ok((conn, read_file(path)?));
     }

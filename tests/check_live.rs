@@ -19,11 +19,11 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Cluster, ClusterOptions};
+use support::{Cluster, ClusterOptions, Run};
 
 /// The database the tests work in.
 const DB: &str = "app";
@@ -36,26 +36,6 @@ const LOOKUP_ROWS: u32 = 20_000;
 /// How long `--interval` waits in the interval test: long enough for the workload to run
 /// inside it on a loaded machine.
 const INTERVAL_SECS: u64 = 8;
-
-/// What one run of the binary produced.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(out: Output) -> Run {
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        };
-        assert!(!run.stderr.contains("panicked"), "{run:?}");
-        run
-    }
-}
 
 /// The binary, run in `cwd`, without PG* variables and with an empty HOME (no ~/.pgpass).
 fn pgcache_tune(cwd: &Path) -> Command {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use pgcache_tune::conninfo::{ConnParams, ConnectionArgs, connect, describe_error, resolve};
 use pgcache_tune::exit::{Exit, classify};
+use support::pki::make_pki;
 use support::{Cluster, ClusterOptions};
 use tokio_postgres::error::SqlState;
 
@@ -356,49 +357,6 @@ fn passwords_from_pgpass_url_and_their_failures() {
 
     // PGPASSWORD in the (fake) environment.
     assert_default_session(&params(&conn(&base), &[("PGPASSWORD", PASSWORD)]));
-}
-
-/// A CA, and a server certificate for `localhost` only, signed by it.
-struct Pki {
-    ca_pem: String,
-    other_ca_pem: String,
-    server_cert_pem: String,
-    server_key_pem: String,
-}
-
-fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert, rcgen::Issuer::new(params, key))
-}
-
-fn make_pki() -> Pki {
-    let (ca, issuer) = make_ca("pgcache-tune test CA");
-    let (other_ca, _) = make_ca("some other CA");
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        other_ca_pem: other_ca.pem(),
-        server_cert_pem: cert.pem(),
-        server_key_pem: key.serialize_pem(),
-    }
 }
 
 fn write_client_file(dir: &Path, name: &str, text: &str) -> PathBuf {

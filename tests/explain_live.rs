@@ -8,10 +8,10 @@
 
 mod support;
 
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
-use support::{Cluster, ClusterOptions};
+use support::{Cluster, ClusterOptions, Run};
 
 const DB: &str = "app";
 /// About 14 rows of 500 bytes per 8kB block: ~8,600 blocks, 4× a 16MB shared_buffers.
@@ -19,26 +19,6 @@ const BIG_ROWS: u32 = 120_000;
 const LOOKUP_ROWS: u32 = 20_000;
 /// A hostile table name: an SGR escape and a right-to-left override.
 const EVIL_NAME: &str = "evil\x1b[31mred\u{202e}";
-
-/// What one run of the binary produced.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(out: Output) -> Run {
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        };
-        assert!(!run.stderr.contains("panicked"), "{run:?}");
-        run
-    }
-}
 
 struct Lab {
     cluster: Cluster,

@@ -19,16 +19,7 @@ const SHARED_BUFFERS: &str = "16MB";
 const HOT_CALLS: usize = 500;
 
 fn conn(c: &Cluster, db: &str, user: &str) -> Vec<String> {
-    vec![
-        "-h".into(),
-        c.socket_dir().display().to_string(),
-        "-p".into(),
-        c.port().to_string(),
-        "-U".into(),
-        user.into(),
-        "-d".into(),
-        db.into(),
-    ]
+    c.conn_args(db, user)
 }
 
 fn run(home: &Path, args: &[&str], conn: &[String]) -> Output {

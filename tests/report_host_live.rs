@@ -12,16 +12,7 @@ use support::{Cluster, ClusterOptions};
 
 /// `-h SOCKET -p PORT -U postgres -d db`.
 fn conn(c: &Cluster, db: &str) -> Vec<String> {
-    vec![
-        "-h".into(),
-        c.socket_dir().display().to_string(),
-        "-p".into(),
-        c.port().to_string(),
-        "-U".into(),
-        "postgres".into(),
-        "-d".into(),
-        db.into(),
-    ]
+    c.conn_args(db, "postgres")
 }
 
 /// `report CONN ARGS`, which must succeed silently on stderr; returns stdout.

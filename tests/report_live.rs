@@ -49,16 +49,7 @@ fn bin(home: &Path) -> Command {
 
 /// `-h SOCKET -p PORT -U user -d db`.
 fn socket_args(c: &Cluster, db: &str, user: &str) -> Vec<String> {
-    vec![
-        "-h".into(),
-        c.socket_dir().display().to_string(),
-        "-p".into(),
-        c.port().to_string(),
-        "-U".into(),
-        user.into(),
-        "-d".into(),
-        db.into(),
-    ]
+    c.conn_args(db, user)
 }
 
 /// Runs `pgcache-tune report CONN ARGS`.

@@ -15,6 +15,8 @@
 //! the `dead_code` allowances.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
@@ -161,6 +163,29 @@ fn output_text(cmd: &mut Command) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(describe_failure(cmd, &out))
+    }
+}
+
+/// What one run of the binary produced; a panic on stderr fails the test at once.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        assert!(!run.stderr.contains("panicked"), "{run:?}");
+        run
     }
 }
 
@@ -398,6 +423,20 @@ impl Cluster {
     /// The TCP port on 127.0.0.1 (also the socket's port number).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The tool's connection flags for this cluster: `-h SOCKET -p PORT -U user -d db`.
+    pub fn conn_args(&self, db: &str, user: &str) -> Vec<String> {
+        vec![
+            "-h".into(),
+            self.socket_dir().display().to_string(),
+            "-p".into(),
+            self.port().to_string(),
+            "-U".into(),
+            user.into(),
+            "-d".into(),
+            db.into(),
+        ]
     }
 
     /// The server bin directory.

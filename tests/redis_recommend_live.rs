@@ -67,7 +67,11 @@ fn reads_back_every_value(args: &[&str], must_have: &[&str]) {
             }
         })
         .collect();
-    assert_ne!(replaced.join("\n"), text.trim_end(), "a placeholder to replace");
+    assert_ne!(
+        replaced.join("\n"),
+        text.trim_end(),
+        "a placeholder to replace"
+    );
     let Some(server) = RedisServer::start(RedisOptions {
         password: Some(password.into()),
         tcp: true,
@@ -83,7 +87,11 @@ fn reads_back_every_value(args: &[&str], must_have: &[&str]) {
     for (name, value) in &wanted {
         let got = server.cli(&["CONFIG", "GET", name]);
         let lines: Vec<&str> = got.lines().collect();
-        assert_eq!(lines.first(), Some(&name.as_str()), "CONFIG GET {name}: {got:?}");
+        assert_eq!(
+            lines.first(),
+            Some(&name.as_str()),
+            "CONFIG GET {name}: {got:?}"
+        );
         assert_eq!(
             lines.get(1).copied().unwrap_or(""),
             as_config_get(value),
@@ -181,5 +189,8 @@ fn the_unreplaced_placeholder_makes_redis_server_refuse_to_start() {
     );
     assert!(!status.success(), "{status}: {said}");
     assert!(said.contains("FATAL CONFIG FILE ERROR"), "{said}");
-    assert!(said.contains("'requirepass <REPLACE"), "refused for the placeholder: {said}");
+    assert!(
+        said.contains("'requirepass <REPLACE"),
+        "refused for the placeholder: {said}"
+    );
 }

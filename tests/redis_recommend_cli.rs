@@ -126,6 +126,7 @@ fn bad_input_gets_one_line_and_exit_64() {
         assert_eq!(code, Some(64), "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?}: nothing on stdout, got {out}");
         assert!(err.contains(expect), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! `redis …`: the shell around the Redis source. Resolves the connection flags (the only
 //! place that reads `REDISCLI_AUTH`), connects, collects facts through `crate::redis`, runs
-//! the pure diagnosis and renders.
+//! the pure diagnosis and renders. `redis recommend` sizes the host as `recommend` does
+//! (`super::recommend::ram_and_cpus`) and renders `tune::redis`'s snippet.
 
 use super::Outcome;
 use crate::cli::{

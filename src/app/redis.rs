@@ -34,7 +34,7 @@ fn recommend(args: &RedisRecommendArgs) -> anyhow::Result<Outcome> {
             RedisPolicyArg::Lfu => Policy::Lfu,
         },
     };
-    let rec = crate::tune::redis::recommend(&input).map_err(|e| exit::usage(e))?;
+    let rec = crate::tune::redis::recommend(&input).map_err(exit::usage)?;
     let sources = RedisSources {
         ram: host.ram_source,
         cpus: host.cpus_source,

@@ -81,8 +81,8 @@ pub struct RedisRecommendation {
 }
 
 fn part(bytes: u64, (num, den): (u64, u64)) -> u64 {
-    // u128: 16TB × 3 fits u64, but keep the arithmetic obviously safe.
-    (u128::from(bytes) * u128::from(num) / u128::from(den)) as u64
+    // Exact floor of bytes × num / den without an intermediate that could overflow.
+    bytes / den * num + bytes % den * num / den
 }
 
 fn floor_mb(bytes: u64) -> u64 {

@@ -1,6 +1,7 @@
 //! `redis recommend` against a real redis-server (tests/support/redis.rs): the snippet, with
 //! the password placeholder replaced, starts a server that reads back every directive through
-//! `CONFIG GET`; left as is, the placeholder makes redis-server refuse to start.
+//! `CONFIG GET`; left as is, the placeholder makes redis-server refuse to start, and the
+//! snippet alone (without the harness's own lines) starts once it is replaced.
 
 #[path = "support/redis.rs"]
 mod redis_support;
@@ -148,7 +149,7 @@ fn the_lfu_snippet_beside_postgres_reads_back_too() {
 }
 
 #[test]
-fn the_unreplaced_placeholder_makes_redis_server_refuse_to_start() {
+fn the_unreplaced_placeholder_is_refused_and_the_replaced_snippet_alone_starts() {
     // A server from the harness first: it skips (or fails under CI) without redis-server.
     let Some(_available) = RedisServer::start(RedisOptions::default()) else {
         return;
@@ -193,4 +194,56 @@ fn the_unreplaced_placeholder_makes_redis_server_refuse_to_start() {
         said.contains("'requirepass <REPLACE"),
         "refused for the placeholder: {said}"
     );
+
+    // The same file with only the password replaced starts, and with no harness lines in
+    // front, the persistence and bind settings read back are the snippet's own.
+    let password = "own-config-pw-0123456789";
+    let fixed: String = std::fs::read_to_string(&path)
+        .expect("read conf")
+        .lines()
+        .map(|l| {
+            if l.starts_with("requirepass ") {
+                format!("requirepass {password}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&path, fixed).expect("write conf");
+    let mut child = StdCommand::new(redis_support::binary())
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server runs");
+    let socket = dir.path().join("redis.sock");
+    let get = |name: &str| {
+        let out = StdCommand::new("redis-cli")
+            .arg("-s")
+            .arg(&socket)
+            .env("REDISCLI_AUTH", password)
+            .args(["CONFIG", "GET", name])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(socket.exists() && get("appendonly").starts_with("appendonly")) {
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!("redis-server exited with {status} on the replaced snippet");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no answer from redis-server on the replaced snippet");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let results = [get("save"), get("appendonly"), get("bind")];
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(results[0], "save\n\n");
+    assert_eq!(results[1], "appendonly\nno\n");
+    assert_eq!(results[2], "bind\n127.0.0.1 -::1\n");
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod redis;
-pub use redis::{RedisArgs, RedisCommand, RedisConnArgs, RedisReportArgs};
+pub use redis::{
+    RedisArgs, RedisCommand, RedisConnArgs, RedisPolicyArg, RedisRecommendArgs, RedisReportArgs,
+};
 
 use crate::tune::{MAX_CONNECTIONS, MAX_CPUS, MAX_PG_VERSION, MIN_CONNECTIONS, MIN_PG_VERSION};
 use crate::tune::{Os, Profile, Storage};
@@ -50,7 +52,8 @@ pub enum Command {
     /// most, sequential scans over large tables and the statement's hit ratio.
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
-    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`).
+    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`), or
+    /// configure one (`redis recommend`).
     Redis(RedisArgs),
     /// Show which statements cause the reads (pg_stat_statements), and which could be
     /// answered by a cache instead.
@@ -80,7 +83,7 @@ const MAN_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
-    /// explain, queries, redis, redis-report, completions, man) [default: the overview page, pgcache-tune(1)].
+    /// explain, queries, redis, redis-report, redis-recommend, completions, man) [default: the overview page, pgcache-tune(1)].
     #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
     pub page: Option<String>,
     /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)

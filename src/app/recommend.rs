@@ -287,11 +287,19 @@ fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
 /// installed" (PATH = its bin directory, this = an empty directory) or "nothing installed".
 const INSTALL_ROOT_ENV: &str = "PGCACHE_TUNE_INSTALL_ROOT";
 
-/// Inputs from the flags and, for what they leave out, this host's probe and installation.
-fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Option<Target>)> {
-    let target = offline_target(args)?;
-    let needs_probe = args.ram.is_none() || args.cpus.is_none();
-    let facts = if needs_probe {
+/// RAM and CPUs from the flags, or probed on this host (container-aware) for what they
+/// leave out, each with its source for the header.
+pub(super) struct HostSize {
+    pub ram_bytes: u64,
+    pub ram_source: String,
+    pub cpus: u32,
+    pub cpus_source: String,
+}
+
+/// `--ram` and `--cpus`, probing this host only when one is missing (shared by `recommend`
+/// and `redis recommend`, so both see the same host).
+pub(super) fn ram_and_cpus(ram: Option<u64>, cpus: Option<u32>) -> anyhow::Result<HostSize> {
+    let facts = if ram.is_none() || cpus.is_none() {
         Some(
             crate::host::probe(None)
                 .context("probing this host (give --ram and --cpus to skip)")?,
@@ -299,7 +307,7 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Optio
     } else {
         None
     };
-    let (ram_bytes, ram_source) = match (args.ram, &facts) {
+    let (ram_bytes, ram_source) = match (ram, &facts) {
         (Some(bytes), _) => (bytes, "given".to_string()),
         (None, Some(f)) => (
             f.probed_tuning_ram_bytes(),
@@ -307,6 +315,24 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Optio
         ),
         (None, None) => unreachable!("probed above when --ram is missing"),
     };
+    let (cpus, cpus_source) = match (cpus, &facts) {
+        (Some(n), _) => (n, "given".to_string()),
+        (None, Some(f)) => (f.usable_cpus.clamp(1, tune::MAX_CPUS), "probed".to_string()),
+        (None, None) => unreachable!("probed above when --cpus is missing"),
+    };
+    Ok(HostSize {
+        ram_bytes,
+        ram_source,
+        cpus,
+        cpus_source,
+    })
+}
+
+/// Inputs from the flags and, for what they leave out, this host's probe and installation.
+fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Option<Target>)> {
+    let target = offline_target(args)?;
+    let host = ram_and_cpus(args.ram, args.cpus)?;
+    let (ram_bytes, ram_source) = (host.ram_bytes, host.ram_source);
     let ram_kb = ram_bytes / KB_BYTES;
     if ram_kb < tune::MIN_RAM_KB {
         return Err(exit::usage(format!(
@@ -315,11 +341,7 @@ fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Optio
         )));
     }
     let ram_kb = ram_kb.min(tune::MAX_RAM_KB);
-    let (cpus, cpus_source) = match (args.cpus, &facts) {
-        (Some(n), _) => (n, "given".to_string()),
-        (None, Some(f)) => (f.usable_cpus.clamp(1, tune::MAX_CPUS), "probed".to_string()),
-        (None, None) => unreachable!("probed above when --cpus is missing"),
-    };
+    let (cpus, cpus_source) = (host.cpus, host.cpus_source);
     let os = args.os.map_or_else(Os::this_host, Os::from);
     let input = TuneInput {
         ram_kb,

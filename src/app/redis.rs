@@ -1,17 +1,45 @@
 //! `redis …`: the shell around the Redis source. Resolves the connection flags (the only
 //! place that reads `REDISCLI_AUTH`), connects, collects facts through `crate::redis`, runs
-//! the pure diagnosis and renders.
+//! the pure diagnosis and renders. `redis recommend` sizes the host as `recommend` does
+//! (`super::recommend::ram_and_cpus`) and renders `tune::redis`'s snippet.
 
 use super::Outcome;
-use crate::cli::{RedisArgs, RedisCommand, RedisConnArgs, RedisReportArgs, ReportFormat};
+use crate::cli::{
+    RedisArgs, RedisCommand, RedisConnArgs, RedisPolicyArg, RedisRecommendArgs, RedisReportArgs,
+    ReportFormat,
+};
 use crate::diag::redis::{RedisReport, diagnose};
 use crate::exit;
 use crate::redis::{ConnectOptions, PASSWORD_ENV, Target};
+use crate::render::redis_conf::RedisSources;
+use crate::tune::redis::{Policy, RedisInput};
 
 pub(super) fn run(args: &RedisArgs) -> anyhow::Result<Outcome> {
     match &args.command {
         RedisCommand::Report(args) => report(args),
+        RedisCommand::Recommend(args) => recommend(args),
     }
+}
+
+/// `redis recommend`: the host's RAM and CPUs as `recommend` sees them, the pure
+/// recommendation, the snippet.
+fn recommend(args: &RedisRecommendArgs) -> anyhow::Result<Outcome> {
+    let host = super::recommend::ram_and_cpus(args.ram, args.cpus)?;
+    let input = RedisInput {
+        ram_bytes: host.ram_bytes,
+        cpus: host.cpus,
+        with_postgres: args.with_postgres,
+        policy: match args.policy {
+            RedisPolicyArg::Lru => Policy::Lru,
+            RedisPolicyArg::Lfu => Policy::Lfu,
+        },
+    };
+    let rec = crate::tune::redis::recommend(&input).map_err(exit::usage)?;
+    let sources = RedisSources {
+        ram: host.ram_source,
+        cpus: host.cpus_source,
+    };
+    Ok(Outcome::ok(crate::render::redis_conf::conf(&rec, &sources)))
 }
 
 /// Flags and environment → where and how to connect.

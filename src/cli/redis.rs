@@ -23,6 +23,49 @@ pub enum RedisCommand {
     /// cache, security); checks that CONFIG or ACL could not answer are listed as unknown.
     #[command(after_help = REDIS_REPORT_EXAMPLES)]
     Report(RedisReportArgs),
+    /// Print a redis.conf snippet for a pure cache on this host (or for the RAM and CPUs
+    /// given): maxmemory, eviction policy, persistence off, loopback bind, protected mode and
+    /// a requirepass placeholder that redis-server refuses until replaced. With
+    /// --with-postgres, Redis gets a quarter of RAM and the header gives the `recommend --ram`
+    /// of the rest for PostgreSQL.
+    #[command(after_help = REDIS_RECOMMEND_EXAMPLES)]
+    Recommend(RedisRecommendArgs),
+}
+
+const REDIS_RECOMMEND_EXAMPLES: &str = "Examples:
+  pgcache-tune redis recommend > /etc/redis/conf.d/cache.conf     # this host, probed
+  pgcache-tune redis recommend --ram 8GB --policy lfu
+  pgcache-tune redis recommend --ram 64GB --cpus 16 --with-postgres   # header: recommend --ram 49152MB";
+
+/// `--policy` of `redis recommend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RedisPolicyArg {
+    /// allkeys-lru: evict the least recently used key (any key, TTL or not).
+    Lru,
+    /// allkeys-lfu: evict the least frequently used key, so that scans and batch jobs do
+    /// not flush the keys read all the time.
+    Lfu,
+}
+
+/// Flags of `redis recommend`.
+#[derive(Debug, Args)]
+pub struct RedisRecommendArgs {
+    /// RAM of the host, e.g. 16GB, 512MB (1024-based, as `recommend --ram`). Default: probed
+    /// (physical RAM or the container's memory limit, whichever is smaller).
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_ram, allow_hyphen_values = true)]
+    pub ram: Option<u64>,
+    /// CPUs of the host (io-threads from 4 up). Default: probed (CPU affinity and container
+    /// quota aware).
+    #[arg(long, value_name = "N", value_parser = super::parse_cpus, allow_hyphen_values = true)]
+    pub cpus: Option<u32>,
+    /// Eviction policy.
+    #[arg(long, value_enum, default_value_t = RedisPolicyArg::Lru)]
+    pub policy: RedisPolicyArg,
+    /// PostgreSQL runs on this host too: Redis gets a quarter of RAM (and no io-threads), and
+    /// the header gives `pgcache-tune recommend --ram` for the remaining three quarters, so
+    /// the two never add up to more than RAM.
+    #[arg(long)]
+    pub with_postgres: bool,
 }
 
 const REDIS_REPORT_EXAMPLES: &str = "Examples:

@@ -6,6 +6,7 @@ pub mod layout;
 pub mod probe;
 pub mod recommend;
 pub mod redis;
+pub mod redis_conf;
 pub mod report;
 pub mod sanitize;
 pub mod verdict;

@@ -10,6 +10,7 @@ mod defaults;
 pub mod host_advice;
 pub mod input;
 pub mod memory;
+pub mod redis;
 mod rules;
 #[cfg(test)]
 mod tests;

@@ -41,7 +41,8 @@ pub struct RedisOptions {
     pub extra: String,
 }
 
-fn binary() -> PathBuf {
+/// The redis-server binary the harness runs.
+pub fn binary() -> PathBuf {
     match std::env::var_os(REDIS_SERVER_ENV) {
         Some(v) if !v.is_empty() => PathBuf::from(v),
         _ => PathBuf::from("redis-server"),

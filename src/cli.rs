@@ -260,6 +260,14 @@ pub struct ReportArgs {
     /// shared_buffers is above 8GB; it runs under the statement timeout.
     #[arg(long)]
     pub buffers_scan: bool,
+    /// Also audit this Redis or Valkey cache in front of the server, as `redis report URL`
+    /// does (redis://, rediss://, valkey://, unix://; the password from the URL or
+    /// REDISCLI_AUTH); repeatable. Its sections follow PostgreSQL's; in JSON, `redis[]`.
+    #[arg(long = "redis", value_name = "URL")]
+    pub redis: Vec<String>,
+    /// PEM file of the CA that signed the --redis servers' certificates (rediss://).
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_cacert: Option<PathBuf>,
 }
 
 /// Output formats of `report`.

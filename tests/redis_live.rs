@@ -338,3 +338,89 @@ fn rediss_verifies_the_certificate_against_cacert() {
     assert!(!err.contains(":pw@"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// `report --redis URL`: the PostgreSQL report (here from a statistics capture) and the Redis
+/// cache in front of it in one document, both layers in the table and Markdown; a Redis that
+/// cannot be reached fails the whole report before anything is printed.
+#[test]
+fn postgres_report_takes_the_redis_layers_beside_it() {
+    let Some(server) = RedisServer::start(RedisOptions {
+        password: Some("layer-pw".into()),
+        tcp: true,
+        extra: "maxmemory 32mb\nmaxmemory-policy allkeys-lru".into(),
+    }) else {
+        return;
+    };
+    // 3 hits, 1 miss: 75%.
+    server.pipe("SET a 1\nGET a\nGET a\nGET a\nGET nothing\n");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/stats/pg15.json");
+    let url = server.tcp_url().replace("redis://", "redis://:layer-pw@");
+    let run = |extra: &[&str]| {
+        bin()
+            .args(["report", "--stats-from", fixture, "--redis", &url])
+            .args(extra)
+            .output()
+            .expect("runs")
+    };
+
+    let out = run(&["--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert!(
+        v["databases"].as_array().is_some_and(|d| !d.is_empty()),
+        "{v}"
+    );
+    let layers = v["redis"].as_array().expect("redis[]");
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0]["cache"]["hits"], 3);
+    assert_eq!(layers[0]["cache"]["misses"], 1);
+    assert_eq!(layers[0]["cache"]["hit_ratio"], 0.75);
+    assert_eq!(layers[0]["memory"]["policy"], "allkeys-lru");
+
+    for (format, postgres, redis) in [
+        ("table", "PostgreSQL", "pgcache-tune redis report"),
+        (
+            "markdown",
+            "## pgcache-tune report",
+            "## pgcache-tune redis report",
+        ),
+    ] {
+        let out = run(&["--format", format]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (p, r) = (text.find(postgres), text.find(redis));
+        assert!(p.is_some() && r.is_some() && p < r, "{format}: {text}");
+        assert!(text.contains("75.00%"), "{format}: {text}");
+        assert!(
+            !text.contains("layer-pw"),
+            "{format}: password shown: {text}"
+        );
+    }
+    // Without a --redis, the JSON has no redis key at all (unchanged for existing readers).
+    let plain = bin()
+        .args(["report", "--stats-from", fixture, "--format", "json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(v.get("redis").is_none());
+
+    // A wrong password: exit 69, one line, nothing on stdout, the password not echoed.
+    let bad = server.tcp_url().replace("redis://", "redis://:wrong-pw@");
+    let out = bin()
+        .args(["report", "--stats-from", fixture, "--redis", &bad])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("wrong-pw"), "{stderr}");
+}

@@ -21,6 +21,13 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         schema: patterns(&args.schema, "--schema", Pattern::parse_schema)?,
         exclude: patterns(&args.exclude, "--exclude", Pattern::parse)?,
     };
+    // The Redis layers first: a wrong URL or an unreachable cache fails before the
+    // PostgreSQL work, and nothing is printed unless both layers were read.
+    let redis = args
+        .redis
+        .iter()
+        .map(|url| super::redis::live_report(&redis_conn(url, args)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let report = if let Some(path) = &args.stats_from {
         let snap = collect::load_snapshot(path)?;
         let host = host_context(&args.host, None)?;
@@ -36,12 +43,36 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let text = match args.format {
         ReportFormat::Table => {
             let term = super::terminal::Terminal::detect();
-            crate::render::report::table(&report, term.color, term.width)
+            let mut text = crate::render::report::table(&report, term.color, term.width);
+            for r in &redis {
+                text.push('\n');
+                text.push_str(&crate::render::redis::table(r, term.width));
+            }
+            text
         }
-        ReportFormat::Json => crate::render::report::json(&report),
-        ReportFormat::Markdown => crate::render::report::markdown(&report),
+        ReportFormat::Json => crate::render::report::json_with_redis(&report, &redis),
+        ReportFormat::Markdown => {
+            let mut text = crate::render::report::markdown(&report);
+            for r in &redis {
+                text.push('\n');
+                text.push_str(&crate::render::redis::markdown(r));
+            }
+            text
+        }
     };
     Ok(Outcome::ok(text))
+}
+
+/// `--redis URL` as `redis report URL` with its default timeouts and CONFIG name.
+fn redis_conn(url: &str, args: &ReportArgs) -> crate::cli::RedisConnArgs {
+    crate::cli::RedisConnArgs {
+        url: url.to_owned(),
+        password_file: None,
+        cacert: args.redis_cacert.clone(),
+        connect_timeout: std::time::Duration::from_secs(5),
+        timeout: std::time::Duration::from_secs(5),
+        config_command: "CONFIG".to_owned(),
+    }
 }
 
 /// Parses repeatable pattern flags; a bad one is a usage error naming the flag.

@@ -564,6 +564,29 @@ pub fn json(report: &Report) -> String {
     text
 }
 
+/// The report and the Redis caches in front of the server (`report --redis URL`): the
+/// PostgreSQL document as `json` gives it, with `redis[]` (each as `redis report` gives it)
+/// when there are any, so one document holds both layers.
+pub fn json_with_redis(report: &Report, redis: &[crate::diag::redis::RedisReport]) -> String {
+    if redis.is_empty() {
+        return json(report);
+    }
+    #[derive(serde::Serialize)]
+    struct Both<'a> {
+        #[serde(flatten)]
+        postgres: &'a Report,
+        redis: &'a [crate::diag::redis::RedisReport],
+    }
+    let both = Both {
+        postgres: report,
+        redis,
+    };
+    // As in `json`: nothing here has a fallible Serialize.
+    let mut text = serde_json::to_string_pretty(&both).expect("a Report always serialises");
+    text.push('\n');
+    text
+}
+
 #[path = "report_cache.rs"]
 mod cache;
 #[path = "report_queries.rs"]

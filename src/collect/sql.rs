@@ -274,6 +274,29 @@ mod tests {
         }
     }
 
+    /// Kept from the 20,000-table benchmark: `pg_filenode_relation` costs one catalog index
+    /// scan per file in a new session, so the buffer scan resolves files by joining pg_class
+    /// and calls it only for the files that join leaves unmatched (mapped catalogs, stale
+    /// buffers), never once per file.
+    #[test]
+    fn buffer_scan_resolves_files_by_join_not_per_file_calls() {
+        let code: String = BUFFERCACHE_RELATIONS
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let code = code.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(code.matches("pg_filenode_relation(").count(), 1, "{code}");
+        assert!(
+            code.contains("coalesce(f.relid, pg_filenode_relation("),
+            "only as the fallback of the join: {code}"
+        );
+        assert!(
+            code.contains("left join files f on f.relfilenode = b.relfilenode"),
+            "{code}"
+        );
+    }
+
     #[test]
     fn version_text_follows_the_numbering_scheme() {
         assert_eq!(version_text(150_020), "15.20");

@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use super::report::patterns;
+use super::inputs::patterns;
+use super::terminal::countdown;
 use super::{Outcome, live};
 use crate::cli::{CheckArgs, CheckFormat, SnapshotArgs};
 use crate::collect;
@@ -373,29 +374,4 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
     collect::save_snapshot(&args.output, &snap)?;
     eprintln!("{summary} to {}", args.output.display());
     Ok(Outcome::ok(String::new()))
-}
-
-/// Waits `d`, showing a countdown on stderr when it is a terminal (indicatif draws nothing
-/// otherwise), so `--interval 5m` does not look hung. Never on stdout.
-pub(super) async fn countdown(d: std::time::Duration, label: &'static str) {
-    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    let bar = ProgressBar::with_draw_target(Some(d.as_secs()), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg} {eta} [{wide_bar}]") {
-        bar.set_style(style);
-    }
-    bar.set_message(label);
-    let tick = std::time::Duration::from_secs(1);
-    let deadline = tokio::time::Instant::now() + d;
-    loop {
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            break;
-        }
-        tokio::time::sleep((deadline - now).min(tick)).await;
-        bar.set_position(
-            d.saturating_sub(deadline.saturating_duration_since(tokio::time::Instant::now()))
-                .as_secs(),
-        );
-    }
-    bar.finish_and_clear();
 }

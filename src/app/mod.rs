@@ -5,6 +5,7 @@
 
 mod check;
 mod explain;
+mod inputs;
 mod live;
 mod man;
 mod queries;

@@ -71,7 +71,7 @@ async fn live_queries(
             let (first, second) = collect::samples_around(
                 &client,
                 d,
-                super::check::countdown(d, "queries: second sample in"),
+                super::terminal::countdown(d, "queries: second sample in"),
                 async || collect::collect_statements(&client).await,
             )
             .await?;

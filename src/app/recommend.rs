@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{Outcome, live, report};
+use super::inputs::{host_context, ram_and_cpus};
+use super::{Outcome, live};
 use crate::cli::{
     HostOverrides, ProbeArgs, RecommendArgs, RecommendFormat, StorageArg, TableFormat,
 };
@@ -287,47 +288,6 @@ fn offline_target(args: &RecommendArgs) -> anyhow::Result<Target> {
 /// installed" (PATH = its bin directory, this = an empty directory) or "nothing installed".
 const INSTALL_ROOT_ENV: &str = "PGCACHE_TUNE_INSTALL_ROOT";
 
-/// RAM and CPUs from the flags, or probed on this host (container-aware) for what they
-/// leave out, each with its source for the header.
-pub(super) struct HostSize {
-    pub ram_bytes: u64,
-    pub ram_source: String,
-    pub cpus: u32,
-    pub cpus_source: String,
-}
-
-/// `--ram` and `--cpus`, probing this host only when one is missing (shared by `recommend`
-/// and `redis recommend`, so both see the same host).
-pub(super) fn ram_and_cpus(ram: Option<u64>, cpus: Option<u32>) -> anyhow::Result<HostSize> {
-    let facts = if ram.is_none() || cpus.is_none() {
-        Some(
-            crate::host::probe(None)
-                .context("probing this host (give --ram and --cpus to skip)")?,
-        )
-    } else {
-        None
-    };
-    let (ram_bytes, ram_source) = match (ram, &facts) {
-        (Some(bytes), _) => (bytes, "given".to_string()),
-        (None, Some(f)) => (
-            f.probed_tuning_ram_bytes(),
-            format!("probed, {}", f.limit_description()),
-        ),
-        (None, None) => unreachable!("probed above when --ram is missing"),
-    };
-    let (cpus, cpus_source) = match (cpus, &facts) {
-        (Some(n), _) => (n, "given".to_string()),
-        (None, Some(f)) => (f.usable_cpus.clamp(1, tune::MAX_CPUS), "probed".to_string()),
-        (None, None) => unreachable!("probed above when --cpus is missing"),
-    };
-    Ok(HostSize {
-        ram_bytes,
-        ram_source,
-        cpus,
-        cpus_source,
-    })
-}
-
 /// Inputs from the flags and, for what they leave out, this host's probe and installation.
 fn offline(args: &RecommendArgs) -> anyhow::Result<(TuneInput, Provenance, Option<Target>)> {
     let target = offline_target(args)?;
@@ -397,7 +357,7 @@ fn from_server(args: &RecommendArgs, from: &str) -> anyhow::Result<(TuneInput, P
         profile: args.profile,
         storage: args.storage.unwrap_or(StorageArg::Ssd),
     };
-    let mut host = report::host_context(&flags, Some(&params))?;
+    let mut host = host_context(&flags, Some(&params))?;
     if host.ram_bytes.is_none() || host.cpus.is_none() {
         return Err(exit::usage(format!(
             "--from {}: the server is not on this machine, so its RAM and CPUs are not visible from here; pass --ram and --cpus",

@@ -1,7 +1,7 @@
 //! `redis …`: the shell around the Redis source. Resolves the connection flags (the only
 //! place that reads `REDISCLI_AUTH`), connects, collects facts through `crate::redis`, runs
 //! the pure diagnosis and renders. `redis recommend` sizes the host as `recommend` does
-//! (`super::recommend::ram_and_cpus`) and renders `tune::redis`'s snippet.
+//! (`super::inputs::ram_and_cpus`) and renders `tune::redis`'s snippet.
 
 use super::Outcome;
 use crate::cli::{
@@ -24,7 +24,7 @@ pub(super) fn run(args: &RedisArgs) -> anyhow::Result<Outcome> {
 /// `redis recommend`: the host's RAM and CPUs as `recommend` sees them, the pure
 /// recommendation, the snippet.
 fn recommend(args: &RedisRecommendArgs) -> anyhow::Result<Outcome> {
-    let host = super::recommend::ram_and_cpus(args.ram, args.cpus)?;
+    let host = super::inputs::ram_and_cpus(args.ram, args.cpus)?;
     let input = RedisInput {
         ram_bytes: host.ram_bytes,
         cpus: host.cpus,

@@ -6,13 +6,12 @@ use std::collections::BTreeSet;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::inputs::{host_context, patterns};
 use super::{Outcome, live};
-use crate::cli::{HostOverrides, ReportArgs, ReportFormat};
+use crate::cli::{ReportArgs, ReportFormat};
 use crate::collect::{self, CollectOptions};
 use crate::conninfo::{self, ConnParams};
 use crate::diag::{self, DiagOptions, HostContext, Pattern, Report};
-use crate::exit;
-use crate::tune::Os;
 
 pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let opts = DiagOptions {
@@ -73,61 +72,6 @@ fn redis_conn(url: &str, args: &ReportArgs) -> crate::cli::RedisConnArgs {
         timeout: std::time::Duration::from_secs(5),
         config_command: "CONFIG".to_owned(),
     }
-}
-
-/// Parses repeatable pattern flags; a bad one is a usage error naming the flag.
-pub(super) fn patterns(
-    texts: &[String],
-    flag: &str,
-    parse: fn(&str) -> Result<Pattern, String>,
-) -> anyhow::Result<Vec<Pattern>> {
-    texts
-        .iter()
-        .map(|t| parse(t).map_err(|e| exit::usage(format!("{flag} {t}: {e}"))))
-        .collect()
-}
-
-/// Where the RAM and CPUs of the settings diff come from: the flags, else this machine when
-/// the server is local, else nothing (RAM-based advice is skipped with a note).
-pub(super) fn host_context(
-    flags: &HostOverrides,
-    params: Option<&ConnParams>,
-) -> anyhow::Result<HostContext> {
-    let local = params.is_some_and(ConnParams::is_local);
-    let (mut ram_bytes, mut cpus, mut source) = (flags.ram, flags.cpus, String::new());
-    if local && (ram_bytes.is_none() || cpus.is_none()) {
-        let facts = crate::host::probe(None)?;
-        ram_bytes = ram_bytes.or(Some(facts.probed_tuning_ram_bytes()));
-        cpus = cpus.or(Some(facts.usable_cpus));
-        source = format!(
-            "this host (the server is local): probed, {}",
-            facts.limit_description()
-        );
-    }
-    if flags.ram.is_some() {
-        source = if flags.cpus.is_some() || !local {
-            "given (--ram/--cpus)".to_string()
-        } else {
-            "given (--ram), CPUs probed".to_string()
-        };
-    } else if !local {
-        source = match params {
-            Some(p) => format!(
-                "remote server ({}): its RAM is not visible from here; pass --ram and --cpus for RAM-based advice",
-                p.redacted()
-            ),
-            None => "statistics file: RAM unknown; pass --ram and --cpus for RAM-based advice"
-                .to_string(),
-        };
-    }
-    Ok(HostContext {
-        ram_bytes,
-        cpus,
-        source,
-        os: Os::this_host(),
-        storage: flags.storage.into(),
-        profile: flags.profile.into(),
-    })
 }
 
 async fn live_report(

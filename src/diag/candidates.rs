@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::queries::{Measured, Totals};
+use super::measured::{Measured, Totals};
 use super::text::{format_count, format_ratio};
 use crate::facts::{StatementEntry, StatementKey};
 

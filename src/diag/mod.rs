@@ -17,6 +17,7 @@ mod counters;
 pub mod explain;
 mod findings;
 pub mod matviews;
+pub mod measured;
 mod memory;
 pub mod pattern;
 pub mod queries;

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{self, Candidate, Churn};
+pub use super::measured::{Measured, QueryWindow, Totals, WindowKind};
 use super::text::{format_count, format_ratio};
 use crate::facts::{
     StatementCounters, StatementEntry, StatementKey, StatementsFacts, StatementsStatus,
@@ -68,48 +69,6 @@ impl Sort {
             Sort::Temp => c.temp_blks_written as f64,
         }
     }
-}
-
-/// What span the counters cover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WindowKind {
-    /// Since the extension's last reset.
-    Lifetime,
-    /// Between two samples of this run (`--interval`).
-    Interval,
-    /// Since a saved snapshot (`--since FILE`).
-    Since,
-}
-
-/// The window of the numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct QueryWindow {
-    /// Kind of window.
-    pub kind: WindowKind,
-    /// Start (server clock, epoch seconds); `None` for a lifetime window whose start the
-    /// extension does not record (before 1.9).
-    pub start_epoch: Option<f64>,
-    /// End (server clock, epoch seconds).
-    pub end_epoch: f64,
-}
-
-/// Counters over a window, ready to rank.
-#[derive(Debug, Clone)]
-pub struct Measured {
-    /// The window.
-    pub window: QueryWindow,
-    /// Entries with at least one call in the window, counters over the window.
-    pub entries: Vec<StatementEntry>,
-    /// What the numbers cannot show (evictions, resets, hidden entries, read times off).
-    pub notes: Vec<String>,
-    /// `track_io_timing` was on at the end.
-    pub track_io_timing: bool,
-    /// Database names by OID, from the end sample.
-    pub databases: HashMap<u32, String>,
-    /// OID of the database the end sample was taken from: the one whose tables can be
-    /// resolved for candidates.
-    pub connected_dbid: Option<u32>,
 }
 
 /// The one-line note with the exact fix when `facts` could not be read; `None` when it was
@@ -460,21 +419,6 @@ pub struct QueryRow {
     pub read_ms: Option<f64>,
     /// The normalised text (shortened on the server), when it could be fetched.
     pub query: Option<String>,
-}
-
-/// Sums over every visible statement of the window: the denominators of the shares.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct Totals {
-    /// Statements with calls in the window.
-    pub statements: usize,
-    /// Calls.
-    pub calls: i64,
-    /// Execution time, ms.
-    pub exec_ms: f64,
-    /// Shared blocks read.
-    pub shared_blks_read: i64,
-    /// Temp blocks written.
-    pub temp_blks_written: i64,
 }
 
 /// The queries section: the list, the cache candidates, and what the numbers cannot show.

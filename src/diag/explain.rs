@@ -103,9 +103,7 @@ impl Buffers {
 
     /// Shared hits over shared hits + reads, in percent; `None` without any.
     pub fn hit_percent(&self) -> Option<f64> {
-        let total = self.shared_hit + self.shared_read;
-        #[allow(clippy::cast_precision_loss)]
-        (total > 0).then(|| 100.0 * self.shared_hit as f64 / total as f64)
+        super::hit_ratio(self.shared_hit, self.shared_read).map(|r| 100.0 * r)
     }
 }
 

@@ -470,7 +470,6 @@ pub(crate) fn row(
 ) -> QueryRow {
     let c = &e.counters;
     let calls = c.calls.max(1) as f64;
-    let touched = c.shared_blks_hit.saturating_add(c.shared_blks_read);
     QueryRow {
         queryid: e.key.queryid,
         userid: e.key.userid,
@@ -485,7 +484,7 @@ pub(crate) fn row(
         shared_blks_read: c.shared_blks_read,
         shared_blks_dirtied: c.shared_blks_dirtied,
         shared_blks_written: c.shared_blks_written,
-        hit_ratio: ratio(c.shared_blks_hit as f64, touched as f64),
+        hit_ratio: super::hit_ratio(c.shared_blks_hit, c.shared_blks_read),
         read_share: ratio(c.shared_blks_read as f64, totals.shared_blks_read as f64),
         time_share: ratio(c.exec_ms, totals.exec_ms),
         temp_blks_read: c.temp_blks_read,

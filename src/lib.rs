@@ -17,6 +17,7 @@ pub mod gate;
 pub mod host;
 pub mod redis;
 pub mod render;
+pub mod sqllex;
 pub mod statement;
 pub mod tune;
 pub mod units;

@@ -2,23 +2,19 @@
 //! text is exactly one read-only query — a `SELECT`, `WITH … SELECT`, `VALUES` or `TABLE`
 //! statement — because `EXPLAIN ANALYZE` *runs* the statement.
 //!
-//! Why a hand-written lexer and not a parser crate: `pg_query` embeds PostgreSQL's C parser
-//! (a C toolchain and a large build for one check), and `sqlparser-rs`'s PostgreSQL dialect
-//! both refuses valid PostgreSQL (`TABLE t`, nested comments, operators of extensions) and
-//! would be a new dependency. The gate does not need a syntax tree: it needs to know where
-//! comments, string literals (including `E''` escapes and dollar quoting) and quoted
-//! identifiers begin and end, so that a `;` or a keyword inside them is data; everything
-//! else is a word, a number, a parameter or punctuation. The rules then look at the bare
-//! words only, and err on the side of refusing: a column that is really named `update` or
-//! `into` must be written quoted (`"update"`), which the message says.
-//!
-//! Plain `'…'` literals are lexed as with `standard_conforming_strings = on` (the default
-//! since PostgreSQL 9.1); the shell sets it so for the transaction, so the server reads the
-//! text as the gate did.
+//! The gate does not need a syntax tree: the shared lexer (`sqllex`, which says why it is
+//! hand-written) knows where comments, string literals (including `E''` escapes and dollar
+//! quoting) and quoted identifiers begin and end, so that a `;` or a keyword inside them is
+//! data. The rules then look at the bare words only, and err on the side of refusing: a
+//! column that is really named `update` or `into` must be written quoted (`"update"`),
+//! which the message says. Plain literals are lexed with `standard_conforming_strings = on`;
+//! the shell sets it so for the transaction, so the server reads the text as the gate did.
 //!
 //! This is one of three fences, not the only one: the statement also runs through the
 //! extended protocol (which the server refuses for several statements) inside a
 //! `BEGIN READ ONLY` transaction that is rolled back.
+
+use crate::sqllex::{Token, lex};
 
 /// Why a statement was refused, as one line for stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,169 +29,6 @@ impl std::fmt::Display for Refusal {
 /// What [`check`] accepts, for messages.
 pub const ACCEPTED: &str = "one SELECT, WITH … SELECT, VALUES or TABLE statement";
 
-/// One lexical token; literals and quoted identifiers carry no text because no rule needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    /// A bare word (keyword or unquoted identifier), lowercased.
-    Word(String),
-    /// A quoted identifier (`"…"`, `U&"…"`).
-    Quoted,
-    /// A string literal of any kind (`'…'`, `E'…'`, `$tag$…$tag$`).
-    Literal,
-    /// A number.
-    Number,
-    /// A positional parameter (`$1`).
-    Param,
-    Semicolon,
-    Open,
-    Close,
-    /// A backslash: psql's meta-commands (`\gexec`) are not SQL.
-    Backslash,
-    /// Any other operator or punctuation character.
-    Punct,
-}
-
-/// Characters PostgreSQL allows in an unquoted identifier after the first one.
-fn ident_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()
-}
-
-/// Characters that may start an unquoted identifier.
-fn ident_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_' || !c.is_ascii()
-}
-
-/// Splits `sql` into tokens, skipping whitespace and comments. An unterminated comment,
-/// literal or quoted identifier is refused: the server would read the rest differently.
-fn lex(sql: &str) -> Result<Vec<Token>, Refusal> {
-    let chars: Vec<char> = sql.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    let n = chars.len();
-    let at = |i: usize| chars.get(i).copied();
-    while i < n {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '-' && at(i + 1) == Some('-') {
-            while i < n && chars[i] != '\n' && chars[i] != '\r' {
-                i += 1;
-            }
-        } else if c == '/' && at(i + 1) == Some('*') {
-            // PostgreSQL's block comments nest, unlike C's.
-            let mut depth = 0usize;
-            loop {
-                if i >= n {
-                    return Err(refuse("an unterminated /* comment"));
-                }
-                if chars[i] == '/' && at(i + 1) == Some('*') {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && at(i + 1) == Some('/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if c == '\'' {
-            i = skip_quoted(&chars, i + 1, '\'', false)
-                .ok_or_else(|| refuse("an unterminated string literal"))?;
-            tokens.push(Token::Literal);
-        } else if c == '"' {
-            i = skip_quoted(&chars, i + 1, '"', false)
-                .ok_or_else(|| refuse("an unterminated quoted identifier"))?;
-            tokens.push(Token::Quoted);
-        } else if c == '$' {
-            if at(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-                i += 1;
-                while at(i).is_some_and(|d| d.is_ascii_digit()) {
-                    i += 1;
-                }
-                tokens.push(Token::Param);
-            } else if let Some(tag_end) = dollar_tag(&chars, i) {
-                let tag: Vec<char> = chars[i..=tag_end].to_vec();
-                let body = tag_end + 1;
-                let close = (body..n)
-                    .find(|&j| chars[j..].starts_with(&tag))
-                    .ok_or_else(|| refuse("an unterminated dollar-quoted string"))?;
-                i = close + tag.len();
-                tokens.push(Token::Literal);
-            } else {
-                i += 1;
-                tokens.push(Token::Punct);
-            }
-        } else if ident_start(c) {
-            let start = i;
-            while at(i).is_some_and(ident_char) {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect::<String>().to_lowercase();
-            // E'…' is the one literal whose backslashes escape (a word directly before the
-            // quote; `U&'…'`, `B'…'`, `X'…'` and `N'…'` quote like plain strings).
-            if word == "e" && at(i) == Some('\'') {
-                i = skip_quoted(&chars, i + 1, '\'', true)
-                    .ok_or_else(|| refuse("an unterminated E'…' string literal"))?;
-                tokens.push(Token::Literal);
-            } else {
-                tokens.push(Token::Word(word));
-            }
-        } else if c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit()))
-        {
-            while at(i).is_some_and(|d| d.is_alphanumeric() || d == '_' || d == '.') {
-                i += 1;
-            }
-            tokens.push(Token::Number);
-        } else {
-            i += 1;
-            tokens.push(match c {
-                ';' => Token::Semicolon,
-                '(' | '[' => Token::Open,
-                ')' | ']' => Token::Close,
-                '\\' => Token::Backslash,
-                _ => Token::Punct,
-            });
-        }
-    }
-    Ok(tokens)
-}
-
-/// The index after the closing `quote` of a literal whose body starts at `i`; a doubled
-/// quote is one quote character, and with `backslash` a backslash escapes the next
-/// character. `None` when it never closes.
-fn skip_quoted(chars: &[char], mut i: usize, quote: char, backslash: bool) -> Option<usize> {
-    while i < chars.len() {
-        let c = chars[i];
-        if backslash && c == '\\' {
-            i += 2;
-        } else if c == quote {
-            if chars.get(i + 1) == Some(&quote) {
-                i += 2;
-            } else {
-                return Some(i + 1);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    None
-}
-
-/// When a dollar-quote opening tag (`$$` or `$tag$`) starts at `i`, the index of its closing
-/// `$`. The tag follows identifier rules, except that it cannot contain `$`.
-fn dollar_tag(chars: &[char], i: usize) -> Option<usize> {
-    let mut j = i + 1;
-    if chars.get(j).is_some_and(|&c| ident_start(c)) {
-        while chars.get(j).is_some_and(|&c| ident_char(c) && c != '$') {
-            j += 1;
-        }
-    }
-    (chars.get(j) == Some(&'$')).then_some(j)
-}
-
 fn refuse(what: &str) -> Refusal {
     Refusal(format!("not explained: {what}; explain accepts {ACCEPTED}"))
 }
@@ -205,8 +38,11 @@ fn refuse(what: &str) -> Refusal {
 /// several statements, DML or DDL, data-modifying `WITH`, `SELECT … INTO`, row locks
 /// (`FOR UPDATE`/`SHARE`), `EXPLAIN`, `COPY`, `CALL`, parameters, psql meta-commands.
 pub fn check(sql: &str) -> Result<(), Refusal> {
-    let mut tokens = lex(sql)?;
-    while tokens.last() == Some(&Token::Semicolon) {
+    let (mut tokens, open) = lex(sql);
+    if let Some(open) = open {
+        return Err(refuse(open.describe()));
+    }
+    while tokens.last() == Some(&Token::Punct(';')) {
         tokens.pop();
     }
     if tokens.is_empty() {
@@ -214,10 +50,10 @@ pub fn check(sql: &str) -> Result<(), Refusal> {
             "the statement is empty (only blanks, comments or semicolons); explain accepts {ACCEPTED}"
         )));
     }
-    if tokens.contains(&Token::Semicolon) {
+    if tokens.contains(&Token::Punct(';')) {
         return Err(refuse("several statements (a ';' before the end)"));
     }
-    if tokens.contains(&Token::Backslash) {
+    if tokens.contains(&Token::Punct('\\')) {
         return Err(refuse(
             "a backslash outside a literal (psql meta-commands are not SQL)",
         ));
@@ -227,7 +63,7 @@ pub fn check(sql: &str) -> Result<(), Refusal> {
             "a parameter ($1): explain cannot bind values, write them into the statement",
         ));
     }
-    let first = tokens.iter().find(|t| **t != Token::Open);
+    let first = tokens.iter().find(|t| **t != Token::Punct('('));
     match first {
         Some(Token::Word(w)) if matches!(w.as_str(), "select" | "with" | "values" | "table") => {}
         Some(Token::Word(w)) => {

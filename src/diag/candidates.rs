@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::measured::{Measured, Totals};
 use super::text::{format_count, format_ratio};
 use crate::facts::{StatementEntry, StatementKey};
+use crate::sqllex::{Token, lex};
 
 /// Fewer calls than this in the window: not worth a cache.
 pub const MIN_CALLS: i64 = 100;
@@ -129,81 +130,6 @@ const VOLATILE: &[&str] = &[
     "txid_current",
     "gen_random_uuid",
 ];
-
-/// A token of a query text: what the FROM/JOIN reader needs, nothing more.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    /// A bare word, lowercased.
-    Word(String),
-    /// A double-quoted identifier, as written inside the quotes.
-    Quoted(String),
-    /// One punctuation character.
-    Punct(char),
-    /// A string literal or parameter (contents irrelevant).
-    Value,
-}
-
-fn tokens(text: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {}
-            '-' if chars.peek() == Some(&'-') => {
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        break;
-                    }
-                }
-            }
-            '\'' => {
-                // '' inside a literal is an escaped quote: two literals in a row read the same.
-                for n in chars.by_ref() {
-                    if n == '\'' {
-                        break;
-                    }
-                }
-                out.push(Token::Value);
-            }
-            '"' => {
-                let mut name = String::new();
-                while let Some(n) = chars.next() {
-                    if n == '"' {
-                        if chars.peek() == Some(&'"') {
-                            chars.next();
-                            name.push('"');
-                        } else {
-                            break;
-                        }
-                    } else {
-                        name.push(n);
-                    }
-                }
-                out.push(Token::Quoted(name));
-            }
-            '$' => {
-                while chars.peek().is_some_and(char::is_ascii_digit) {
-                    chars.next();
-                }
-                out.push(Token::Value);
-            }
-            c if c.is_alphanumeric() || c == '_' => {
-                let mut word = String::from(c);
-                while let Some(&n) = chars.peek() {
-                    if n.is_alphanumeric() || n == '_' || n == '$' {
-                        word.push(n);
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-                out.push(Token::Word(word.to_lowercase()));
-            }
-            c => out.push(Token::Punct(c)),
-        }
-    }
-    out
-}
 
 /// Keywords after which `(` opens a subquery or a list, not a function's arguments.
 const NOT_FUNCTIONS: &[&str] = &[
@@ -346,9 +272,11 @@ pub fn relations(text: &str) -> (Vec<(Option<String>, String)>, bool) {
         function: bool,
         in_from: bool,
     }
-    let t = tokens(text);
+    // A text pg_stat_statements stored shortened (or that never closes a literal) is read
+    // up to where it stops, and its list is then incomplete.
+    let (t, open) = lex(text);
     let mut out = Vec::new();
-    let mut complete = true;
+    let mut complete = open.is_none();
     let mut levels = vec![Level {
         function: false,
         in_from: false,
@@ -394,7 +322,7 @@ pub fn relations(text: &str) -> (Vec<(Option<String>, String)>, bool) {
 
 /// Why a text is not a cache candidate, or `None` when it could be one.
 pub fn not_cacheable(text: &str) -> Option<&'static str> {
-    let t = tokens(text);
+    let (t, _) = lex(text);
     let first = t.iter().find_map(|tok| match tok {
         Token::Word(w) => Some(w.as_str()),
         _ => None,
@@ -589,6 +517,19 @@ mod tests {
             .into_iter()
             .map(|(s, n)| s.map_or(n.clone(), |s| format!("{s}.{n}")))
             .collect()
+    }
+
+    #[test]
+    fn comments_and_every_literal_form_hide_table_names() {
+        // The shared lexer: nested block comments, E'' escapes and dollar quotes are data.
+        let text = "select a from t /* join x /* nested */ join y */ \
+                    where b = E'it\\' join z' or c = $q$ from w $q$";
+        assert_eq!(names(text), ["t"]);
+        assert!(relations(text).1);
+        // pg_stat_statements may store a shortened text: read up to the cut, incomplete.
+        let (rels, complete) = relations("select a from t, u where b = 'cut off");
+        assert_eq!(rels.len(), 2);
+        assert!(!complete);
     }
 
     #[test]

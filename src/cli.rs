@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod redis;
 pub use redis::{
-    RedisArgs, RedisCommand, RedisConnArgs, RedisPolicyArg, RedisRecommendArgs, RedisReportArgs,
+    RedisArgs, RedisCheckArgs, RedisCommand, RedisConnArgs, RedisPolicyArg, RedisRecommendArgs,
+    RedisReportArgs, RedisSnapshotArgs,
 };
 
 use crate::tune::{MAX_CONNECTIONS, MAX_CPUS, MAX_PG_VERSION, MIN_CONNECTIONS, MIN_PG_VERSION};

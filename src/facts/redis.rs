@@ -264,3 +264,13 @@ impl RedisSample {
         self.counters.get(name).copied()
     }
 }
+
+/// The file `redis snapshot` writes: the [`SNAPSHOT_FORMAT`](crate::facts::SNAPSHOT_FORMAT)
+/// number (read first, as for PostgreSQL's snapshots) and the sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedisSnapshot {
+    /// The writer's snapshot format.
+    pub format: u32,
+    /// The counters.
+    pub redis: RedisSample,
+}

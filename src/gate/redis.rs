@@ -109,9 +109,8 @@ pub fn check(
                 start_epoch: start.epoch,
                 end_epoch: end.epoch,
             };
-            let diff = comparable(start, end).and_then(|()| {
-                window::difference(&[counter(start, name)], &[counter(end, name)])
-            });
+            let diff = comparable(start, end)
+                .and_then(|()| window::difference(&[counter(start, name)], &[counter(end, name)]));
             match diff {
                 Ok(counters) => (counters, w),
                 Err(reason) => return Verdict::unknown(Reason::Unusable(reason), Some(w)),
@@ -172,7 +171,10 @@ mod tests {
         );
         assert_eq!(v.status, Status::Critical, "{v:?}");
         assert_eq!(v.items[0].hit_ratio, Some(0.75));
-        assert_eq!((v.items[0].counter.hits, v.items[0].counter.reads), (300, 100));
+        assert_eq!(
+            (v.items[0].counter.hits, v.items[0].counter.reads),
+            (300, 100)
+        );
         assert_eq!(v.window.as_ref().map(Window::seconds), Some(30.0));
         let v = check(
             Some((&before, WindowKind::Since)),
@@ -234,7 +236,9 @@ mod tests {
         assert_eq!(unusable(&earlier), Unusable::SnapshotNewer);
         // Misses alone going down is a reset too, with hits grown past their old value.
         let mut misses = sample(900, 50, 130, 1_030.0);
-        misses.counters.insert("total_commands_processed".into(), 2_000);
+        misses
+            .counters
+            .insert("total_commands_processed".into(), 2_000);
         assert!(matches!(
             unusable(&misses),
             Unusable::CounterDecreased { ref counter, others: 0, .. } if counter == "keyspace_misses"

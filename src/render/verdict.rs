@@ -203,7 +203,11 @@ pub fn human(v: &Verdict) -> String {
 /// The summary line shared by the human and Nagios formats.
 fn summary(v: &Verdict) -> String {
     if let Some(reason) = &v.reason {
-        return format!("{}: {}", v.status.as_str(), reason_text(reason, unit(v), &terminal));
+        return format!(
+            "{}: {}",
+            v.status.as_str(),
+            reason_text(reason, unit(v), &terminal)
+        );
     }
     let judged: Vec<&Item> = v.items.iter().filter(|i| !i.insufficient).collect();
     let failing = judged.iter().filter(|i| i.status != Status::Ok).count();

@@ -375,7 +375,8 @@ fn thresholds_give_the_nagios_exit_codes_in_every_format() {
             dir.path(),
         );
         assert_eq!(r.code, code, "{r:?}");
-        junit_valid(&r.stdout);
+        support::junit_schema_errors(&r.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", r.stdout));
         assert_eq!(r.stdout.contains("<failure "), code != 0, "{r:?}");
         let r = run(&server, &base, dir.path());
         assert_eq!(r.code, code, "{r:?}");
@@ -509,31 +510,4 @@ fn a_server_with_config_renamed_away_is_checked_from_info() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("PGCACHE_TUNE UNKNOWN - "), "{stdout}");
     assert!(stdout.contains("password"), "{stdout}");
-}
-
-/// Validates JUnit output against the vendored schema, as tests/check_cli.rs does.
-fn junit_valid(doc: &str) {
-    use std::io::Write as _;
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-jenkins.xsd");
-    let mut child = StdCommand::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(&schema)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("xmllint (libxml2-utils) validates JUnit output: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(doc.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{doc}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

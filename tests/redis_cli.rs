@@ -17,6 +17,21 @@ fn run(args: &[&str]) -> (Option<i32>, String, Vec<u8>) {
     )
 }
 
+/// Runs `args`, which must fail with `code`: one line on stderr containing `needle`, no
+/// password echoed, nothing on stdout.
+fn assert_one_line_error(args: &[&str], code: i32, needle: &str) {
+    let (status, stderr, stdout) = run(args);
+    assert_eq!(status, Some(code), "{args:?}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr} lacks {needle}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "{args:?}: password echoed: {stderr}"
+    );
+    assert!(stdout.is_empty(), "{args:?}");
+}
+
 /// A loopback port nobody listens on.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -82,16 +97,7 @@ fn bad_input_gets_one_line_and_its_exit_code() {
         ),
     ];
     for (args, code, needle) in cases {
-        let (status, stderr, stdout) = run(&args);
-        assert_eq!(status, Some(code), "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr} lacks {needle}");
-        assert!(
-            !stderr.contains("s3cret"),
-            "{args:?}: password echoed: {stderr}"
-        );
-        assert!(stdout.is_empty(), "{args:?}");
+        assert_one_line_error(&args, code, needle);
     }
 }
 
@@ -189,16 +195,7 @@ fn redis_check_and_snapshot_bad_input() {
     ];
     for (args, code, needle) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (status, stderr, stdout) = run(&args);
-        assert_eq!(status, Some(code), "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr} lacks {needle}");
-        assert!(
-            !stderr.contains("s3cret"),
-            "{args:?}: password echoed: {stderr}"
-        );
-        assert!(stdout.is_empty(), "{args:?}");
+        assert_one_line_error(&args, code, needle);
     }
     assert!(!std::path::Path::new("/tmp/never-written.json").exists());
 }

@@ -199,3 +199,38 @@ fn redis_check_and_snapshot_bad_input() {
     }
     assert!(!std::path::Path::new("/tmp/never-written.json").exists());
 }
+
+#[test]
+fn redis_check_and_snapshot_have_help_and_man_pages() {
+    let help = |args: &[&str]| {
+        let (code, stderr, stdout) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        String::from_utf8(stdout).unwrap()
+    };
+    let redis = help(&["redis", "--help"]);
+    assert!(
+        redis.contains("check") && redis.contains("snapshot"),
+        "{redis}"
+    );
+    let check = help(&["redis", "check", "--help"]);
+    for flag in [
+        "--warning",
+        "--critical",
+        "--min-lookups",
+        "--on-insufficient",
+        "--interval",
+        "--since",
+        "--config",
+        "--format",
+        "--password-file",
+    ] {
+        assert!(check.contains(flag), "{flag} in:\n{check}");
+    }
+    // CONFIG is never sent by a check, so it has no flag for CONFIG's name.
+    assert!(!check.contains("--config-command"), "{check}");
+    let page = help(&["man", "redis-check"]);
+    assert!(page.contains("min\\-lookups"), "{page}");
+    assert!(page.contains("redis check: CRITICAL"), "{page}");
+    let page = help(&["man", "redis-snapshot"]);
+    assert!(page.contains("\\-\\-output"), "{page}");
+}

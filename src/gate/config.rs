@@ -391,6 +391,9 @@ critical = 50
                 .unwrap_err()
                 .contains("redis.min_lookups must be zero or more")
         );
+        // The keyspace scope is redis check's own, never a PostgreSQL check's.
+        let err = p("scopes = [\"keyspace\"]\n").unwrap_err();
+        assert!(err.contains("keyspace"), "{err}");
     }
 
     #[test]

@@ -298,37 +298,34 @@ fn config_resetstat_in_the_window_is_unknown_naming_the_counter() {
 }
 
 #[test]
-fn a_new_run_id_is_unknown() {
-    let Some(first) = RedisServer::start(RedisOptions::default()) else {
+fn a_restart_is_unknown() {
+    let Some(server) = RedisServer::start(RedisOptions::default()) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("s.json");
     let s = snap.to_str().unwrap();
-    load_keys(&first, 10);
-    let r = run(
-        &first,
-        &["redis", "snapshot", &first.unix_url(), "-o", s],
-        dir.path(),
-    );
+    let url = server.unix_url();
+    load_keys(&server, 10);
+    lookups(&server, 10, 30, 10);
+    let r = run(&server, &["redis", "snapshot", &url, "-o", s], dir.path());
     assert_eq!(r.code, 0, "{r:?}");
     let old: Value = serde_json::from_str(&std::fs::read_to_string(&snap).unwrap()).unwrap();
-    drop(first);
-    // Another process (what a restart gives): a new run_id, counters from zero.
-    let Some(second) = RedisServer::start(RedisOptions::default()) else {
-        return;
-    };
-    load_keys(&second, 10);
-    lookups(&second, 10, 300, 100);
+    // The same server restarted (same config, socket and URL): a new run_id, counters and
+    // uptime from zero, and more lookups than before, so only the restart shows.
+    let server = server.restart().expect("restarts");
+    load_keys(&server, 10);
+    lookups(&server, 10, 300, 100);
     let (code, doc) = check_json(
-        &second,
-        &second.unix_url(),
+        &server,
+        &url,
         &["--since", s, "--critical", "50"],
         dir.path(),
     );
     assert_eq!(code, 3, "{doc}");
     assert_eq!(doc["reason_detail"]["kind"], "run_id_changed", "{doc}");
     assert_eq!(doc["reason_detail"]["before"], old["redis"]["run_id"]);
+    assert_ne!(doc["reason_detail"]["after"], old["redis"]["run_id"]);
     assert!(
         doc["reason"].as_str().unwrap().contains("restarted"),
         "{doc}"

@@ -237,6 +237,13 @@ fn config_resetstat_in_the_window_is_unknown_naming_the_counter() {
     let s = snap.to_str().unwrap();
     let r = run(&server, &["redis", "snapshot", &url, "-o", s], dir.path());
     assert_eq!(r.code, 0, "{r:?}");
+    // `-o -` writes the same document to stdout.
+    let r = run(&server, &["redis", "snapshot", &url, "-o", "-"], dir.path());
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["format"], 1);
+    assert_eq!(doc["redis"]["counters"]["keyspace_hits"], 600);
+    assert_eq!(doc["redis"]["counters"]["keyspace_misses"], 200);
     // RESETSTAT keeps run_id and uptime: only the counters going down show it.
     assert_eq!(server.cli(&["CONFIG", "RESETSTAT"]).trim(), "OK");
     lookups(&server, 20, 300, 100);

@@ -53,8 +53,8 @@ pub enum Command {
     /// most, sequential scans over large tables and the statement's hit ratio.
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
-    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`), or
-    /// configure one (`redis recommend`).
+    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`), gate on
+    /// its hit ratio (`redis check`, `redis snapshot`), or configure one (`redis recommend`).
     Redis(RedisArgs),
     /// Show which statements cause the reads (pg_stat_statements), and which could be
     /// answered by a cache instead.

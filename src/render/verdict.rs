@@ -52,8 +52,9 @@ fn unit(v: &Verdict) -> &'static str {
         .map_or("blocks", |i| i.counter.scope.unit_word())
 }
 
-/// The reason in words (`unit`: what the items count, see [`unit`]); `name` turns a server-provided name into what the format can hold
-/// (sanitised for a terminal, raw for JSON and XML, which escape it themselves).
+/// The reason in words (`unit`: what the items count, see [`unit`]); `name` turns a
+/// server-provided name into what the format can hold (sanitised for a terminal, raw for
+/// JSON and XML, which escape it themselves).
 fn reason_text(reason: &Reason, unit: &str, name: &dyn Fn(&str) -> String) -> String {
     match reason {
         Reason::Unusable(u) => match u {

@@ -287,7 +287,7 @@ fn config_resetstat_in_the_window_is_unknown_naming_the_counter() {
     let child = spawn_interval_check(
         &server,
         &url,
-        &["--interval", "3s", "--critical", "50", "--format", "json"],
+        &["--interval", "5s", "--critical", "50", "--format", "json"],
     );
     assert_eq!(server.cli(&["CONFIG", "RESETSTAT"]).trim(), "OK");
     lookups(&server, 20, 500, 0);

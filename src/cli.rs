@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod redis;
 pub use redis::{
-    RedisArgs, RedisCommand, RedisConnArgs, RedisPolicyArg, RedisRecommendArgs, RedisReportArgs,
+    RedisArgs, RedisCheckArgs, RedisCommand, RedisConnArgs, RedisPolicyArg, RedisRecommendArgs,
+    RedisReportArgs, RedisSnapshotArgs,
 };
 
 use crate::tune::{MAX_CONNECTIONS, MAX_CPUS, MAX_PG_VERSION, MIN_CONNECTIONS, MIN_PG_VERSION};
@@ -52,8 +53,8 @@ pub enum Command {
     /// most, sequential scans over large tables and the statement's hit ratio.
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
-    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`), or
-    /// configure one (`redis recommend`).
+    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`), gate on
+    /// its hit ratio (`redis check`, `redis snapshot`), or configure one (`redis recommend`).
     Redis(RedisArgs),
     /// Show which statements cause the reads (pg_stat_statements), and which could be
     /// answered by a cache instead.

@@ -52,11 +52,13 @@ impl Exit {
     /// What the code means, for the man pages.
     pub fn meaning(self) -> &'static str {
         match self {
-            Exit::Ok => "Success; check: OK.",
-            Exit::Warning => "check: WARNING, an item is below the warning threshold.",
-            Exit::Critical => "check: CRITICAL, an item is below the critical threshold.",
+            Exit::Ok => "Success; check, redis check: OK.",
+            Exit::Warning => "check, redis check: WARNING, an item is below the warning threshold.",
+            Exit::Critical => {
+                "check, redis check: CRITICAL, an item is below the critical threshold."
+            }
             Exit::Unknown => {
-                "check: UNKNOWN, the result cannot be judged (cannot connect, bad snapshot file, \
+                "check, redis check: UNKNOWN, the result cannot be judged (cannot connect, bad snapshot file, \
                  reset or restart detected, no data)."
             }
             Exit::Usage => {

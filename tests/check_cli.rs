@@ -1838,41 +1838,10 @@ fn the_help_example_pattern_matches_what_it_names() {
     assert!(items(&doc).iter().any(|i| i["name"] == "audit_log"));
 }
 
-/// Validates `doc` against the vendored JUnit schema with xmllint; `Err` carries its
-/// complaint. Under CI a missing xmllint fails (scripts/install-test-deps.sh installs it).
-fn junit_schema_errors(doc: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-jenkins.xsd");
-    let child = std::process::Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(&schema)
-        .arg("-")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => panic!("xmllint (libxml2-utils) is needed to validate JUnit output: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(doc.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 #[test]
 fn the_schema_check_catches_invalid_junit() {
     let good = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase name=\"c\"/></testsuite></testsuites>\n";
-    assert_eq!(junit_schema_errors(good), Ok(()));
+    assert_eq!(support::junit_schema_errors(good), Ok(()));
     for bad in [
         good.replace("<testsuites>", "<testsuites skipped=\"0\">"),
         good.replace(" errors=\"0\"", ""),
@@ -1881,7 +1850,7 @@ fn the_schema_check_catches_invalid_junit() {
         good.replace("name=\"c\"", "name=\"\u{1}\""),
         good.replace("</testsuites>", ""),
     ] {
-        assert!(junit_schema_errors(&bad).is_err(), "{bad}");
+        assert!(support::junit_schema_errors(&bad).is_err(), "{bad}");
     }
 }
 
@@ -1949,7 +1918,8 @@ fn junit_validates_against_the_ci_schema_whatever_the_names() {
     ];
     for args in &runs {
         let r = lab.check(&[&args[..], &["--format", "junit"]].concat());
-        junit_schema_errors(&r.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", r.stdout));
+        support::junit_schema_errors(&r.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", r.stdout));
         assert!(
             !r.stdout
                 .contains(['\u{FFFE}', '\u{FFFF}', '\u{FDD0}', '\u{1}'])

@@ -43,9 +43,10 @@ impl Plan {
     }
 }
 
-/// The config file's contents and its path (`None` when there is no file).
-fn read_config(args: &CheckArgs) -> anyhow::Result<(Config, Option<PathBuf>)> {
-    let path: Option<PathBuf> = match &args.config {
+/// The config file's contents and its path (`None` when there is no file): `--config`, or
+/// `pgcache-tune.toml` in the current directory when present. `redis check` reads it too.
+pub(super) fn read_config(config: Option<&PathBuf>) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    let path: Option<PathBuf> = match config {
         Some(p) => Some(p.clone()),
         None => Some(PathBuf::from(config::FILE_NAME)).filter(|p| p.is_file()),
     };
@@ -64,7 +65,7 @@ fn read_config(args: &CheckArgs) -> anyhow::Result<(Config, Option<PathBuf>)> {
 }
 
 fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
-    let (cfg, cfg_path) = read_config(args)?;
+    let (cfg, cfg_path) = read_config(args.config.as_ref())?;
     let warning = args.warning.or(cfg.warning.map(|p| p.0));
     let critical = args
         .min_hit_ratio
@@ -196,7 +197,17 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
 
 pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let plan = plan(args)?;
-    let verdict = match measure(args, &plan) {
+    conclude(measure(args, &plan), args.format)
+}
+
+/// The end of a check (`check`, `redis check`): a measurement that failed for any reason but
+/// bad flags becomes UNKNOWN with the error on stderr; the verdict is rendered in `format`
+/// and its state is the exit code.
+pub(super) fn conclude(
+    measured: anyhow::Result<Verdict>,
+    format: CheckFormat,
+) -> anyhow::Result<Outcome> {
+    let verdict = match measured {
         Ok(v) => v,
         // Bad flags stay usage errors; everything else is "cannot judge".
         Err(e) if classify(&e) == Exit::Usage => return Err(e),
@@ -214,7 +225,7 @@ pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
     for warning in crate::render::verdict::warnings(&verdict) {
         eprintln!("warning: {warning}");
     }
-    let text = match args.format {
+    let text = match format {
         // Already said on stderr; the human format has nothing to add on stdout.
         CheckFormat::Human if verdict.window.is_none() => String::new(),
         CheckFormat::Human => crate::render::verdict::human(&verdict),

@@ -25,7 +25,7 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let redis = args
         .redis
         .iter()
-        .map(|url| super::redis::live_report(&redis_conn(url, args)))
+        .map(|url| super::redis::live_report(&redis_conn(url, args), "CONFIG"))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let report = if let Some(path) = &args.stats_from {
         let snap = collect::load_snapshot(path)?;
@@ -70,7 +70,6 @@ fn redis_conn(url: &str, args: &ReportArgs) -> crate::cli::RedisConnArgs {
         cacert: args.redis_cacert.clone(),
         connect_timeout: std::time::Duration::from_secs(5),
         timeout: std::time::Duration::from_secs(5),
-        config_command: "CONFIG".to_owned(),
     }
 }
 

@@ -29,6 +29,15 @@ fn json_reason(err: &serde_json::Error) -> String {
 
 /// Reads a snapshot written by [`save_snapshot`] (or captured as a fixture).
 pub fn load_snapshot(path: &Path) -> anyhow::Result<StatsSnapshot> {
+    let snap: StatsSnapshot = load_json(path)?;
+    check_ranges(&snap)
+        .map_err(|field| exit::data(format!("snapshot {}: {field}", path.display())))?;
+    Ok(snap)
+}
+
+/// Reads any snapshot file (this one's, `redis snapshot`'s) as `T`, after checking its
+/// `format` number; failures are one line naming the file.
+pub fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let shown = path.display();
     let text = fs::read_to_string(path)
         .map_err(|e| exit::io(format!("cannot read snapshot {shown}: {}", io_reason(&e))))?;
@@ -63,14 +72,12 @@ pub fn load_snapshot(path: &Path) -> anyhow::Result<StatsSnapshot> {
             )));
         }
     }
-    let snap: StatsSnapshot = serde_json::from_str(&text).map_err(|e| {
+    serde_json::from_str(&text).map_err(|e| {
         exit::data(format!(
             "snapshot {shown} is not a valid snapshot: {}",
             json_reason(&e)
         ))
-    })?;
-    check_ranges(&snap).map_err(|field| exit::data(format!("snapshot {shown}: {field}")))?;
-    Ok(snap)
+    })
 }
 
 /// Largest counter accepted from a file: 2⁶² blocks (32 ZiB of 8kB pages) is far beyond any
@@ -143,7 +150,7 @@ fn check_ranges(snap: &StatsSnapshot) -> Result<(), String> {
 /// `/dev/null`, a FIFO, `/dev/stdout`) is written into as it is, never replaced: renaming
 /// over `/dev/null` as root would break every program on the machine. The temporary file is
 /// opened with `create_new`, so a symlink planted under its name cannot redirect the write.
-pub fn save_snapshot(path: &Path, snap: &StatsSnapshot) -> anyhow::Result<()> {
+pub fn save_snapshot<T: serde::Serialize>(path: &Path, snap: &T) -> anyhow::Result<()> {
     let shown = path.display();
     let fail =
         |e: &std::io::Error| exit::io(format!("cannot write snapshot {shown}: {}", io_reason(e)));

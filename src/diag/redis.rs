@@ -84,10 +84,14 @@ pub struct RedisCache {
     pub evicted_keys: Option<u64>,
     /// `expired_keys`.
     pub expired_keys: Option<u64>,
-    /// Evictions per second of uptime (a lifetime average).
+    /// Evictions per second, averaged over [`rates_over_seconds`](Self::rates_over_seconds).
     pub evicted_per_second: Option<f64>,
-    /// Expirations per second of uptime (a lifetime average).
+    /// Expirations per second, averaged the same way.
     pub expired_per_second: Option<f64>,
+    /// The seconds the two rates average over: the uptime. INFO keeps no time of the last
+    /// `CONFIG RESETSTAT`, which zeroes the counters but not the uptime, so after one the
+    /// rates read low; `redis check --interval` style windows are the exact alternative.
+    pub rates_over_seconds: Option<u64>,
     /// Writes refused with OOM (`errorstat_OOM`, 6.2+); null when the server does not count.
     pub oom_errors: Option<u64>,
 }
@@ -191,6 +195,7 @@ pub fn diagnose(facts: &RedisFacts) -> RedisReport {
         expired_keys: info.u64("expired_keys"),
         evicted_per_second: per_second(info.u64("evicted_keys")),
         expired_per_second: per_second(info.u64("expired_keys")),
+        rates_over_seconds: server.uptime_seconds,
         oom_errors: info
             .section("errorstats")
             .map(|_| info.error_count("OOM").unwrap_or(0)),

@@ -198,3 +198,79 @@ pub struct RedisFacts {
     /// `DBSIZE` of the selected database.
     pub dbsize: Answer<u64>,
 }
+
+/// INFO fields that only ever grow while a server runs: `CONFIG RESETSTAT` zeroes them and
+/// keeps `run_id` and `uptime_in_seconds`, so one of these going down between two samples is
+/// how a reset in a window shows. The keyspace pair comes first, so it is the one named
+/// when it went down too.
+pub const MONOTONIC_COUNTERS: &[&str] = &[
+    "keyspace_hits",
+    "keyspace_misses",
+    "total_commands_processed",
+    "total_connections_received",
+    "total_net_input_bytes",
+    "total_net_output_bytes",
+    "total_reads_processed",
+    "total_writes_processed",
+    "total_error_replies",
+    "rejected_connections",
+    "expired_keys",
+    "evicted_keys",
+    "sync_full",
+    "sync_partial_ok",
+    "sync_partial_err",
+    "total_forks",
+];
+
+/// One moment of a server's counters: the two ends of a `redis check` window, and what
+/// `redis snapshot` saves for `redis check --since`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedisSample {
+    /// The target, password removed (safe to print).
+    pub target: String,
+    /// INFO `run_id`: a new one means another process (restart) or another server.
+    pub run_id: Option<String>,
+    /// INFO `uptime_in_seconds`.
+    pub uptime_seconds: Option<u64>,
+    /// When the sample was taken, epoch seconds: the server's `server_time_usec` (6.2+), or
+    /// the local clock for older servers.
+    pub epoch: f64,
+    /// The [`MONOTONIC_COUNTERS`] this server reports.
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl RedisSample {
+    /// The sample in `info`; `local_epoch` is the local clock, used when the server does not
+    /// report its own.
+    pub fn from_info(info: &Info, target: &str, local_epoch: f64) -> RedisSample {
+        #[allow(clippy::cast_precision_loss)] // microseconds since 1970 fit f64's 53 bits
+        let epoch = info
+            .u64("server_time_usec")
+            .map_or(local_epoch, |us| us as f64 / 1e6);
+        RedisSample {
+            target: target.to_string(),
+            run_id: info.get("run_id").map(str::to_string),
+            uptime_seconds: info.u64("uptime_in_seconds"),
+            epoch,
+            counters: MONOTONIC_COUNTERS
+                .iter()
+                .filter_map(|name| Some(((*name).to_string(), info.u64(name)?)))
+                .collect(),
+        }
+    }
+
+    /// A counter's value, when the server reports it.
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.counters.get(name).copied()
+    }
+}
+
+/// The file `redis snapshot` writes: the [`SNAPSHOT_FORMAT`](crate::facts::SNAPSHOT_FORMAT)
+/// number (read first, as for PostgreSQL's snapshots) and the sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedisSnapshot {
+    /// The writer's snapshot format.
+    pub format: u32,
+    /// The counters.
+    pub redis: RedisSample,
+}

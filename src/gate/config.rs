@@ -41,6 +41,25 @@ pub struct Config {
     /// Per-item thresholds: `[[override]]` tables.
     #[serde(rename = "override", default)]
     pub overrides: Vec<OverrideEntry>,
+    /// `redis check`'s keys: a `[redis]` table of their own, because a cache in front of
+    /// PostgreSQL runs at other ratios than shared_buffers (`check` ignores it, and
+    /// `redis check` reads nothing else).
+    pub redis: Option<RedisConfig>,
+}
+
+/// The `[redis]` table, for `redis check`: the same keys as `--warning`, `--critical`,
+/// `--min-lookups` and `--on-insufficient`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Same as `redis check --warning`.
+    pub warning: Option<Percent>,
+    /// Same as `redis check --critical`.
+    pub critical: Option<Percent>,
+    /// Same as `redis check --min-lookups`.
+    pub min_lookups: Option<i64>,
+    /// Same as `redis check --on-insufficient`.
+    pub on_insufficient: Option<OnInsufficient>,
 }
 
 /// One `[[override]]` table.
@@ -249,7 +268,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             path.display()
         ));
     }
-    for (what, value) in [("min_blocks", config.min_blocks)].into_iter().chain(
+    let redis_floor = config.redis.as_ref().and_then(|r| r.min_lookups);
+    for (what, value) in [
+        ("min_blocks", config.min_blocks),
+        ("redis.min_lookups", redis_floor),
+    ]
+    .into_iter()
+    .chain(
         config
             .overrides
             .iter()
@@ -340,6 +365,35 @@ critical = 50
                 .unwrap_err()
                 .contains("match")
         );
+    }
+
+    #[test]
+    fn redis_table() {
+        let c = p("critical = 99\n[redis]\nwarning = 90\ncritical = \"80%\"\nmin_lookups = 500\non_insufficient = \"critical\"\n").unwrap();
+        let r = c.redis.expect("[redis]");
+        assert_eq!(c.critical, Some(Percent(99.0)));
+        assert_eq!(r.warning, Some(Percent(90.0)));
+        assert_eq!(r.critical, Some(Percent(80.0)));
+        assert_eq!(r.min_lookups, Some(500));
+        assert_eq!(r.on_insufficient, Some(OnInsufficient::Critical));
+        let err = p("[redis]\nmin_blocks = 5\n").unwrap_err();
+        assert!(
+            err.starts_with("pgcache-tune.toml:2: ") && err.contains("min_blocks"),
+            "{err}"
+        );
+        let err = p("[redis]\ncritical = 0.8\n").unwrap_err();
+        assert!(
+            err.contains(":2: redis.critical: ") && err.contains("fraction"),
+            "{err}"
+        );
+        assert!(
+            p("[redis]\nmin_lookups = -1\n")
+                .unwrap_err()
+                .contains("redis.min_lookups must be zero or more")
+        );
+        // The keyspace scope is redis check's own, never a PostgreSQL check's.
+        let err = p("scopes = [\"keyspace\"]\n").unwrap_err();
+        assert!(err.contains("keyspace"), "{err}");
     }
 
     #[test]

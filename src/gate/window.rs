@@ -29,6 +29,10 @@ pub enum Scope {
     Tables,
     /// An index (pg_statio_user_indexes).
     Indexes,
+    /// A Redis cache's keyspace lookups (`redis check`): hits are `keyspace_hits`, reads
+    /// are `keyspace_misses`. Not a `check --scope` nor a config-file scope.
+    #[serde(skip_deserializing)]
+    Keyspace,
 }
 
 impl Scope {
@@ -38,6 +42,7 @@ impl Scope {
             Scope::Database => "database",
             Scope::Tables => "tables",
             Scope::Indexes => "indexes",
+            Scope::Keyspace => "keyspace",
         }
     }
 
@@ -47,6 +52,25 @@ impl Scope {
             Scope::Database => "database",
             Scope::Tables => "table",
             Scope::Indexes => "index",
+            Scope::Keyspace => "cache",
+        }
+    }
+
+    /// What one unit of traffic is, plural, for messages: blocks (PostgreSQL) or lookups
+    /// (a Redis keyspace).
+    pub fn unit_word(self) -> &'static str {
+        match self {
+            Scope::Keyspace => "lookups",
+            _ => "blocks",
+        }
+    }
+
+    /// What a miss is called: reads (blocks read from disk or the OS cache) or misses
+    /// (keyspace lookups of a key that was not there).
+    pub fn miss_word(self) -> &'static str {
+        match self {
+            Scope::Keyspace => "misses",
+            _ => "reads",
         }
     }
 }
@@ -285,6 +309,32 @@ pub enum Unusable {
         scope: Scope,
         /// Its label, raw.
         label: String,
+    },
+    /// A Redis server's `run_id` changed: it restarted, or it is another server.
+    RunIdChanged {
+        /// `run_id` of the first sample.
+        before: String,
+        /// `run_id` of the second sample.
+        after: String,
+    },
+    /// A Redis server's `uptime_in_seconds` went down: it restarted.
+    UptimeDecreased {
+        /// Uptime at the first sample, seconds.
+        before: u64,
+        /// Uptime at the second sample, seconds.
+        after: u64,
+    },
+    /// A Redis statistics counter went down with the same `run_id` and a growing uptime:
+    /// `CONFIG RESETSTAT` ran in the window (it keeps both).
+    CounterDecreased {
+        /// The INFO field, e.g. `keyspace_hits`.
+        counter: String,
+        /// Its value at the first sample.
+        before: u64,
+        /// Its value at the second sample.
+        after: u64,
+        /// How many other counters went down too.
+        others: usize,
     },
     /// A counter difference does not fit (only from a crafted file).
     Overflow {

@@ -18,4 +18,4 @@ mod connect;
 mod read;
 
 pub use connect::{ConnectOptions, PASSWORD_ENV, Target, connect};
-pub use read::{CONFIG_PARAMETERS, DANGEROUS_COMMANDS, collect};
+pub use read::{CONFIG_PARAMETERS, DANGEROUS_COMMANDS, collect, sample};

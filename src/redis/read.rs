@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use redis::{Connection, RedisError, Value};
 
 use super::connect::{Target, failure};
-use crate::facts::redis::{Answer, CommandAccess, Info, RedisFacts};
+use crate::facts::redis::{Answer, CommandAccess, Info, RedisFacts, RedisSample};
 
 /// The CONFIG parameters read, one `CONFIG GET` each (several names in one call needs 7.0).
 /// `requirepass` is deliberately absent: its value is the password.
@@ -80,6 +80,23 @@ pub fn collect(
         dangerous,
         dbsize,
     })
+}
+
+/// The counters `redis check` compares, from the default `INFO` (server and stats are in
+/// it): INFO alone, so a managed service that blocks CONFIG and ACL is checked all the same.
+pub fn sample(conn: &mut Connection, target: &Target) -> anyhow::Result<RedisSample> {
+    let text = redis::cmd("INFO")
+        .query::<String>(conn)
+        .map_err(|e| failure(target, "INFO failed on", &e))?;
+    // The local clock only for servers without server_time_usec (before 6.2).
+    let local = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    Ok(RedisSample::from_info(
+        &Info::parse(&text),
+        target.display(),
+        local,
+    ))
 }
 
 /// `INFO all`; servers (or proxies) that refuse the argument get a plain `INFO`.

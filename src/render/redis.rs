@@ -35,8 +35,13 @@ fn count(v: Option<u64>) -> String {
     )
 }
 
-fn rate(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".to_string(), |r| format!("{r:.2}/s"))
+/// A per-second rate and what it averages over (the uptime: see `RedisCache::rates_over_seconds`).
+fn rate(v: Option<f64>, over: Option<u64>) -> String {
+    match (v, over) {
+        (Some(r), Some(s)) => format!("{r:.2}/s averaged over {} of uptime", approx_duration(s)),
+        (Some(r), None) => format!("{r:.2}/s"),
+        (None, _) => "—".to_string(),
+    }
 }
 
 fn sections(r: &RedisReport) -> Vec<Section> {
@@ -65,11 +70,19 @@ fn sections(r: &RedisReport) -> Vec<Section> {
         vec!["lookups (hits + misses)".into(), lookups],
         vec![
             "evicted keys".into(),
-            format!("{} ({})", count(c.evicted_keys), rate(c.evicted_per_second)),
+            format!(
+                "{} ({})",
+                count(c.evicted_keys),
+                rate(c.evicted_per_second, c.rates_over_seconds)
+            ),
         ],
         vec![
             "expired keys".into(),
-            format!("{} ({})", count(c.expired_keys), rate(c.expired_per_second)),
+            format!(
+                "{} ({})",
+                count(c.expired_keys),
+                rate(c.expired_per_second, c.rates_over_seconds)
+            ),
         ],
         vec!["writes refused (OOM)".into(), count(c.oom_errors)],
     ];
@@ -300,5 +313,27 @@ mod tests {
         assert_eq!(v["unknown"][0]["check"], "persistence_rdb_snapshots");
         assert_eq!(v["findings"][0]["code"], "cannot_evict_no_maxmemory");
         assert_eq!(v["cache"]["hit_ratio"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn rates_say_what_they_average_over() {
+        // Two days of uptime, 17,280 evictions: 0.10/s averaged over the uptime, which is
+        // all INFO allows (a CONFIG RESETSTAT since start would make it read low).
+        let r = report(
+            "# Server
+uptime_in_seconds:172800
+# Stats
+evicted_keys:17280
+expired_keys:0
+",
+        );
+        let t = table(&r, Some(160));
+        assert!(
+            t.contains("17,280 (0.10/s averaged over 2d of uptime)"),
+            "{t}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(v["cache"]["rates_over_seconds"], 172_800);
+        assert_eq!(v["cache"]["evicted_per_second"], 0.1);
     }
 }

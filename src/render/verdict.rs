@@ -45,9 +45,17 @@ fn window_text(v: &Verdict) -> String {
     }
 }
 
-/// The reason in words; `name` turns a server-provided name into what the format can hold
-/// (sanitised for a terminal, raw for JSON and XML, which escape it themselves).
-fn reason_text(reason: &Reason, name: &dyn Fn(&str) -> String) -> String {
+/// What the verdict's items count: blocks, or a Redis keyspace's lookups.
+fn unit(v: &Verdict) -> &'static str {
+    v.items
+        .first()
+        .map_or("blocks", |i| i.counter.scope.unit_word())
+}
+
+/// The reason in words (`unit`: what the items count, see [`unit`]); `name` turns a
+/// server-provided name into what the format can hold (sanitised for a terminal, raw for
+/// JSON and XML, which escape it themselves).
+fn reason_text(reason: &Reason, unit: &str, name: &dyn Fn(&str) -> String) -> String {
     match reason {
         Reason::Unusable(u) => match u {
             Unusable::OtherServer { before, after } => format!(
@@ -66,6 +74,30 @@ fn reason_text(reason: &Reason, name: &dyn Fn(&str) -> String) -> String {
                 scope.item_word(),
                 name(label)
             ),
+            Unusable::RunIdChanged { before, after } => format!(
+                "the server's run_id changed from {} to {} between the two samples (it \
+                 restarted, or this is another server)",
+                name(before),
+                name(after)
+            ),
+            Unusable::UptimeDecreased { before, after } => format!(
+                "the server's uptime went down from {before}s to {after}s between the two \
+                 samples (it restarted)"
+            ),
+            Unusable::CounterDecreased {
+                counter,
+                before,
+                after,
+                others,
+            } => format!(
+                "counter {} went down from {before} to {after}{} between the two samples: \
+                 statistics were reset (CONFIG RESETSTAT)",
+                name(counter),
+                match others {
+                    0 => String::new(),
+                    n => format!(" (and {n} more counters)"),
+                }
+            ),
             Unusable::Overflow { label } => format!(
                 "counters of {} do not fit in 64 bits; is the snapshot file damaged?",
                 name(label)
@@ -73,7 +105,7 @@ fn reason_text(reason: &Reason, name: &dyn Fn(&str) -> String) -> String {
         },
         Reason::NoMatch => "no item matched the scopes and patterns".to_string(),
         Reason::Insufficient { min_blocks, most } => format!(
-            "insufficient data: no item touched at least {min_blocks} blocks in the window (most: {most})"
+            "insufficient data: no item touched at least {min_blocks} {unit} in the window (most: {most})"
         ),
         Reason::YoungStatistics {
             age_seconds,
@@ -144,20 +176,22 @@ pub fn human(v: &Verdict) -> String {
         if item.insufficient {
             let _ = writeln!(
                 out,
-                "{} {} {name}: insufficient data ({} blocks touched, floor {})",
+                "{} {} {name}: insufficient data ({} {} touched, floor {})",
                 item.status.as_str(),
                 scope_word(item),
                 item.counter.hits.saturating_add(item.counter.reads),
+                item.counter.scope.unit_word(),
                 item.min_blocks
             );
         } else {
             let _ = writeln!(
                 out,
-                "{} {} {name}: hit ratio {} (hits {}, reads {}), {}",
+                "{} {} {name}: hit ratio {} (hits {}, {} {}), {}",
                 item.status.as_str(),
                 scope_word(item),
                 format_ratio(item.hit_ratio),
                 format_count(item.counter.hits),
+                item.counter.scope.miss_word(),
                 format_count(item.counter.reads),
                 threshold_text(item)
             );
@@ -170,7 +204,11 @@ pub fn human(v: &Verdict) -> String {
 /// The summary line shared by the human and Nagios formats.
 fn summary(v: &Verdict) -> String {
     if let Some(reason) = &v.reason {
-        return format!("{}: {}", v.status.as_str(), reason_text(reason, &terminal));
+        return format!(
+            "{}: {}",
+            v.status.as_str(),
+            reason_text(reason, unit(v), &terminal)
+        );
     }
     let judged: Vec<&Item> = v.items.iter().filter(|i| !i.insufficient).collect();
     let failing = judged.iter().filter(|i| i.status != Status::Ok).count();
@@ -226,7 +264,7 @@ pub fn json(v: &Verdict) -> String {
     let doc = JsonVerdict {
         status: v.status,
         exit_code: v.status.exit().code(),
-        reason: v.reason.as_ref().map(|r| reason_text(r, &raw)),
+        reason: v.reason.as_ref().map(|r| reason_text(r, unit(v), &raw)),
         reason_detail: v.reason.as_ref(),
         window: v.window.as_ref().map(|w| JsonWindow {
             kind: w.kind,
@@ -318,7 +356,7 @@ pub fn junit(v: &Verdict) -> String {
             xml(&format!(
                 "{}: {}",
                 v.status.as_str(),
-                reason_text(reason, &raw)
+                reason_text(reason, unit(v), &raw)
             ))
         );
     }
@@ -330,9 +368,10 @@ pub fn junit(v: &Verdict) -> String {
             xml(&item.counter.label())
         );
         let detail = format!(
-            "hit ratio {} (hits {}, reads {}), {}",
+            "hit ratio {} (hits {}, {} {}), {}",
             format_ratio(item.hit_ratio),
             item.counter.hits,
+            item.counter.scope.miss_word(),
             item.counter.reads,
             threshold_text(item)
         );
@@ -341,8 +380,9 @@ pub fn junit(v: &Verdict) -> String {
             (Status::Ok, true) => {
                 let _ = write!(
                     out,
-                    "\n      <skipped message=\"insufficient data: {} blocks, floor {}\"/>\n    ",
+                    "\n      <skipped message=\"insufficient data: {} {}, floor {}\"/>\n    ",
                     item.counter.hits.saturating_add(item.counter.reads),
+                    item.counter.scope.unit_word(),
                     item.min_blocks
                 );
             }

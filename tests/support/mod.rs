@@ -817,3 +817,35 @@ pub fn assert_read_only_sessions(log: &str, min_sessions: usize) -> Vec<Logged> 
     }
     ours
 }
+
+/// Validates `doc` against the vendored JUnit schema with xmllint; `Err` carries its
+/// complaint. Under CI a missing xmllint fails (scripts/install-test-deps.sh installs it).
+pub fn junit_schema_errors(doc: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let schema =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-jenkins.xsd");
+    let child = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&schema)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!("xmllint (libxml2-utils) is needed to validate JUnit output: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}

@@ -108,31 +108,40 @@ impl RedisServer {
         conf.push('\n');
         let conf_path = dir.path().join("redis.conf");
         fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
-        let child = Command::new(bin)
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-        let mut server = RedisServer {
+        let child = spawn(bin, &conf_path)?;
+        let server = RedisServer {
             child,
             dir,
             port,
             password: opts.password.clone(),
         };
+        server.until_it_answers()
+    }
+
+    /// Stops the server and starts it again on the same config, socket and port: a real
+    /// restart (new process, new `run_id`, uptime from zero).
+    pub fn restart(mut self) -> Result<RedisServer, String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_file(self.socket());
+        self.child = spawn(&binary(), &self.dir.path().join("redis.conf"))?;
+        self.until_it_answers()
+    }
+
+    /// Waits until the server answers PING; an exit or a timeout is the error, with its log.
+    fn until_it_answers(mut self) -> Result<RedisServer, String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("exited with {status}; log:\n{}", server.log()));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("exited with {status}; log:\n{}", self.log()));
             }
-            if server.socket().exists() && server.cli(&["PING"]).trim() == "PONG" {
-                return Ok(server);
+            if self.socket().exists() && self.cli(&["PING"]).trim() == "PONG" {
+                return Ok(self);
             }
             if Instant::now() > deadline {
                 return Err(format!(
                     "no PONG within {START_TIMEOUT:?}; log:\n{}",
-                    server.log()
+                    self.log()
                 ));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -206,6 +215,17 @@ impl RedisServer {
             .expect("write to redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// Runs redis-server on a config file, in the foreground, without a terminal.
+fn spawn(bin: &Path, conf: &Path) -> Result<Child, String> {
+    Command::new(bin)
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))
 }
 
 impl Drop for RedisServer {

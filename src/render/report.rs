@@ -591,6 +591,8 @@ pub fn json_with_redis(report: &Report, redis: &[crate::diag::redis::RedisReport
 mod cache;
 #[path = "report_queries.rs"]
 pub mod queries;
+#[path = "html.rs"]
+pub mod html;
 
 #[cfg(test)]
 #[path = "report_tests.rs"]

@@ -65,7 +65,7 @@ fn hit_chart(
     id: &'static str,
     title: String,
     rows: Vec<(String, Option<f64>, Vec<(&'static str, String)>)>,
-) -> String {
+) -> BarChart {
     let lo = ratio_axis_start(rows.iter().filter_map(|r| r.1));
     let at = |r: f64| (r - lo) / (1.0 - lo);
     let bars = rows
@@ -91,16 +91,16 @@ fn hit_chart(
         tone,
     })
     .collect();
-    bar_chart(&BarChart {
+    BarChart {
         id,
         title,
         bars,
         thresholds,
         axis: (whole_percent(lo), "100%".to_owned()),
-    })
+    }
 }
 
-fn databases_chart(report: &Report) -> String {
+fn databases_chart(report: &Report) -> BarChart {
     let rows = report
         .databases
         .iter()
@@ -113,7 +113,7 @@ fn databases_chart(report: &Report) -> String {
     )
 }
 
-fn tables_chart(report: &Report) -> String {
+fn tables_chart(report: &Report) -> BarChart {
     let rows = report
         .tables
         .iter()
@@ -125,12 +125,16 @@ fn tables_chart(report: &Report) -> String {
             )
         })
         .collect();
-    hit_chart("chart-table-hit", "Heap hit ratio per table".to_owned(), rows)
+    hit_chart(
+        "chart-table-hit",
+        "Heap hit ratio per table".to_owned(),
+        rows,
+    )
 }
 
 /// Who causes the misses: each table's heap blocks read, as a share of those of all the
 /// tables listed (the bar's `data-value` is the JSON's `heap_blks_read`).
-fn reads_chart(report: &Report) -> String {
+fn reads_chart(report: &Report) -> BarChart {
     let total: i64 = report
         .tables
         .iter()
@@ -145,25 +149,33 @@ fn reads_chart(report: &Report) -> String {
             name: format!("{}.{}", t.schema, t.name),
             value: t.heap_blks_read.to_string(),
             label: format!(
-                "{} ({} blocks)",
+                "{} ({} {})",
                 format_ratio(share(t.heap_blks_read)),
-                format_count(t.heap_blks_read)
+                format_count(t.heap_blks_read),
+                if t.heap_blks_read == 1 {
+                    "block"
+                } else {
+                    "blocks"
+                }
             ),
             length: share(t.heap_blks_read).unwrap_or(0.0),
             tone: "neutral",
             attrs: vec![("database", t.database.clone())],
         })
         .collect();
-    bar_chart(&BarChart {
+    BarChart {
         id: "chart-table-reads",
         title: "Share of heap blocks read per table".to_owned(),
         bars,
         thresholds: Vec::new(),
-        axis: ("0%".to_owned(), "100% of the listed tables' reads".to_owned()),
-    })
+        axis: (
+            "0%".to_owned(),
+            "100% of the listed tables' reads".to_owned(),
+        ),
+    }
 }
 
-fn usage_chart(b: &BuffersSection) -> String {
+fn usage_chart(b: &BuffersSection) -> BarChart {
     let bars = b
         .usage_counts
         .iter()
@@ -176,16 +188,16 @@ fn usage_chart(b: &BuffersSection) -> String {
             attrs: Vec::new(),
         })
         .collect();
-    bar_chart(&BarChart {
+    BarChart {
         id: "chart-buffer-usage",
         title: "Buffers per usage count".to_owned(),
         bars,
         thresholds: Vec::new(),
         axis: ("0%".to_owned(), "100% of shared_buffers".to_owned()),
-    })
+    }
 }
 
-fn buffer_relations_chart(b: &BuffersSection) -> Option<String> {
+fn buffer_relations_chart(b: &BuffersSection) -> Option<BarChart> {
     let bars = b
         .relations
         .as_ref()?
@@ -199,16 +211,16 @@ fn buffer_relations_chart(b: &BuffersSection) -> Option<String> {
             attrs: vec![("kind", r.kind.clone())],
         })
         .collect();
-    Some(bar_chart(&BarChart {
+    Some(BarChart {
         id: "chart-buffer-relations",
         title: "Share of shared_buffers per relation".to_owned(),
         bars,
         thresholds: Vec::new(),
         axis: ("0%".to_owned(), "100% of shared_buffers".to_owned()),
-    }))
+    })
 }
 
-fn queries_chart(q: &QueriesReport) -> String {
+fn queries_chart(q: &QueriesReport) -> BarChart {
     let bars = q
         .queries
         .iter()
@@ -222,17 +234,17 @@ fn queries_chart(q: &QueriesReport) -> String {
             attrs: vec![("queryid", r.queryid.to_string())],
         })
         .collect();
-    bar_chart(&BarChart {
+    BarChart {
         id: "chart-query-reads",
         title: "Share of shared blocks read per statement".to_owned(),
         bars,
         thresholds: Vec::new(),
         axis: ("0%".to_owned(), "100% of all statements' reads".to_owned()),
-    })
+    }
 }
 
 /// The charts drawn above the section titled `title`; empty charts are left out.
-fn charts_for(title: &str, report: &Report) -> Vec<String> {
+fn charts_for(title: &str, report: &Report) -> Vec<BarChart> {
     let buffers = report.buffers.as_ref();
     match title {
         "Databases" if !report.databases.is_empty() => vec![databases_chart(report)],
@@ -253,7 +265,7 @@ fn charts_for(title: &str, report: &Report) -> Vec<String> {
     }
 }
 
-fn queries_charts(q: Option<&QueriesReport>) -> Vec<String> {
+fn queries_charts(q: Option<&QueriesReport>) -> Vec<BarChart> {
     q.filter(|q| !q.queries.is_empty())
         .map(queries_chart)
         .into_iter()
@@ -274,7 +286,7 @@ fn slug(title: &str) -> String {
 }
 
 /// One neutral section as a `<section>` with its charts first, then its table.
-fn section_html(out: &mut String, s: &Section, charts: &[String]) {
+fn section_html(out: &mut String, s: &Section, charts: &[BarChart]) {
     let _ = write!(
         out,
         r#"<section id="{}"><h2>{}</h2>"#,
@@ -285,7 +297,12 @@ fn section_html(out: &mut String, s: &Section, charts: &[String]) {
         let _ = write!(out, r#"<p class="caption">{}</p>"#, esc(c));
     }
     for chart in charts {
-        let _ = write!(out, r#"<figure>{chart}</figure>"#);
+        let _ = write!(
+            out,
+            r#"<figure><figcaption>{}</figcaption>{}</figure>"#,
+            esc(&chart.title),
+            bar_chart(chart)
+        );
     }
     if s.rows.is_empty() {
         let _ = write!(out, r#"<p class="empty">{}</p>"#, esc(s.empty));
@@ -535,7 +552,7 @@ const CSS: &str = r#"
 body{margin:0 auto;max-width:1180px;padding:1.5rem;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 h1{font-size:1.6rem;margin:0 0 .3rem}h2{font-size:1.2rem;margin:2rem 0 .4rem;border-bottom:1px solid var(--line);padding-bottom:.2rem}
 .identity{margin:0 0 .6rem;color:var(--muted)}
-dl{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:.2rem 1.5rem;margin:.6rem 0}
+dl{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:.2rem 1.5rem;margin:.6rem 0}
 dl div{display:flex;gap:.6rem}dt{color:var(--muted);min-width:7.5rem}dd{margin:0}
 .caption,.footer,.muted,.empty{color:var(--muted)}
 .scroll{overflow-x:auto}
@@ -550,7 +567,7 @@ ol.lines li{margin:.15rem 0}
 .badge.restart,.badge.pending-restart{background:var(--warning)}.badge.reload{background:var(--ok)}
 ul.findings{list-style:none;padding:0}.finding{margin:.3rem 0}.finding .badge{min-width:5.5em;text-align:center}.finding.info{color:var(--fg)}
 tr.setting.differs td.recommended{font-weight:600}tr.setting.differs td.live{text-decoration:line-through;color:var(--muted)}td.arrow{color:var(--muted)}
-figure{margin:.6rem 0}
+figure{margin:.8rem 0}figcaption{font-weight:600;margin-bottom:.2rem}
 svg.chart{max-width:100%;height:auto;font:12px system-ui,sans-serif}
 svg.chart text{fill:var(--fg)}svg.chart .value,svg.chart .axis text{fill:var(--muted)}
 svg.chart .track{fill:var(--track)}

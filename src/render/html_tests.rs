@@ -156,7 +156,10 @@ fn server_names_cannot_inject_markup_or_terminal_controls() {
 fn the_page_is_self_contained_and_script_free() {
     let page = super::report(&report());
     assert!(page.starts_with("<!DOCTYPE html>"));
-    assert!(page.contains("default-src 'none'"), "a CSP forbidding loads");
+    assert!(
+        page.contains("default-src 'none'"),
+        "a CSP forbidding loads"
+    );
     for bad in ["<script", "http://", "https://", "@import", "url(", "<link"] {
         assert!(!page.contains(bad), "{bad}");
     }

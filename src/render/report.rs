@@ -589,10 +589,10 @@ pub fn json_with_redis(report: &Report, redis: &[crate::diag::redis::RedisReport
 
 #[path = "report_cache.rs"]
 mod cache;
-#[path = "report_queries.rs"]
-pub mod queries;
 #[path = "html.rs"]
 pub mod html;
+#[path = "report_queries.rs"]
+pub mod queries;
 
 #[cfg(test)]
 #[path = "report_tests.rs"]

@@ -190,7 +190,9 @@ mod tests {
         assert!(svg.contains(r#"class="fill" x="270" y="26" width="90""#));
         assert!(svg.contains(r#"width="360" height="14"/><text class="value""#));
         assert!(svg.contains(r#"class="fill" x="270" y="70" width="0""#));
-        assert!(svg.contains(r#"<g class="threshold warning" data-threshold="0.99"><line x1="450""#));
+        assert!(
+            svg.contains(r#"<g class="threshold warning" data-threshold="0.99"><line x1="450""#)
+        );
     }
 
     #[test]

@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 use super::sanitize;
 
 /// Width of the drawing, in SVG units (it scales to the page).
-const WIDTH: f64 = 760.0;
+const WIDTH: f64 = 870.0;
 /// Where the bars start; names are right-aligned left of it.
-const PLOT_X: f64 = 270.0;
+const PLOT_X: f64 = 300.0;
 /// Width of a full bar.
 const PLOT_W: f64 = 360.0;
 /// Height of one row, and of a bar within it.
@@ -67,7 +67,8 @@ pub struct BarChart {
     pub title: String,
     /// The rows, top to bottom.
     pub bars: Vec<Bar>,
-    /// Lines across the rows.
+    /// Lines across the rows, left to right: the last one's label is drawn right of its
+    /// line, the others' left of theirs, so two close lines do not print over each other.
     pub thresholds: Vec<Threshold>,
     /// Labels under the left and right ends of the bars (`80%`, `100%`).
     pub axis: (String, String),
@@ -126,11 +127,16 @@ pub fn bar_chart(c: &BarChart) -> String {
             vx = PLOT_X + PLOT_W + 8.0,
         );
     }
-    for t in &c.thresholds {
+    for (i, t) in c.thresholds.iter().enumerate() {
         let x = PLOT_X + (t.at.clamp(0.0, 1.0) * PLOT_W * 10.0).round() / 10.0;
+        let (tx, anchor) = if i + 1 == c.thresholds.len() {
+            (x + 3.0, "start")
+        } else {
+            (x - 3.0, "end")
+        };
         let _ = write!(
             out,
-            r#"<g class="threshold {tone}" data-threshold="{value}"><line x1="{x}" y1="{y1}" x2="{x}" y2="{y2}"/><text x="{x}" y="{ty}" text-anchor="middle">{label}</text></g>"#,
+            r#"<g class="threshold {tone}" data-threshold="{value}"><line x1="{x}" y1="{y1}" x2="{x}" y2="{y2}"/><text x="{tx}" y="{ty}" text-anchor="{anchor}">{label}</text></g>"#,
             tone = t.tone,
             value = t.value,
             y1 = TOP - 4.0,
@@ -187,19 +193,19 @@ mod tests {
         assert!(svg.contains(r#"data-bars="3""#));
         assert!(svg.contains(r#"data-name="a" data-value="0.25" data-database="a""#));
         // Lengths follow the fraction: a quarter of the plot, all of it, nothing.
-        assert!(svg.contains(r#"class="fill" x="270" y="26" width="90""#));
+        assert!(svg.contains(r#"class="fill" x="300" y="26" width="90""#));
         assert!(svg.contains(r#"width="360" height="14"/><text class="value""#));
-        assert!(svg.contains(r#"class="fill" x="270" y="70" width="0""#));
+        assert!(svg.contains(r#"class="fill" x="300" y="70" width="0""#));
         assert!(
-            svg.contains(r#"<g class="threshold warning" data-threshold="0.99"><line x1="450""#)
+            svg.contains(r#"<g class="threshold warning" data-threshold="0.99"><line x1="480""#)
         );
     }
 
     #[test]
     fn lengths_outside_the_scale_are_clamped() {
         let svg = bar_chart(&chart(vec![bar("over", 3.0), bar("under", -1.0)]));
-        assert!(svg.contains(r#"class="fill" x="270" y="26" width="360""#));
-        assert!(svg.contains(r#"class="fill" x="270" y="48" width="0""#));
+        assert!(svg.contains(r#"class="fill" x="300" y="26" width="360""#));
+        assert!(svg.contains(r#"class="fill" x="300" y="48" width="0""#));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use super::super::sanitize;
-use super::super::svg::{Bar, BarChart, Threshold, bar_chart};
+use super::super::svg::{Attrs, Bar, BarChart, Threshold, bar_chart};
 use super::{Section, Tone, host, server};
 use crate::diag::buffers::BuffersSection;
 use crate::diag::queries::QueriesReport;
@@ -61,11 +61,7 @@ fn ratio_axis_start(ratios: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// A hit-ratio bar chart with the warning and critical lines.
-fn hit_chart(
-    id: &'static str,
-    title: String,
-    rows: Vec<(String, Option<f64>, Vec<(&'static str, String)>)>,
-) -> BarChart {
+fn hit_chart(id: &'static str, title: String, rows: Vec<(String, Option<f64>, Attrs)>) -> BarChart {
     let lo = ratio_axis_start(rows.iter().filter_map(|r| r.1));
     let at = |r: f64| (r - lo) / (1.0 - lo);
     let bars = rows

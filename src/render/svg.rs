@@ -28,6 +28,9 @@ const BOTTOM: f64 = 20.0;
 /// `data-name`).
 const NAME_CHARS: usize = 40;
 
+/// More `data-*` attributes of a bar: names without the `data-` prefix, raw values.
+pub type Attrs = Vec<(&'static str, String)>;
+
 /// One row of a bar chart.
 #[derive(Debug, Clone)]
 pub struct Bar {
@@ -41,8 +44,8 @@ pub struct Bar {
     pub length: f64,
     /// CSS class of the bar's colour.
     pub tone: &'static str,
-    /// More `data-*` attributes (name without the `data-` prefix, raw value).
-    pub attrs: Vec<(&'static str, String)>,
+    /// More `data-*` attributes.
+    pub attrs: Attrs,
 }
 
 /// A vertical line across the rows (warning and critical hit ratios).

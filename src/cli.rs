@@ -126,7 +126,8 @@ const REPORT_EXAMPLES: &str = "Examples:
   pgcache-tune report                                      # local server, like psql
   pgcache-tune report postgres://app@db.internal:5432/app --ram 64GB --cpus 16
   pgcache-tune report -h /var/run/postgresql -U postgres --all-databases
-  pgcache-tune report \"dbname=app sslmode=verify-full\" --format markdown > report.md";
+  pgcache-tune report \"dbname=app sslmode=verify-full\" --format markdown > report.md
+  pgcache-tune report app --format html > report.html       # one page with charts, no script";
 
 const CHECK_EXAMPLES: &str = "Examples:
   pgcache-tune check --min-hit-ratio 99                    # lifetime ratio of every database

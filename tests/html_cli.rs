@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::{Value, json};
+use support::html::bars;
 
 fn fixture_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stats/pg15.json")
@@ -26,31 +27,9 @@ fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-/// `(data-name, data-value)` of every bar of the chart `id`, in order.
-fn bars(page: &str, id: &str) -> Vec<(String, String)> {
-    let start = page
-        .find(&format!(r#"<svg class="chart" id="{id}""#))
-        .unwrap_or_else(|| panic!("no chart {id}"));
-    let svg = &page[start..start + page[start..].find("</svg>").unwrap()];
-    let attr = |g: &str, name: &str| {
-        let v = g.split(&format!(r#"{name}=""#)).nth(1).unwrap();
-        v[..v.find('"').unwrap()].to_owned()
-    };
-    svg.split(r#"<g class="bar "#)
-        .skip(1)
-        .map(|g| (attr(g, "data-name"), attr(g, "data-value")))
-        .collect()
-}
-
-/// A JSON number or null as the page writes it.
+/// A JSON number or null as the JSON output has it.
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
-}
-
-/// A `data-value` read by the same JSON parser as the JSON output, so equal text gives equal
-/// numbers (serde_json's default float parsing can differ from `str::parse` in the last bit).
-fn page_num(v: &str) -> Option<f64> {
-    serde_json::from_str::<Value>(v).unwrap().as_f64()
 }
 
 #[test]
@@ -72,26 +51,26 @@ fn report_html_charts_hold_the_json_values() {
     let dbs = json["databases"].as_array().unwrap();
     let drawn = bars(&page, "chart-database-hit");
     assert_eq!(drawn.len(), dbs.len());
-    for ((name, value), d) in drawn.iter().zip(dbs) {
-        assert_eq!(name, d["name"].as_str().unwrap());
-        assert_eq!(page_num(value), num(&d["hit_ratio"]), "{name}");
+    for (b, d) in drawn.iter().zip(dbs) {
+        assert_eq!(b.name, d["name"].as_str().unwrap());
+        assert_eq!(b.json(), d["hit_ratio"], "{}", b.name);
     }
     let tables = json["tables"].as_array().unwrap();
     assert!(!tables.is_empty());
     let drawn = bars(&page, "chart-table-hit");
     assert_eq!(drawn.len(), tables.len());
-    for ((name, value), t) in drawn.iter().zip(tables) {
+    for (b, t) in drawn.iter().zip(tables) {
         let want = format!(
             "{}.{}",
             t["schema"].as_str().unwrap(),
             t["name"].as_str().unwrap()
         );
-        assert_eq!(name, &want);
-        assert_eq!(page_num(value), num(&t["heap_hit_ratio"]), "{name}");
+        assert_eq!(b.name, want);
+        assert_eq!(b.json(), t["heap_hit_ratio"], "{}", b.name);
     }
     let reads: Vec<String> = bars(&page, "chart-table-reads")
         .into_iter()
-        .map(|b| b.1)
+        .map(|b| b.value)
         .collect();
     let want: Vec<String> = tables
         .iter()
@@ -142,10 +121,10 @@ fn queries_html_charts_each_statements_share_of_reads() {
     let drawn = bars(&page, "chart-query-reads");
     assert_eq!(drawn.len(), rows.len());
     assert_eq!(drawn.len(), 3);
-    for ((_, value), r) in drawn.iter().zip(rows) {
-        assert_eq!(page_num(value), num(&r["read_share"]));
+    for (b, r) in drawn.iter().zip(rows) {
+        assert_eq!(b.json(), r["read_share"]);
     }
-    assert_eq!(page_num(&drawn[0].1), Some(0.75));
+    assert_eq!(num(&drawn[0].json()), Some(0.75));
 }
 
 #[test]

@@ -21,6 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::html::{Bar, bars};
 use support::{Cluster, ClusterOptions};
 
 /// Give Chromium this long to load a page and dump its DOM (a loaded 2-core machine).
@@ -93,52 +94,6 @@ fn load(browser: &Path, page: &Path, profile: &Path) -> Loaded {
             .map(str::to_owned)
             .collect(),
     }
-}
-
-/// An attribute value as the DOM serialiser wrote it, decoded.
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", "\u{a0}")
-        .replace("&amp;", "&")
-}
-
-/// One bar of a chart in the DOM.
-#[derive(Debug)]
-struct Bar {
-    name: String,
-    value: String,
-    database: Option<String>,
-}
-
-/// The bars of the chart `id`, in order; panics when the chart is missing.
-fn bars(dom: &str, id: &str) -> Vec<Bar> {
-    let start = dom
-        .find(&format!(r#"id="{id}""#))
-        .unwrap_or_else(|| panic!("no chart {id} in the DOM"));
-    let end = start + dom[start..].find("</svg>").expect("closed svg");
-    let attr = |g: &str, name: &str| {
-        let tag = &g[..g.find('>').expect("closed tag")];
-        tag.split(&format!(r#" {name}=""#))
-            .nth(1)
-            .map(|v| unescape(&v[..v.find('"').expect("closed attribute")]))
-    };
-    dom[start..end]
-        .split(r#"<g class="bar "#)
-        .skip(1)
-        .map(|g| Bar {
-            name: attr(g, "data-name").expect("data-name"),
-            value: attr(g, "data-value").expect("data-value"),
-            database: attr(g, "data-database"),
-        })
-        .collect()
-}
-
-/// A `data-value` read by the same parser as the JSON (see tests/html_cli.rs).
-fn num(v: &str) -> Value {
-    serde_json::from_str(v).unwrap()
 }
 
 /// The page must have loaded without a console line and without any script element.
@@ -247,7 +202,7 @@ fn assert_charts_equal(dom: &str, report: &Value) {
     assert_eq!(drawn.len(), dbs.len());
     for (b, d) in drawn.iter().zip(dbs) {
         assert_eq!(b.name, d["name"].as_str().unwrap());
-        assert_eq!(num(&b.value), d["hit_ratio"], "{}", b.name);
+        assert_eq!(b.json(), d["hit_ratio"], "{}", b.name);
     }
     let tables = report["tables"].as_array().unwrap();
     for (id, field) in [
@@ -258,14 +213,14 @@ fn assert_charts_equal(dom: &str, report: &Value) {
         assert_eq!(drawn.len(), tables.len(), "{id}");
         for (b, t) in drawn.iter().zip(tables) {
             assert_eq!(table_row(report, b), t, "{id}: order");
-            assert_eq!(num(&b.value), t[field], "{id} {}", b.name);
+            assert_eq!(b.json(), t[field], "{id} {}", b.name);
         }
     }
     let statements = report["queries"]["queries"].as_array().unwrap();
     let drawn = bars(dom, "chart-query-reads");
     assert_eq!(drawn.len(), statements.len());
     for (b, q) in drawn.iter().zip(statements) {
-        assert_eq!(num(&b.value), q["read_share"]);
+        assert_eq!(b.json(), q["read_share"]);
     }
 }
 
@@ -361,7 +316,7 @@ fn html_report_in_a_browser_matches_the_json_and_resists_injection() {
     assert_eq!(drawn.len(), tables.len());
     for b in &drawn {
         let t = table_row(&before, b);
-        assert_eq!(num(&b.value), t["heap_hit_ratio"], "{}", b.name);
+        assert_eq!(b.json(), t["heap_hit_ratio"], "{}", b.name);
     }
     // The hostile names are listed, shown as text, and came back intact from the DOM.
     for name in [SCRIPT_NAME, QUOTES_NAME] {

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use super::super::sanitize;
 use super::super::svg::{Attrs, Bar, BarChart, Threshold, bar_chart};
-use super::{Section, Tone, host, server};
+use super::{Section, Tone, change_takes, host, server};
 use crate::diag::buffers::BuffersSection;
 use crate::diag::queries::QueriesReport;
 use crate::diag::text::{format_count, format_ratio, whole_percent};
@@ -47,9 +47,10 @@ fn ratio_tone(r: Option<f64>) -> &'static str {
     }
 }
 
-/// A JSON number as `data-value` text, `null` for none.
-fn value<T: ToString>(v: Option<T>) -> String {
-    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
+/// A ratio as `data-value` text, written by the JSON writer so the text is the JSON's own
+/// (`0.0`, `0.9931`, `null`).
+fn value(v: Option<f64>) -> String {
+    serde_json::to_string(&v).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// The left end of the hit-ratio axis: ratios crowd near 100%, so the axis starts at the
@@ -364,15 +365,6 @@ fn facts_html(out: &mut String, s: &Section) {
     out.push_str("</dl>");
 }
 
-/// "restart", "reload" or "pending restart": what applying a setting takes.
-fn change_takes(restart_required: bool, pending_restart: bool) -> &'static str {
-    match (restart_required, pending_restart) {
-        (_, true) => "pending restart",
-        (true, false) => "restart",
-        (false, false) => "reload",
-    }
-}
-
 /// Every compared setting: live → recommended, with what the change takes.
 fn settings_html(out: &mut String, report: &Report) {
     let differ = report
@@ -398,7 +390,7 @@ fn settings_html(out: &mut String, report: &Report) {
             SettingStatus::Auto => "auto",
             SettingStatus::Unknown => "unknown",
         };
-        let takes = change_takes(s.restart_required, s.pending_restart);
+        let takes = change_takes(s);
         let live = s.live.as_deref().unwrap_or("—");
         let arrow = if s.status == SettingStatus::Differs {
             "→"

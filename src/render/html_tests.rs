@@ -118,7 +118,7 @@ fn settings_and_findings_carry_their_attributes() {
         differs.name,
         differs.live.as_deref().unwrap_or("null"),
         esc(&differs.recommended),
-        change_takes(differs.restart_required, differs.pending_restart),
+        change_takes(differs),
     )));
     assert_eq!(
         page.matches(r#"<li class="finding "#).count(),
@@ -186,4 +186,12 @@ fn a_report_without_rows_has_no_empty_charts() {
 fn slugs_are_ids() {
     assert_eq!(slug("Buffers by relation"), "buffers-by-relation");
     assert_eq!(slug("Settings that differ"), "settings-that-differ");
+}
+
+#[test]
+fn data_values_are_written_as_the_json_writes_them() {
+    assert_eq!(value(Some(0.0)), "0.0");
+    assert_eq!(value(Some(1.0)), "1.0");
+    assert_eq!(value(Some(0.9627630868861305)), "0.9627630868861305");
+    assert_eq!(value(None), "null");
 }

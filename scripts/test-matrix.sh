@@ -5,7 +5,7 @@
 #
 #   usage: scripts/test-matrix.sh [MAJOR...]       default: every major scripts/pg-bin.sh --list names
 #          scripts/test-matrix.sh --print-live      the live test targets, one a line
-#          scripts/test-matrix.sh --print-redis     the Redis live test targets, one a line
+#          scripts/test-matrix.sh --print-redis     the live targets run once (Redis, browser), one a line
 #
 # The live targets are tests/harness.rs, tests/recommend_accept.rs and every tests/*_live.rs,
 # found by glob so a new live test file joins the matrix by its name alone. The Redis live

@@ -374,4 +374,31 @@ fn html_report_in_a_browser_matches_the_json_and_resists_injection() {
             .any(|b| b.name == format!("public.{SCRIPT_NAME}")),
         "the capture lost the script-named table"
     );
+
+    // 3. `queries --format html` of the same capture: its chart is the JSON's statements.
+    let queries = |format: &str| {
+        run(
+            dir,
+            &[
+                "queries",
+                "--stats-from",
+                snap.to_str().unwrap(),
+                "--format",
+                format,
+            ],
+        )
+    };
+    let listed = json(&queries("json"));
+    let page_path = dir.join("queries.html");
+    std::fs::write(&page_path, queries("html")).unwrap();
+    let page = load(&browser, &page_path, &profile);
+    assert_clean(&page, "queries page");
+    let statements = listed["queries"].as_array().unwrap();
+    let drawn = bars(&page.dom, "chart-query-reads");
+    assert!(!drawn.is_empty());
+    assert_eq!(drawn.len(), statements.len());
+    for (i, (b, q)) in drawn.iter().zip(statements).enumerate() {
+        assert_eq!(b.name, format!("#{} queryid {}", i + 1, q["queryid"]));
+        assert_eq!(b.json(), q["read_share"]);
+    }
 }

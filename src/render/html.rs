@@ -532,7 +532,7 @@ pub fn queries(q: &QueriesReport) -> String {
 }
 
 /// The stylesheet: light by default, dark when the reader's system asks, black on white in
-/// print. Colours are custom properties so the SVG classes follow the scheme too.
+/// print whatever the screen's scheme (the print block comes last and sets every colour). Colours are custom properties so the SVG classes follow the scheme too.
 const CSS: &str = r#"
 :root{--bg:#fff;--fg:#1b1f24;--muted:#59636e;--line:#d1d9e0;--track:#eef1f4;--ok:#1a7f37;--warning:#b35900;--critical:#cf222e;--info:#0969da;--neutral:#57606a;color-scheme:light dark}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--line:#3d444d;--track:#212830;--ok:#3fb950;--warning:#d29922;--critical:#f85149;--info:#4493f8;--neutral:#8b949e}}
@@ -562,7 +562,7 @@ svg.chart .track{fill:var(--track)}
 .bar.ok .fill{fill:var(--ok)}.bar.warning .fill{fill:var(--warning)}.bar.critical .fill{fill:var(--critical)}.bar.neutral .fill{fill:var(--info)}.bar.none .fill{fill:none}
 .threshold line{stroke-width:1.5;stroke-dasharray:4 3}.threshold.warning line{stroke:var(--warning)}.threshold.critical line{stroke:var(--critical)}
 .threshold text{font-size:11px}.threshold.warning text{fill:var(--warning)}.threshold.critical text{fill:var(--critical)}
-@media print{:root{--bg:#fff;--fg:#000;--muted:#444;--line:#bbb;--track:#eee}body{max-width:none;padding:0;font-size:11px}section,figure,tr{break-inside:avoid}h2{break-after:avoid}.scroll{overflow:visible}a{color:inherit}}
+@media print{:root{--bg:#fff;--fg:#000;--muted:#444;--line:#bbb;--track:#eee;--ok:#1a7f37;--warning:#b35900;--critical:#cf222e;--info:#0969da;--neutral:#57606a;color-scheme:light}body{max-width:none;padding:0;font-size:11px}section,figure,tr{break-inside:avoid}h2{break-after:avoid}.scroll{overflow:visible}a{color:inherit}}
 "#;
 
 #[cfg(test)]

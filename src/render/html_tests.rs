@@ -195,3 +195,21 @@ fn data_values_are_written_as_the_json_writes_them() {
     assert_eq!(value(Some(0.9627630868861305)), "0.9627630868861305");
     assert_eq!(value(None), "null");
 }
+
+#[test]
+fn sections_drawn_here_are_not_also_plain_tables() {
+    let page = super::report(&report());
+    // Server and Host are the header's lists; settings and findings have their own blocks.
+    for own in ["Server", "Host", "Settings that differ"] {
+        assert!(OWN_SECTIONS.contains(&own));
+        assert!(
+            !page.contains(&format!("<h2>{own}</h2>")),
+            "{own} as a table"
+        );
+    }
+    assert_eq!(page.matches("<h2>Findings</h2>").count(), 1);
+    assert_eq!(page.matches(r#"<section id="findings">"#).count(), 1);
+    assert_eq!(page.matches(r#"<section id="settings">"#).count(), 1);
+    assert_eq!(page.matches(r#"<dl id="server">"#).count(), 1);
+    assert_eq!(page.matches(r#"<dl id="host">"#).count(), 1);
+}

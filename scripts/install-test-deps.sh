@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the live tests need and nothing else: PostgreSQL server binaries
 # (Debian's postgresql-15), the `postgres` OS user that runs them when the tests
-# run as root, redis-server for the Redis live tests, and xmllint (libxml2-utils)
-# for the JUnit schema tests; with --npm also npm, which scripts/pg-bin.sh uses to
+# run as root, redis-server for the Redis live tests, xmllint (libxml2-utils)
+# for the JUnit schema tests, and chromium for the HTML report's browser test; with --npm also npm, which scripts/pg-bin.sh uses to
 # fetch the other majors. Idempotent: on a machine that has everything, it only
 # says so.
 #
@@ -158,6 +158,14 @@ else
         log "stopping the redis-server system service Debian started"
         as_root systemctl stop redis-server || log "warning: could not stop redis-server"
     fi
+fi
+
+# tests/html_live.rs loads the HTML report from disk in headless Chromium and checks the
+# DOM it built and its console.
+if command -v chromium >/dev/null 2>&1; then
+    log "chromium present: $(chromium --version 2>/dev/null | head -n1)"
+else
+    apt_install_for chromium chromium "the HTML report's browser test needs it"
 fi
 
 # The other majors come from the npm registry (scripts/pg-bin.sh).

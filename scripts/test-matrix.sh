@@ -5,12 +5,12 @@
 #
 #   usage: scripts/test-matrix.sh [MAJOR...]       default: every major scripts/pg-bin.sh --list names
 #          scripts/test-matrix.sh --print-live      the live test targets, one a line
-#          scripts/test-matrix.sh --print-redis     the Redis live test targets, one a line
+#          scripts/test-matrix.sh --print-redis     the live targets run once (Redis, browser), one a line
 #
 # The live targets are tests/harness.rs, tests/recommend_accept.rs and every tests/*_live.rs,
 # found by glob so a new live test file joins the matrix by its name alone. The Redis live
-# tests (tests/redis*_live.rs) need no PostgreSQL, so they stay out of the matrix:
-# scripts/test.sh runs them once. They are compiled
+# tests (tests/redis*_live.rs) need no PostgreSQL, and the browser test (tests/html_live.rs)
+# no particular major, so they stay out of the matrix: scripts/test.sh runs them once. They are compiled
 # once; only the environment changes between majors. Every major runs even when one fails;
 # the exit status is non-zero when any failed.
 #
@@ -26,14 +26,14 @@ live_targets() {
     local f
     for f in tests/harness.rs tests/recommend_accept.rs tests/*_live.rs; do
         [ -f "$f" ] || continue
-        case $(basename "$f") in redis*_live.rs) continue ;; esac
+        case $(basename "$f") in redis*_live.rs|html_live.rs) continue ;; esac
         basename "$f" .rs
     done | sort -u
 }
 
 redis_targets() {
     local f
-    for f in tests/redis*_live.rs; do
+    for f in tests/redis*_live.rs tests/html_live.rs; do
         [ -f "$f" ] && basename "$f" .rs
     done | sort -u
 }

@@ -69,11 +69,12 @@ echo "== offline tests: cargo test --locked ${offline[*]}" >&2
 cargo test --locked --no-fail-fast "${offline[@]}"
 [ "$offline_only" -eq 0 ] || exit 0
 
-# Throwaway redis-server instances, independent of the PostgreSQL major: run once.
+# Throwaway redis-server instances and the headless-browser test, independent of the
+# PostgreSQL major: run once.
 if [ ${#redis_live[@]} -gt 0 ]; then
     redis_args=()
     for t in "${redis_live[@]}"; do redis_args+=(--test "$t"); done
-    echo "== Redis live tests (once): cargo test --locked ${redis_args[*]}" >&2
+    echo "== live tests run once (Redis, browser): cargo test --locked ${redis_args[*]}" >&2
     cargo test --locked --no-fail-fast "${redis_args[@]}"
 fi
 

@@ -127,7 +127,8 @@ const REPORT_EXAMPLES: &str = "Examples:
   pgcache-tune report                                      # local server, like psql
   pgcache-tune report postgres://app@db.internal:5432/app --ram 64GB --cpus 16
   pgcache-tune report -h /var/run/postgresql -U postgres --all-databases
-  pgcache-tune report \"dbname=app sslmode=verify-full\" --format markdown > report.md";
+  pgcache-tune report \"dbname=app sslmode=verify-full\" --format markdown > report.md
+  pgcache-tune report app --format html > report.html       # one page with charts, no script";
 
 const CHECK_EXAMPLES: &str = "Examples:
   pgcache-tune check --min-hit-ratio 99                    # lifetime ratio of every database
@@ -251,9 +252,10 @@ pub struct ReportArgs {
     /// repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    /// Output format (html: one self-contained page with charts, to save and open in a
+    /// browser; not combined with --redis).
+    #[arg(long, value_enum, default_value_t = PageFormat::Table)]
+    pub format: PageFormat,
     /// Read the statistics from a JSON capture instead of a server (for tests and demos).
     #[arg(long, value_name = "FILE", hide = true)]
     pub stats_from: Option<PathBuf>,
@@ -271,7 +273,20 @@ pub struct ReportArgs {
     pub redis_cacert: Option<PathBuf>,
 }
 
-/// Output formats of `report`.
+/// Output formats of `report` and `queries`: those of [`ReportFormat`] and an HTML page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PageFormat {
+    /// Tables for a terminal.
+    Table,
+    /// JSON (schema in the README).
+    Json,
+    /// Markdown, for pull-request comments.
+    Markdown,
+    /// One self-contained HTML page (inline CSS and SVG charts, no script).
+    Html,
+}
+
+/// Output formats of `explain` and `redis report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     /// Tables for a terminal.
@@ -441,9 +456,10 @@ pub struct QueriesArgs {
     /// saves the pg_stat_statements counters too).
     #[arg(long, value_name = "FILE")]
     pub since: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    /// Output format (html: one self-contained page with a chart of each statement's share
+    /// of the blocks read).
+    #[arg(long, value_enum, default_value_t = PageFormat::Table)]
+    pub format: PageFormat,
     /// Read the counters from a JSON capture instead of a server (tests and demos; no
     /// query texts).
     #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::{Outcome, live};
-use crate::cli::{QueriesArgs, ReportFormat};
+use crate::cli::{PageFormat, QueriesArgs};
 use crate::collect::{self, statements};
 use crate::conninfo::{self, ConnParams};
 use crate::diag::candidates::{self, Churn};
@@ -33,12 +33,13 @@ pub(super) fn queries(args: &QueriesArgs) -> anyhow::Result<Outcome> {
         rt.block_on(live_queries(&params, args, sort, before.as_ref()))?
     };
     let text = match args.format {
-        ReportFormat::Table => {
+        PageFormat::Table => {
             let term = super::terminal::Terminal::detect();
             crate::render::report::queries::table(&report, term.color, term.width)
         }
-        ReportFormat::Json => crate::render::report::queries::json(&report),
-        ReportFormat::Markdown => crate::render::report::queries::markdown(&report),
+        PageFormat::Json => crate::render::report::queries::json(&report),
+        PageFormat::Markdown => crate::render::report::queries::markdown(&report),
+        PageFormat::Html => crate::render::report::html::queries(&report),
     };
     Ok(Outcome::ok(text))
 }

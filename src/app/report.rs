@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::inputs::{host_context, patterns};
 use super::{Outcome, live};
-use crate::cli::{ReportArgs, ReportFormat};
+use crate::cli::{PageFormat, ReportArgs};
 use crate::collect::{self, CollectOptions};
 use crate::conninfo::{self, ConnParams};
 use crate::diag::{self, DiagOptions, HostContext, Pattern, Report};
@@ -20,6 +20,11 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         schema: patterns(&args.schema, "--schema", Pattern::parse_schema)?,
         exclude: patterns(&args.exclude, "--exclude", Pattern::parse)?,
     };
+    if args.format == PageFormat::Html && !args.redis.is_empty() {
+        return Err(crate::exit::usage(
+            "--format html does not cover --redis yet: use table, markdown or json with --redis",
+        ));
+    }
     // The Redis layers first: a wrong URL or an unreachable cache fails before the
     // PostgreSQL work, and nothing is printed unless both layers were read.
     let redis = args
@@ -40,7 +45,7 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         rt.block_on(live_report(&params, &host, &opts, args))?
     };
     let text = match args.format {
-        ReportFormat::Table => {
+        PageFormat::Table => {
             let term = super::terminal::Terminal::detect();
             let mut text = crate::render::report::table(&report, term.color, term.width);
             for r in &redis {
@@ -49,8 +54,9 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
             }
             text
         }
-        ReportFormat::Json => crate::render::report::json_with_redis(&report, &redis),
-        ReportFormat::Markdown => {
+        PageFormat::Json => crate::render::report::json_with_redis(&report, &redis),
+        PageFormat::Html => crate::render::report::html::report(&report),
+        PageFormat::Markdown => {
             let mut text = crate::render::report::markdown(&report);
             for r in &redis {
                 text.push('\n');

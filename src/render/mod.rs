@@ -9,4 +9,5 @@ pub mod redis;
 pub mod redis_conf;
 pub mod report;
 pub mod sanitize;
+pub mod svg;
 pub mod verdict;

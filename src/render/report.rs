@@ -318,6 +318,16 @@ fn setting_source(s: &SettingRow) -> String {
     }
 }
 
+/// What applying a setting's change takes: "restart", "reload", or "pending restart" when
+/// the server already waits for one.
+fn change_takes(s: &SettingRow) -> &'static str {
+    match (s.restart_required, s.pending_restart) {
+        (_, true) => "pending restart",
+        (true, false) => "restart",
+        (false, false) => "reload",
+    }
+}
+
 fn settings(report: &Report) -> Section {
     let differ: Vec<&SettingRow> = report
         .settings
@@ -327,11 +337,7 @@ fn settings(report: &Report) -> Section {
     let rows = differ
         .iter()
         .map(|s| {
-            let restart = match (s.restart_required, s.pending_restart) {
-                (_, true) => "pending restart",
-                (true, false) => "restart",
-                (false, false) => "reload",
-            };
+            let restart = change_takes(s);
             vec![
                 plain(&s.name),
                 plain(s.live.clone().unwrap_or_else(|| "—".to_owned())),
@@ -589,6 +595,8 @@ pub fn json_with_redis(report: &Report, redis: &[crate::diag::redis::RedisReport
 
 #[path = "report_cache.rs"]
 mod cache;
+#[path = "html.rs"]
+pub mod html;
 #[path = "report_queries.rs"]
 pub mod queries;
 

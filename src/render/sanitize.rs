@@ -5,6 +5,9 @@
 //! read differently from what it is ("Trojan Source"). Such characters are replaced by
 //! visible escapes, so the reader sees that they are there.
 //!
+//! HTML output ([`html`]) goes through both: terminal controls become visible escapes as
+//! everywhere, then the characters HTML gives a meaning become entities.
+//!
 //! JSON output does not go through here: serde escapes control characters, and consumers
 //! want the raw names to match on.
 
@@ -89,6 +92,30 @@ pub fn markdown(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`sanitize`], then escapes what HTML would interpret, for text and for attribute values
+/// (quoted with `"` or `'`) alike, inside SVG too: `&`, `<`, `>`, `"` and `'` become entities.
+/// The one escape of the HTML report: a table named `<script>` prints as text, and a name
+/// with a quote cannot leave its `data-name="…"` attribute.
+pub fn html(s: &str) -> Cow<'_, str> {
+    const SPECIAL: &[char] = &['&', '<', '>', '"', '\''];
+    let clean = sanitize(s);
+    if !clean.contains(SPECIAL) {
+        return clean;
+    }
+    let mut out = String::with_capacity(clean.len() + 16);
+    for c in clean.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +178,20 @@ mod tests {
             "\\*bold\\* \\_it\\_ \\[l\\](u) \\~\\~s\\~\\~"
         );
         assert_eq!(markdown("x\x1b[1m|"), "x\\\\x1b\\[1m\\|");
+    }
+
+    #[test]
+    fn html_escapes_markup_and_quotes_and_shows_controls() {
+        assert!(matches!(html("orders"), Cow::Borrowed("orders")));
+        assert_eq!(
+            html("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(html("\"'&"), "&quot;&#39;&amp;");
+        // An entity in a name stays text, not the character it names.
+        assert_eq!(html("&#x202e;"), "&amp;#x202e;");
+        // Terminal controls and bidi overrides become visible, as in the other formats.
+        assert_eq!(html("a\x1b[2J\u{202e}b"), "a\\x1b[2J\\u{202e}b");
+        assert_eq!(html("x\n<b>"), "x\\x0a&lt;b&gt;");
     }
 }

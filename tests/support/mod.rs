@@ -15,6 +15,7 @@
 //! the `dead_code` allowances.
 #![allow(dead_code)]
 
+pub mod html;
 pub mod pki;
 
 use std::ffi::OsStr;

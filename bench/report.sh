@@ -23,7 +23,8 @@
 # `queries --format json` against psql reading the whole view with its texts.
 #
 # Environment: TABLES (default 20000), RUNS (default 5), STATEMENTS (default 5000), PG_BIN
-# (default /usr/lib/postgresql/15/bin), KEEP=1 keeps the cluster's temp dir.
+# (default /usr/lib/postgresql/15/bin), KEEP=1 keeps the cluster's temp dir, BIN=path
+# measures that pgcache-tune binary instead of building one.
 # Needs GNU time (/usr/bin/time; `apt-get install -y time` is tried when missing, as root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -50,10 +51,15 @@ if [ ! -x /usr/bin/time ]; then
     [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed for peak memory"
 fi
 
-log "cargo build --release --locked"
-cargo build --release --locked >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin="$target_dir/release/pgcache-tune"
+if [ -n "${BIN:-}" ]; then
+    # A binary built elsewhere, e.g. of another commit to compare with.
+    bin="$BIN"
+else
+    log "cargo build --release --locked"
+    cargo build --release --locked >&2
+    target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    bin="$target_dir/release/pgcache-tune"
+fi
 [ -x "$bin" ] || die "no binary at $bin"
 
 # --- a throwaway cluster -------------------------------------------------------------------

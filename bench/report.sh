@@ -219,8 +219,9 @@ for n in "${sizes[@]}"; do
     rows+=("| $n | $pt ($(printf '%s\n' "${p_tot[@]}" | spread)) | $rt ($(printf '%s\n' "${r_tot[@]}" | spread)) | **$cpu_ratio** | $pm ($(printf '%s\n' "${p_ms[@]}" | spread)) | $rm_ ($(printf '%s\n' "${r_ms[@]}" | spread)) | $ratio | $per | $(printf '%s\n' "${p_cpu[@]}" | median) | $(printf '%s\n' "${r_cpu[@]}" | median) | $(awk -v k="$rk" 'BEGIN { printf "%.1f", k / 1024 }') | $(awk -v k="$pk" 'BEGIN { printf "%.1f", k / 1024 }') |")
     last_ratio=$ratio last_rss=$rk last_cpu_ratio=$cpu_ratio
 done
-# Where the time goes at the full size: each query once under psql's \timing, the four of
-# the straightforward set and the size-free counter queries that report sends instead.
+# Where the time goes at the full size: each query once under psql's \timing, the queries of
+# the straightforward set and the size-free counter queries that report sends instead (its
+# own SQL files, comments left out).
 labels=(
     "pg_stat_database + pg_database_size"
     "pg_statio_user_tables + pg_table_size"
@@ -229,15 +230,17 @@ labels=(
     "pg_buffercache per relation"
     "pg_matviews + pg_relation_size"
     "pg_stat_statements, all columns"
-    "pg_statio_user_tables, no sizes (report)"
-    "pg_statio_user_indexes, no sizes (report)"
+    "table counters, no sizes (report's tables.sql)"
+    "index counters, no sizes (report's indexes.sql)"
 )
 timed="$base/timed.sql"
 {
     printf '%s\n' '\timing on' '\o /dev/null'
     cat "$queries"
-    echo 'select relid, schemaname, relname, heap_blks_hit, heap_blks_read, idx_blks_hit, idx_blks_read, toast_blks_hit, toast_blks_read, tidx_blks_hit, tidx_blks_read from pg_statio_user_tables;'
-    echo 'select indexrelid, schemaname, relname, indexrelname, idx_blks_hit, idx_blks_read from pg_statio_user_indexes;'
+    for f in tables indexes; do
+        grep -v '^ *--' "src/sql/$f.sql"
+        echo ';'
+    done
 } >"$timed"
 mapfile -t query_ms < <("$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d bench -f "$timed" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
 [ "${#query_ms[@]}" -eq "${#labels[@]}" ] || die "expected ${#labels[@]} timings, got ${#query_ms[@]}"

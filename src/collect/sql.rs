@@ -275,18 +275,22 @@ mod tests {
         }
     }
 
+    /// `sql` without its comment lines, on one line with single spaces, for shape checks.
+    fn one_line_code(sql: &str) -> String {
+        sql.lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .flat_map(str::split_whitespace)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Kept from the 20,000-table benchmark: `pg_filenode_relation` costs one catalog index
     /// scan per file in a new session, so the buffer scan resolves files by joining pg_class
     /// and calls it only for the files that join leaves unmatched (mapped catalogs, stale
     /// buffers), never once per file.
     #[test]
     fn buffer_scan_resolves_files_by_join_not_per_file_calls() {
-        let code: String = BUFFERCACHE_RELATIONS
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let code = code.split_whitespace().collect::<Vec<_>>().join(" ");
+        let code = one_line_code(BUFFERCACHE_RELATIONS);
         assert_eq!(code.matches("pg_filenode_relation(").count(), 1, "{code}");
         assert!(
             code.contains("coalesce(f.relid, pg_filenode_relation("),
@@ -305,12 +309,7 @@ mod tests {
     /// and its plan cost past jit_above_cost at 20,000 tables.
     #[test]
     fn table_counters_skip_the_views_and_call_each_counter_once_per_relation() {
-        let code: String = TABLES
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let code = code.split_whitespace().collect::<Vec<_>>().join(" ");
+        let code = one_line_code(TABLES);
         for view in ["pg_statio_", "pg_stat_user_tables", "pg_stat_all_tables"] {
             assert!(!code.contains(view), "{view} in {code}");
         }

@@ -15,7 +15,8 @@ pub const SERVER_INFO: &str = include_str!("../sql/server_info.sql");
 pub const SYSTEM_IDENTIFIER: &str = include_str!("../sql/system_identifier.sql");
 /// `pg_stat_database` rows; `$1::bool` asks for `pg_database_size`.
 pub const DATABASES: &str = include_str!("../sql/databases.sql");
-/// `pg_statio_user_tables` counters, no sizes.
+/// `pg_statio_user_tables` counters with `pg_stat_user_tables` scan counts, computed from
+/// pg_class (not through the views), no sizes.
 pub const TABLES: &str = include_str!("../sql/tables.sql");
 /// `pg_statio_user_indexes` counters, no sizes.
 pub const INDEXES: &str = include_str!("../sql/indexes.sql");
@@ -274,18 +275,22 @@ mod tests {
         }
     }
 
+    /// `sql` without its comment lines, on one line with single spaces, for shape checks.
+    fn one_line_code(sql: &str) -> String {
+        sql.lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .flat_map(str::split_whitespace)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Kept from the 20,000-table benchmark: `pg_filenode_relation` costs one catalog index
     /// scan per file in a new session, so the buffer scan resolves files by joining pg_class
     /// and calls it only for the files that join leaves unmatched (mapped catalogs, stale
     /// buffers), never once per file.
     #[test]
     fn buffer_scan_resolves_files_by_join_not_per_file_calls() {
-        let code: String = BUFFERCACHE_RELATIONS
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let code = code.split_whitespace().collect::<Vec<_>>().join(" ");
+        let code = one_line_code(BUFFERCACHE_RELATIONS);
         assert_eq!(code.matches("pg_filenode_relation(").count(), 1, "{code}");
         assert!(
             code.contains("coalesce(f.relid, pg_filenode_relation("),
@@ -295,6 +300,32 @@ mod tests {
             code.contains("left join files f on f.relfilenode = b.relfilenode"),
             "{code}"
         );
+    }
+
+    /// Kept from the 20,000-table benchmark: the table counters are computed from pg_class,
+    /// each counter function once per relation, with the index counters summed in one pass
+    /// over pg_index. Going through pg_statio_user_tables joined to pg_stat_user_tables ran
+    /// some twenty counter functions per table and two index scans of pg_index per table,
+    /// and its plan cost past jit_above_cost at 20,000 tables.
+    #[test]
+    fn table_counters_skip_the_views_and_call_each_counter_once_per_relation() {
+        let code = one_line_code(TABLES);
+        for view in ["pg_statio_", "pg_stat_user_tables", "pg_stat_all_tables"] {
+            assert!(!code.contains(view), "{view} in {code}");
+        }
+        // Heap and TOAST once each, index counters once inside the aggregate.
+        assert_eq!(code.matches("pg_stat_get_blocks_hit(").count(), 3, "{code}");
+        assert_eq!(
+            code.matches("pg_stat_get_blocks_fetched(").count(),
+            3,
+            "{code}"
+        );
+        assert_eq!(code.matches("pg_stat_get_numscans(").count(), 2, "{code}");
+        assert_eq!(code.matches("pg_stat_get_tuples_returned(").count(), 1);
+        // One pass over pg_index, grouped, not a lookup per table.
+        assert_eq!(code.matches("from pg_index").count(), 1, "{code}");
+        assert!(code.contains("group by x.indrelid"), "{code}");
+        assert!(!code.contains("lateral ( select sum("), "{code}");
     }
 
     #[test]

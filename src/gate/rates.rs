@@ -361,4 +361,4 @@ pub fn changes(before: &[Row], now: &[Row]) -> Vec<Change> {
 
 #[cfg(test)]
 #[path = "rates_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,7 @@ use crate::diag::testdata;
 
 /// A sample at `now` with one database `app` (OID 1) and the given tables (OID, name,
 /// hits, reads).
-fn sample(now: f64, db: (i64, i64), tables: &[(u32, &str, i64, i64)]) -> StatsSnapshot {
+pub(crate) fn sample(now: f64, db: (i64, i64), tables: &[(u32, &str, i64, i64)]) -> StatsSnapshot {
     let mut snap = testdata::snapshot();
     snap.server.now_epoch = now;
     snap.server.start_epoch = 10.0;

@@ -10,3 +10,4 @@ pub mod redis_conf;
 pub mod report;
 pub mod sanitize;
 pub mod verdict;
+pub mod watch;

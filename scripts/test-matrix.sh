@@ -26,14 +26,14 @@ live_targets() {
     local f
     for f in tests/harness.rs tests/recommend_accept.rs tests/*_live.rs; do
         [ -f "$f" ] || continue
-        case $(basename "$f") in redis*_live.rs) continue ;; esac
+        case $(basename "$f") in redis*_live.rs|watch_live.rs) continue ;; esac
         basename "$f" .rs
     done | sort -u
 }
 
 redis_targets() {
     local f
-    for f in tests/redis*_live.rs; do
+    for f in tests/redis*_live.rs tests/watch_live.rs; do
         [ -f "$f" ] && basename "$f" .rs
     done | sort -u
 }

@@ -76,7 +76,11 @@ fn the_window_sums_the_kept_intervals_and_forgets_old_ones() {
     let samples: Vec<StatsSnapshot> = (0..5)
         .map(|i| {
             let i = i64::from(i);
-            sample(100.0 + 2.0 * i as f64, (0, 0), &[(10, "t", 100 * i, 10 * i * i)])
+            sample(
+                100.0 + 2.0 * i as f64,
+                (0, 0),
+                &[(10, "t", 100 * i, 10 * i * i)],
+            )
         })
         .collect();
     for pair in samples.windows(2) {
@@ -102,7 +106,11 @@ fn jitter_does_not_drop_an_interval_too_many() {
         let b = sample(pair[1], (0, 0), &[]);
         h.push(step(&a, &b).unwrap());
     }
-    assert!((h.covered_seconds() - 4.02).abs() < 1e-9, "{}", h.covered_seconds());
+    assert!(
+        (h.covered_seconds() - 4.02).abs() < 1e-9,
+        "{}",
+        h.covered_seconds()
+    );
 }
 
 #[test]
@@ -122,11 +130,19 @@ fn ranked(rows: &[Row]) -> Vec<&str> {
 
 #[test]
 fn sort_cycles_and_orders() {
-    let a = sample(100.0, (0, 0), &[(1, "a", 0, 0), (2, "b", 0, 0), (3, "c", 0, 0)]);
+    let a = sample(
+        100.0,
+        (0, 0),
+        &[(1, "a", 0, 0), (2, "b", 0, 0), (3, "c", 0, 0)],
+    );
     let b = sample(
         101.0,
         (0, 0),
-        &[(1, "a", 9_000, 1_000), (2, "b", 100, 5_000), (3, "c", 50_000, 10)],
+        &[
+            (1, "a", 9_000, 1_000),
+            (2, "b", 100, 5_000),
+            (3, "c", 50_000, 10),
+        ],
     );
     let mut h = History::new(60.0);
     h.push(step(&a, &b).unwrap());

@@ -143,10 +143,7 @@ pub fn break_line(at_epoch: f64, u: &Unusable) -> String {
         Unusable::SnapshotNewer => "server clock went backwards".to_string(),
         Unusable::Overflow { label } => format!("counters of {} overflowed", sanitize(label)),
     };
-    format!(
-        "{} RESET {what}; interval not counted, window restarted",
-        clock(at_epoch)
-    )
+    format!("{} RESET {what}: window restarted", clock(at_epoch))
 }
 
 fn name_cell(r: &Row) -> String {
@@ -180,7 +177,7 @@ fn header(first: &str, window: &str) -> [String; 6] {
 
 fn header_line(v: &View<'_>) -> String {
     format!(
-        "pgcache-tune watch · every {} · window {} ({} seen) · sort {}{}",
+        "watch every {} · window {} ({} seen) · sort {}{}",
         seconds_text(v.interval_seconds),
         seconds_text(v.window_seconds),
         seconds_text(v.covered_seconds),
@@ -190,10 +187,11 @@ fn header_line(v: &View<'_>) -> String {
 }
 
 fn footer_line(v: &View<'_>) -> String {
+    // Keys first: a long server name (a socket path) is what gets cut at 80 columns.
     format!(
-        "{} · q quit · s sort · p {}",
-        sanitize(v.server),
-        if v.paused { "resume" } else { "pause" }
+        "q quit · s sort · p {} · {}",
+        if v.paused { "resume" } else { "pause" },
+        sanitize(v.server)
     )
 }
 
@@ -215,8 +213,8 @@ fn table<'a>(head: [String; 6], rows: impl Iterator<Item = &'a Row>) -> Table<'a
             Constraint::Min(16),
             Constraint::Length(7),
             Constraint::Length(7),
-            Constraint::Length(8),
-            Constraint::Length(8),
+            Constraint::Length(9),
+            Constraint::Length(9),
             Constraint::Length(SPARK_WIDTH),
         ],
     )
@@ -247,10 +245,7 @@ pub fn draw(frame: &mut Frame<'_>, v: &View<'_>) {
     if let Some(note) = v.note {
         frame.render_widget(Paragraph::new(note.to_string()), dbs);
     } else {
-        frame.render_widget(
-            table(header("database", &window), v.databases.iter()),
-            dbs,
-        );
+        frame.render_widget(table(header("database", &window), v.databases.iter()), dbs);
         let title = format!("table ({})", sanitize(v.database));
         let fit = usize::from(tables.height.saturating_sub(1));
         frame.render_widget(
@@ -334,7 +329,8 @@ pub struct Json<'a> {
 
 /// Pretty JSON with a final newline.
 pub fn json(j: &Json<'_>) -> String {
-    let mut s = serde_json::to_string_pretty(j).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(j).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }

@@ -12,19 +12,30 @@ fn screen(v: &View<'_>) -> Vec<String> {
     term.draw(|f| draw(f, v)).unwrap();
     let buf = term.backend().buffer().clone();
     (0..24)
-        .map(|y| (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
+        .map(|y| {
+            (0..80)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
         .collect()
 }
 
 fn history() -> History {
     let mut h = History::new(60.0);
     let tables: Vec<(u32, String)> = (0..15).map(|i| (100 + i, format!("t{i:02}"))).collect();
-    let a: Vec<(u32, &str, i64, i64)> = tables.iter().map(|(o, n)| (*o, n.as_str(), 0, 0)).collect();
+    let a: Vec<(u32, &str, i64, i64)> =
+        tables.iter().map(|(o, n)| (*o, n.as_str(), 0, 0)).collect();
     let b: Vec<(u32, &str, i64, i64)> = tables
         .iter()
         .map(|(o, n)| (*o, n.as_str(), 1_000, i64::from(*o - 100) * 10))
         .collect();
-    h.push(rates::step(&sample(100.0, (0, 0), &a), &sample(102.0, (20_000, 300), &b)).unwrap());
+    h.push(
+        rates::step(
+            &sample(100.0, (0, 0), &a),
+            &sample(102.0, (20_000, 300), &b),
+        )
+        .unwrap(),
+    );
     h
 }
 
@@ -57,18 +68,40 @@ fn the_screen_fits_80x24_with_rates_keys_and_server() {
     let findings = vec!["12:00:00 RESET statistics reset in database app".to_string()];
     let lines = screen(&view(&dbs, &tables, &findings));
     let text = lines.join("\n");
-    assert!(lines[0].contains("every 2s") && lines[0].contains("window 1m"), "{text}");
+    assert!(
+        lines[0].contains("every 2s") && lines[0].contains("window 1m"),
+        "{text}"
+    );
     // app: 300 reads and 20000 hits over 2 s.
     let app = lines.iter().find(|l| l.starts_with("app ")).expect(&text);
-    assert!(app.contains(" 150 ") && app.contains("10.0k") && app.contains("98.52%"), "{app}");
+    assert!(
+        app.contains(" 150 ") && app.contains("10.0k") && app.contains("98.52%"),
+        "{app}"
+    );
     // The worst reader first (t14: 140 reads in 2 s), and as many tables as fit.
-    let first_table = lines.iter().position(|l| l.contains("public.t14")).expect(&text);
-    assert!(lines[first_table].contains("70.0"), "{}", lines[first_table]);
+    let first_table = lines
+        .iter()
+        .position(|l| l.contains("public.t14"))
+        .expect(&text);
+    assert!(
+        lines[first_table].contains("70.0"),
+        "{}",
+        lines[first_table]
+    );
     assert!(lines[first_table - 1].starts_with("table (app)"), "{text}");
     assert!(text.contains("public.t05"), "{text}");
-    assert!(text.contains("RESET statistics reset in database app"), "{text}");
+    assert!(
+        text.contains("RESET statistics reset in database app"),
+        "{text}"
+    );
     let last = &lines[23];
-    assert!(last.contains("alice@db1:5432/app") && last.contains("q quit") && last.contains("s sort") && last.contains("p pause"), "{last}");
+    assert!(
+        last.contains("alice@db1:5432/app")
+            && last.contains("q quit")
+            && last.contains("s sort")
+            && last.contains("p pause"),
+        "{last}"
+    );
 }
 
 #[test]
@@ -79,8 +112,14 @@ fn paused_and_note_are_shown() {
     v.paused = true;
     v.note = Some("first interval: sampling again in 2s");
     let text = screen(&v).join("\n");
-    assert!(text.contains("PAUSED") && text.contains("p resume"), "{text}");
-    assert!(text.contains("first interval") && !text.contains("public.t14"), "{text}");
+    assert!(
+        text.contains("PAUSED") && text.contains("p resume"),
+        "{text}"
+    );
+    assert!(
+        text.contains("first interval") && !text.contains("public.t14"),
+        "{text}"
+    );
     assert!(text.contains("no change yet"), "{text}");
 }
 
@@ -124,7 +163,11 @@ fn text_and_json_carry_the_blocks() {
     let (dbs, tables) = split(&h);
     let v = view(&dbs, &tables, &[]);
     let t = text(&v);
-    assert!(t.lines().any(|l| l.starts_with("app ") && l.contains("150")), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("app ") && l.contains("150")),
+        "{t}"
+    );
     let j = json(&Json {
         start_epoch: 100.0,
         end_epoch: 102.0,

@@ -18,7 +18,7 @@ use crate::gate::window::Scope;
 /// Database rows shown at most, so the tables keep room in 24 lines.
 const MAX_DATABASE_ROWS: usize = 4;
 /// Findings lines kept on screen (newest last).
-pub const FINDING_LINES: usize = 4;
+pub const FINDING_LINES: u16 = 4;
 /// Width of the sparkline column.
 const SPARK_WIDTH: u16 = 16;
 
@@ -235,7 +235,7 @@ pub fn draw(frame: &mut Frame<'_>, v: &View<'_>) {
         Constraint::Length(db_height),
         Constraint::Length(1),
         Constraint::Min(2),
-        Constraint::Length(1 + FINDING_LINES as u16),
+        Constraint::Length(1 + FINDING_LINES),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -254,7 +254,7 @@ pub fn draw(frame: &mut Frame<'_>, v: &View<'_>) {
         );
     }
     let mut lines = vec![Line::styled("findings", bold)];
-    let shown = &v.findings[v.findings.len().saturating_sub(FINDING_LINES)..];
+    let shown = &v.findings[v.findings.len().saturating_sub(usize::from(FINDING_LINES))..];
     if shown.is_empty() {
         lines.push(Line::from("no change yet"));
     }

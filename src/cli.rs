@@ -472,7 +472,8 @@ pub struct WatchArgs {
     /// Time between samples: a number with a unit, from 200ms to 1h (2s, 500ms, 1m).
     #[arg(long, value_name = "DURATION", value_parser = parse_watch_interval, default_value = "2s", allow_hyphen_values = true)]
     pub interval: std::time::Duration,
-    /// The sliding window the second ratio column covers: from one --interval to 1d.
+    /// The sliding window the second ratio column covers: a number with a unit, from one
+    /// --interval to 1d (1m, 30s, 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse_watch_window, default_value = "1m", allow_hyphen_values = true)]
     pub window: std::time::Duration,
     /// Print one interval (two samples --interval apart) as plain text and exit; also what

@@ -54,7 +54,10 @@ fn an_unreachable_server_is_exit_69_with_nothing_on_stdout() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(69), "{stderr}");
     assert!(out.stdout.is_empty());
-    assert!(stderr.starts_with("error: ") && stderr.lines().count() == 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -66,11 +69,17 @@ fn watch_has_a_man_page_and_help_names_the_keys() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let page = String::from_utf8_lossy(&out.stdout);
-    assert!(page.contains("\\-\\-window") && page.contains("\\-\\-once"), "{page}");
+    assert!(
+        page.contains("\\-\\-window") && page.contains("\\-\\-once"),
+        "{page}"
+    );
     let out = support::tool_std(home.path())
         .args(["watch", "--help"])
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("q (or Esc, Ctrl-C) quit") && help.contains("p pause"), "{help}");
+    assert!(
+        help.contains("q (or Esc, Ctrl-C) quit") && help.contains("p pause"),
+        "{help}"
+    );
 }

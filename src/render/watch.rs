@@ -11,6 +11,7 @@ use ratatui::widgets::{Paragraph, Row as TableRow, Table};
 use serde::Serialize;
 
 use super::sanitize::sanitize;
+use crate::diag::{CRITICAL_HIT_RATIO, WARNING_HIT_RATIO};
 use crate::gate::Unusable;
 use crate::gate::rates::{Change, Level, Row, SortKey};
 use crate::gate::window::Scope;
@@ -108,17 +109,22 @@ pub fn clock(epoch: f64) -> String {
     crate::units::format_epoch_utc(epoch)[11..19].to_string()
 }
 
-/// A findings line for a threshold crossing.
+/// A findings line for a threshold crossing (report's thresholds), short enough for 80
+/// columns with a table name of typical length.
 pub fn change_line(at_epoch: f64, c: &Change) -> String {
+    let warning = WARNING_HIT_RATIO * 100.0;
+    let critical = CRITICAL_HIT_RATIO * 100.0;
     let what = match c.to {
-        Level::Critical => "below the critical hit ratio",
-        Level::Warning if c.from == Level::Critical => "back above critical, still below warning",
-        Level::Warning => "below the warning hit ratio",
-        Level::Ok => "back to a good hit ratio",
-        Level::Quiet => "quiet",
+        Level::Critical => format!("critical (below {critical}%)"),
+        Level::Warning if c.from == Level::Critical => {
+            format!("warning (back above {critical}%)")
+        }
+        Level::Warning => format!("warning (below {warning}%)"),
+        Level::Ok => format!("ok again (at least {warning}%)"),
+        Level::Quiet => "quiet".to_string(),
     };
     format!(
-        "{} {} {}: {what} ({} over the window)",
+        "{} {} {}: {} hit ratio, {what}",
         clock(at_epoch),
         c.scope.item_word(),
         sanitize(&c.label),

@@ -182,3 +182,37 @@ fn text_and_json_carry_the_blocks() {
     assert_eq!(parsed["databases"][0]["reads_per_second"], 150.0);
     assert_eq!(parsed["tables"][0]["name"], "t14");
 }
+
+#[test]
+fn change_lines_name_the_item_ratio_and_threshold() {
+    let c = Change {
+        scope: Scope::Tables,
+        label: "public.pgbench_accounts".to_string(),
+        from: Level::Ok,
+        to: Level::Critical,
+        window_ratio: Some(0.8751),
+    };
+    let line = change_line(3_600.0, &c);
+    assert_eq!(
+        line,
+        "01:00:00 table public.pgbench_accounts: 87.51% hit ratio, critical (below 90%)"
+    );
+    assert!(line.chars().count() <= 80);
+    let back = Change {
+        from: Level::Critical,
+        to: Level::Ok,
+        window_ratio: Some(0.995),
+        ..c
+    };
+    assert!(change_line(0.0, &back).ends_with("99.50% hit ratio, ok again (at least 99%)"));
+    let reset = break_line(
+        0.0,
+        &Unusable::Reset {
+            database: "app".to_string(),
+        },
+    );
+    assert_eq!(
+        reset,
+        "00:00:00 RESET statistics reset in database app: window restarted"
+    );
+}

@@ -272,17 +272,26 @@ pub fn draw(frame: &mut Frame<'_>, v: &View<'_>) {
     );
 }
 
-/// Fixed-width columns for the plain-text form.
-fn text_table(out: &mut String, head: [String; 6], rows: &[Row]) {
-    let mut push = |c: &[String; 6]| {
+/// Fixed-width columns for the plain-text form: the interval's rates, its raw block counts
+/// and its ratio (the window is the interval, so there is one ratio).
+fn text_table(out: &mut String, first: &str, rows: &[Row]) {
+    let mut push = |c: [&str; 6]| {
         out.push_str(&format!(
-            "{:<32} {:>8} {:>8} {:>8} {:>8}\n",
-            c[0], c[1], c[2], c[3], c[4]
+            "{:<32} {:>8} {:>8} {:>10} {:>10} {:>8}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5]
         ));
     };
-    push(&head);
+    push([first, "reads/s", "hits/s", "read", "hit", "ratio"]);
     for r in rows {
-        push(&cells(r));
+        let [name, reads, hits, ratio, _, _] = cells(r);
+        push([
+            &name,
+            &reads,
+            &hits,
+            &r.read_blocks.to_string(),
+            &r.hit_blocks.to_string(),
+            &ratio,
+        ]);
     }
 }
 
@@ -298,10 +307,10 @@ pub fn text(v: &View<'_>) -> String {
         out.push_str(note);
         out.push('\n');
     } else {
-        text_table(&mut out, header("database", "ratio"), v.databases);
+        text_table(&mut out, "database", v.databases);
         out.push('\n');
         let title = format!("table ({})", sanitize(v.database));
-        text_table(&mut out, header(&title, "ratio"), v.tables);
+        text_table(&mut out, &title, v.tables);
     }
     for line in v.findings {
         out.push_str(&format!("\n{line}"));

@@ -6,9 +6,9 @@
 //!   sequential scan of a table of N blocks adds exactly N to its heap hits + reads, so the
 //!   table's blocks in the interval are compared exactly, and its rates with blocks ÷ seconds.
 //! - The screen in a tmux pane of 80×24 with pgbench running: the tables pgbench touches show
-//!   up, `pg_stat_reset()` run by the TEST is shown as a RESET, `s` changes the sort, `q`
-//!   leaves the alternate screen and returns to the shell, and stopping the server ends the
-//!   watch with exit 69 and the error printed on the normal screen after the restore.
+//!   up, `pg_stat_reset()` run by the TEST and a restart are shown as RESET, `s` changes the
+//!   sort, `q` leaves the alternate screen and returns to the shell, and stopping the server
+//!   ends the watch with exit 69 and the error printed on the normal screen after the restore.
 
 mod support;
 
@@ -312,6 +312,11 @@ fn screen_in_tmux_shows_rates_resets_and_restores_the_terminal() {
     // And rates come back afterwards, never negative.
     let screen = tmux.wait_for("public.pgbench_accounts", Duration::from_secs(10));
     assert!(!screen.contains(" -1"), "{screen}");
+
+    // A restart drops the connection: the watch reconnects and shows it as a break.
+    c.restart();
+    let screen = tmux.wait_for("server restarted", Duration::from_secs(30));
+    assert!(tmux.alternate_on(), "{screen}");
 
     tmux.send(&["s"]);
     tmux.wait_for("sort hits/s", Duration::from_secs(5));

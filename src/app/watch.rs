@@ -7,7 +7,7 @@
 //! interval as text instead.
 
 use std::io::IsTerminal;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
@@ -41,7 +41,7 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<Outcome> {
     if once {
         return rt.block_on(one_interval(&client, &params, args));
     }
-    interactive(&rt, &client, &params, args)
+    interactive(&rt, client, &params, args)
 }
 
 /// `user@host:port/db`: who is watched, for the footer (never a password).
@@ -128,6 +128,35 @@ async fn one_interval(
     Ok(Outcome::ok(text))
 }
 
+/// How long a lost connection is retried before the watch gives up: long enough for a
+/// restart (`pg_ctl restart`) to come back.
+const RECONNECT_FOR: Duration = Duration::from_secs(5);
+/// Pause between reconnection attempts.
+const RECONNECT_EVERY: Duration = Duration::from_millis(250);
+
+/// A new connection and its first sample, tried for [`RECONNECT_FOR`]; `None` when the
+/// server stays unreachable.
+async fn reconnect(
+    params: &ConnParams,
+    interval: Duration,
+) -> Option<(tokio_postgres::Client, StatsSnapshot)> {
+    let deadline = Instant::now() + RECONNECT_FOR;
+    loop {
+        let attempt = async {
+            let client = conninfo::connect(params).await?;
+            let snap = crate::collect::watch::sample(&client, true, interval).await?;
+            anyhow::Ok((client, snap))
+        };
+        match attempt.await {
+            Ok(pair) => return Some(pair),
+            Err(_) if Instant::now() + RECONNECT_EVERY < deadline => {
+                tokio::time::sleep(RECONNECT_EVERY).await;
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Leaves raw mode and the alternate screen (and shows the cursor) however the watch ends.
 struct Restore;
 
@@ -169,11 +198,11 @@ fn key(e: &event::KeyEvent) -> Key {
 
 fn interactive(
     rt: &tokio::runtime::Runtime,
-    client: &tokio_postgres::Client,
+    mut client: tokio_postgres::Client,
     params: &ConnParams,
     args: &WatchArgs,
 ) -> anyhow::Result<Outcome> {
-    let mut previous = rt.block_on(crate::collect::watch::sample(client, true, args.interval))?;
+    let mut previous = rt.block_on(crate::collect::watch::sample(&client, true, args.interval))?;
     let server = server_label(params, &previous);
     let database = previous.server.database.clone();
     let mut history = History::new(args.window.as_secs_f64());
@@ -258,7 +287,18 @@ fn interactive(
         }
         // A late wake-up (a slow sample) does not make the next interval short.
         next = (next + args.interval).max(Instant::now() + args.interval / 2);
-        let snap = rt.block_on(crate::collect::watch::sample(client, false, args.interval))?;
+        let snap = match rt.block_on(crate::collect::watch::sample(&client, false, args.interval)) {
+            Ok(snap) => snap,
+            Err(lost) => {
+                shown.note = Some("connection lost: reconnecting".to_string());
+                draw(&mut terminal, &shown, &findings, sort, paused)?;
+                // A restart drops the connection too: a new one tells a restart (shown,
+                // the window starts again) from a server that is gone (the error, 69).
+                let (again, snap) = rt.block_on(reconnect(params, args.interval)).ok_or(lost)?;
+                client = again;
+                snap
+            }
+        };
         let at = snap.server.now_epoch;
         let note = match rates::step(&previous, &snap) {
             Ok(step) => {

@@ -281,6 +281,7 @@ fn screen_in_tmux_shows_rates_resets_and_restores_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let script = watch_script(dir.path(), &c);
     let tmux = Tmux::start(dir.path());
+    tmux.wait_for("$", Duration::from_secs(10));
     tmux.send(&[&format!("sh {}", script.display()), "Enter"]);
 
     // The screen: header, the connected database, the tables pgbench reads, keys. pgbench
@@ -324,20 +325,35 @@ fn screen_in_tmux_shows_rates_resets_and_restores_the_terminal() {
     let screen = tmux.wait_for("public.pgbench_accounts", Duration::from_secs(10));
     assert!(!screen.contains(" -1"), "{screen}");
 
+    tmux.send(&["s"]);
+    tmux.wait_for("sort hits/s", Duration::from_secs(5));
+    // Paused, the rows keep their numbers while pgbench goes on and samples are taken.
+    tmux.send(&["p"]);
+    let before = tmux.wait_for("PAUSED", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    let after = tmux.capture();
+    let rows = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("public.") || l.starts_with("app "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(!rows(&before).is_empty(), "{before}");
+    assert_eq!(rows(&before), rows(&after), "{before}\n{after}");
+    tmux.send(&["p"]);
+    tmux.wait_for("p pause", Duration::from_secs(5));
+
     // A restart drops the connection: the watch reconnects and shows it as a break.
     c.restart();
     let screen = tmux.wait_for("server restarted", Duration::from_secs(30));
     assert!(tmux.alternate_on(), "{screen}");
 
-    tmux.send(&["s"]);
-    tmux.wait_for("sort hits/s", Duration::from_secs(5));
-    tmux.send(&["p"]);
-    tmux.wait_for("PAUSED", Duration::from_secs(5));
     tmux.send(&["q"]);
     let screen = tmux.wait_for("EXIT=0", Duration::from_secs(10));
     assert!(!tmux.alternate_on(), "{screen}");
     assert!(
-        screen.contains("$ sh ") && !screen.contains("q quit"),
+        // The shell's screen again: the command line typed, no trace of the watch screen.
+        screen.contains("watch.sh") && !screen.contains("q quit"),
         "{screen}"
     );
 

@@ -336,3 +336,46 @@ fn interactive(
         previous = snap;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::crossterm::event::{KeyEvent, KeyEventState};
+
+    fn press(code: KeyCode, modifiers: KeyModifiers, kind: KeyEventKind) -> Key {
+        key(&KeyEvent {
+            code,
+            modifiers,
+            kind,
+            state: KeyEventState::NONE,
+        })
+    }
+
+    #[test]
+    fn keys_quit_sort_and_pause() {
+        let p = |c| press(c, KeyModifiers::NONE, KeyEventKind::Press);
+        assert!(matches!(p(KeyCode::Char('q')), Key::Quit));
+        assert!(matches!(p(KeyCode::Esc), Key::Quit));
+        // Raw mode turns Ctrl-C into a key, not a signal.
+        assert!(matches!(
+            press(
+                KeyCode::Char('c'),
+                KeyModifiers::CONTROL,
+                KeyEventKind::Press
+            ),
+            Key::Quit
+        ));
+        assert!(matches!(p(KeyCode::Char('c')), Key::Other));
+        assert!(matches!(p(KeyCode::Char('s')), Key::Sort));
+        assert!(matches!(p(KeyCode::Char('p')), Key::Pause));
+        // Terminals that report releases would otherwise toggle pause twice.
+        assert!(matches!(
+            press(
+                KeyCode::Char('p'),
+                KeyModifiers::NONE,
+                KeyEventKind::Release
+            ),
+            Key::Other
+        ));
+    }
+}

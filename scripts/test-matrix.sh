@@ -9,7 +9,8 @@
 #
 # The live targets are tests/harness.rs, tests/recommend_accept.rs and every tests/*_live.rs,
 # found by glob so a new live test file joins the matrix by its name alone. The Redis live
-# tests (tests/redis*_live.rs) need no PostgreSQL, so they stay out of the matrix:
+# tests (tests/redis*_live.rs) need no PostgreSQL, and tests/watch_live.rs (a tmux screen) is
+# the same on every major, so they stay out of the matrix:
 # scripts/test.sh runs them once. They are compiled
 # once; only the environment changes between majors. Every major runs even when one fails;
 # the exit status is non-zero when any failed.

@@ -236,15 +236,16 @@ pub fn draw(frame: &mut Frame<'_>, v: &View<'_>) {
     // Small: at most MAX_DATABASE_ROWS + 1.
     #[allow(clippy::cast_possible_truncation)]
     let db_height = (db_rows + 1) as u16;
-    let [head, dbs, _, tables, findings, foot] = Layout::vertical([
+    // The footer (keys) first, so a terminal too small for everything still says how to quit.
+    let [body, foot] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    let [head, dbs, _, tables, findings] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(db_height),
         Constraint::Length(1),
         Constraint::Min(2),
         Constraint::Length(1 + FINDING_LINES),
-        Constraint::Length(1),
     ])
-    .areas(area);
+    .areas(body);
     let bold = Style::default().add_modifier(Modifier::BOLD);
     frame.render_widget(Paragraph::new(header_line(v)).style(bold), head);
     let window = format!("{} ratio", seconds_text(v.window_seconds));

@@ -216,3 +216,20 @@ fn change_lines_name_the_item_ratio_and_threshold() {
         "00:00:00 RESET statistics reset in database app: window restarted"
     );
 }
+
+#[test]
+fn a_small_terminal_still_draws_the_keys_without_panicking() {
+    let h = history();
+    let (dbs, tables) = split(&h);
+    let findings: Vec<String> = (0..10).map(|i| format!("finding {i}")).collect();
+    for (w, rows) in [(40u16, 10u16), (80, 8), (20, 3)] {
+        let mut term = Terminal::new(TestBackend::new(w, rows)).unwrap();
+        term.draw(|f| draw(f, &view(&dbs, &tables, &findings)))
+            .unwrap();
+        let buf = term.backend().buffer().clone();
+        let last: String = (0..w)
+            .map(|x| buf[(x, rows - 1)].symbol().to_string())
+            .collect();
+        assert!(last.starts_with("q quit"), "{w}x{rows}: {last}");
+    }
+}

@@ -44,6 +44,10 @@ fn nonsense_intervals_and_windows_are_refused_in_one_line() {
         &["--window 2s", "--interval 5s"],
     );
     refused(&with(&["--format", "html"]), &["html", "text", "json"]);
+    refused(
+        &with(&["--interval", "200ms", "--window", "1h"]),
+        &["18000 intervals", "at most 3600"],
+    );
 }
 
 #[test]

@@ -34,6 +34,16 @@ pub(super) fn watch(args: &WatchArgs) -> anyhow::Result<Outcome> {
             screen::seconds_text(args.interval.as_secs_f64())
         )));
     }
+    let intervals = args.window.as_secs_f64() / args.interval.as_secs_f64();
+    if intervals > rates::MAX_WINDOW_INTERVALS {
+        return Err(exit::usage(format!(
+            "--window {} holds {intervals:.0} intervals of {}; at most {} (use a longer \
+             --interval or a shorter --window)",
+            screen::seconds_text(args.window.as_secs_f64()),
+            screen::seconds_text(args.interval.as_secs_f64()),
+            rates::MAX_WINDOW_INTERVALS
+        )));
+    }
     let params = live::resolve(&args.conn)?;
     let rt = live::runtime()?;
     let client = rt.block_on(conninfo::connect(&params))?;

@@ -92,6 +92,14 @@ impl History {
     pub fn push(&mut self, step: Step) {
         let slack = step.seconds() / 2.0;
         let end = step.end_epoch;
+        // An idle table adds nothing to the sums or the sparkline (absent counts as zero), so
+        // only the newest interval keeps its idle tables (the rows list every item of it):
+        // a long window over a schema of thousands of tables stays small.
+        if let Some(previous) = self.steps.back_mut() {
+            previous
+                .counters
+                .retain(|c| c.scope == Scope::Database || c.hits != 0 || c.reads != 0);
+        }
         self.steps.push_back(step);
         while let Some(first) = self.steps.front() {
             if self.steps.len() > 1 && end - first.start_epoch > self.window_seconds + slack {
@@ -266,6 +274,10 @@ pub fn rows(history: &History) -> Vec<Row> {
         })
         .collect()
 }
+
+/// Most intervals a window may hold: the window is summed at every refresh, so its cost
+/// grows with this (one hour of 1 s intervals, or a day of 24 s ones).
+pub const MAX_WINDOW_INTERVALS: f64 = 3_600.0;
 
 /// The orders the `s` key cycles through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

@@ -183,3 +183,18 @@ fn changes_report_threshold_crossings_only() {
     assert_eq!((found[0].from, found[0].to), (Level::Ok, Level::Critical));
     assert_eq!(found[0].window_ratio, Some(10_000.0 / 15_000.0));
 }
+
+#[test]
+fn idle_tables_are_not_kept_in_older_intervals_but_still_listed() {
+    let a = sample(100.0, (0, 0), &[(1, "busy", 0, 0), (2, "idle", 0, 0)]);
+    let b = sample(101.0, (5, 5), &[(1, "busy", 10, 1), (2, "idle", 0, 0)]);
+    let c = sample(102.0, (9, 9), &[(1, "busy", 20, 2), (2, "idle", 0, 0)]);
+    let mut h = History::new(60.0);
+    h.push(step(&a, &b).unwrap());
+    h.push(step(&b, &c).unwrap());
+    assert_eq!(h.steps[0].counters.len(), 2, "the database and busy");
+    let rows = rows(&h);
+    assert_eq!(row(&rows, "idle").reads_history, vec![0.0, 0.0]);
+    assert_eq!(row(&rows, "busy").window_hit_blocks, 20);
+    assert_eq!(row(&rows, "app").window_read_blocks, 9);
+}

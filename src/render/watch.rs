@@ -50,7 +50,7 @@ pub struct View<'a> {
     pub note: Option<&'a str>,
 }
 
-/// Seconds as `2s`, `500ms`, `1m`, `1m30s`.
+/// Seconds as `2s`, `500ms`, `1m`, `1m30s`, `1h`, `24h`.
 pub fn seconds_text(s: f64) -> String {
     if s < 1.0 {
         return format!("{:.0}ms", s * 1_000.0);
@@ -58,11 +58,12 @@ pub fn seconds_text(s: f64) -> String {
     // Whole seconds are what a person reads here; the cast saturates.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let whole = s.round() as u64;
-    match (whole / 60, whole % 60) {
-        (0, sec) => format!("{sec}s"),
-        (min, 0) => format!("{min}m"),
-        (min, sec) => format!("{min}m{sec}s"),
-    }
+    let (h, min, sec) = (whole / 3_600, whole % 3_600 / 60, whole % 60);
+    [(h, "h"), (min, "m"), (sec, "s")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect::<String>()
 }
 
 /// A rate in blocks per second, short: `0`, `3.5`, `812`, `12.4k`, `3.1M`.

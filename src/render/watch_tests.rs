@@ -154,6 +154,8 @@ fn numbers_are_short() {
     assert_eq!(seconds_text(2.0), "2s");
     assert_eq!(seconds_text(0.5), "500ms");
     assert_eq!(seconds_text(90.0), "1m30s");
+    assert_eq!(seconds_text(3_600.0), "1h");
+    assert_eq!(seconds_text(5_430.0), "1h30m30s");
     assert_eq!(clock(3_661.5), "01:01:01");
 }
 

@@ -300,7 +300,7 @@ fn screen_in_tmux_shows_rates_resets_and_restores_the_terminal() {
     assert!(tmux.alternate_on(), "{screen}");
     let lines: Vec<&str> = screen.lines().collect();
     assert!(
-        lines[0].contains("every 500ms") && lines[0].contains("window 10s"),
+        lines[0].contains("every 500ms") && screen.contains("· window 10s ("),
         "{screen}"
     );
     assert!(
@@ -309,7 +309,8 @@ fn screen_in_tmux_shows_rates_resets_and_restores_the_terminal() {
     );
     let footer = lines.iter().rev().find(|l| !l.trim().is_empty()).unwrap();
     assert!(
-        footer.starts_with("q quit · s sort · p pause · postgres@"),
+        footer.starts_with("q quit · s sort · p pause · window 10s (")
+            && footer.contains(" · postgres@"),
         "{screen}"
     );
     assert!(screen.lines().count() <= 24 && screen.lines().all(|l| l.chars().count() <= 80));

@@ -184,10 +184,8 @@ fn header(first: &str, window: &str) -> [String; 6] {
 
 fn header_line(v: &View<'_>) -> String {
     format!(
-        "watch every {} · window {} ({} seen) · sort {}{}",
+        "pgcache-tune watch · every {} · sort {}{}",
         seconds_text(v.interval_seconds),
-        seconds_text(v.window_seconds),
-        seconds_text(v.covered_seconds),
         v.sort.as_str(),
         if v.paused { " · PAUSED" } else { "" }
     )
@@ -196,8 +194,10 @@ fn header_line(v: &View<'_>) -> String {
 fn footer_line(v: &View<'_>) -> String {
     // Keys first: a long server name (a socket path) is what gets cut at 80 columns.
     format!(
-        "q quit · s sort · p {} · {}",
+        "q quit · s sort · p {} · window {} ({} seen) · {}",
         if v.paused { "resume" } else { "pause" },
+        seconds_text(v.window_seconds),
+        seconds_text(v.covered_seconds),
         sanitize(v.server)
     )
 }

@@ -69,7 +69,7 @@ fn the_screen_fits_80x24_with_rates_keys_and_server() {
     let lines = screen(&view(&dbs, &tables, &findings));
     let text = lines.join("\n");
     assert!(
-        lines[0].contains("every 2s") && lines[0].contains("window 1m"),
+        lines[0].contains("every 2s") && lines[23].contains("window 1m (2s seen)"),
         "{text}"
     );
     // app: 300 reads and 20000 hits over 2 s.

@@ -140,11 +140,11 @@ pub fn break_line(at_epoch: f64, u: &Unusable) -> String {
         Unusable::Reset { database } => {
             format!("statistics reset in database {}", sanitize(database))
         }
-        Unusable::Backwards { scope, label } => format!(
-            "statistics reset: counters of {} {} went backwards",
-            scope.item_word(),
-            sanitize(label)
-        ),
+        // Its counters went backwards: a single-table reset, or the first sign of a whole
+        // reset that the database row shows a sample later.
+        Unusable::Backwards { scope, label } => {
+            format!("{} {} reset", scope.item_word(), sanitize(label))
+        }
         Unusable::Restart => "server restarted".to_string(),
         Unusable::OtherServer { .. } => "connected to another server".to_string(),
         Unusable::SnapshotNewer => "server clock went backwards".to_string(),

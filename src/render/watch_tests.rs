@@ -217,6 +217,17 @@ fn change_lines_name_the_item_ratio_and_threshold() {
         reset,
         "00:00:00 RESET statistics reset in database app: window restarted"
     );
+    let table = break_line(
+        0.0,
+        &Unusable::Backwards {
+            scope: Scope::Tables,
+            label: "app.public.pgbench_accounts".to_string(),
+        },
+    );
+    assert_eq!(
+        table,
+        "00:00:00 RESET table app.public.pgbench_accounts reset: window restarted"
+    );
 }
 
 #[test]

@@ -138,6 +138,13 @@ else
     apt_install_for xmllint libxml2-utils "the JUnit schema tests need it"
 fi
 
+# tests/watch_live.rs drives `watch` in a tmux pane (send-keys, capture-pane).
+if command -v tmux >/dev/null 2>&1; then
+    log "tmux present"
+else
+    apt_install_for tmux tmux "the watch live test drives the screen through it"
+fi
+
 # The Redis live tests (tests/redis_live.rs) start throwaway redis-server instances on
 # free ports and sockets in temp dirs. Debian's postinst would start a system service on
 # 6379: forbid service starts during the install (policy-rc.d exit 101, unless a policy is

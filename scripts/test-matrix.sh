@@ -5,12 +5,15 @@
 #
 #   usage: scripts/test-matrix.sh [MAJOR...]       default: every major scripts/pg-bin.sh --list names
 #          scripts/test-matrix.sh --print-live      the live test targets, one a line
-#          scripts/test-matrix.sh --print-redis     the live targets run once (Redis, browser), one a line
+#          scripts/test-matrix.sh --print-once      the live targets run once, not per major, one a line
 #
 # The live targets are tests/harness.rs, tests/recommend_accept.rs and every tests/*_live.rs,
-# found by glob so a new live test file joins the matrix by its name alone. The Redis live
-# tests (tests/redis*_live.rs) need no PostgreSQL, and the browser test (tests/html_live.rs)
-# no particular major, so they stay out of the matrix: scripts/test.sh runs them once. They are compiled
+# found by glob so a new live test file joins the matrix by its name alone. A few live files
+# do not depend on the major and stay out of the matrix (scripts/test.sh runs them once):
+# the Redis tests (tests/redis*_live.rs) need no PostgreSQL, the fleet tests
+# (tests/fleet*_live.rs) pick their own majors, and the browser (html_live), terminal
+# (watch_live) and HTTP (serve_live) tests exercise a renderer or a shell the same on every
+# major. ONCE below lists them. They are compiled
 # once; only the environment changes between majors. Every major runs even when one fails;
 # the exit status is non-zero when any failed.
 #
@@ -22,24 +25,37 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { printf 'test-matrix: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# Live test files run once rather than per major (globs under tests/).
+ONCE=(redis*_live.rs fleet*_live.rs html_live.rs watch_live.rs serve_live.rs)
+
+is_once() {
+    local name=$1 pattern
+    for pattern in "${ONCE[@]}"; do
+        # shellcheck disable=SC2053 # the pattern is a glob on purpose
+        [[ $name == $pattern ]] && return 0
+    done
+    return 1
+}
+
 live_targets() {
     local f
     for f in tests/harness.rs tests/recommend_accept.rs tests/*_live.rs; do
         [ -f "$f" ] || continue
-        case $(basename "$f") in redis*_live.rs|html_live.rs) continue ;; esac
+        is_once "$(basename "$f")" && continue
         basename "$f" .rs
     done | sort -u
 }
 
-redis_targets() {
+once_targets() {
     local f
-    for f in tests/redis*_live.rs tests/html_live.rs; do
-        [ -f "$f" ] && basename "$f" .rs
+    for f in tests/*_live.rs; do
+        [ -f "$f" ] || continue
+        is_once "$(basename "$f")" && basename "$f" .rs
     done | sort -u
 }
 
-if [ "${1:-}" = --print-redis ]; then
-    redis_targets
+if [ "${1:-}" = --print-once ]; then
+    once_targets
     exit 0
 fi
 

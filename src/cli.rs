@@ -60,6 +60,10 @@ pub enum Command {
     /// answered by a cache instead.
     #[command(after_help = QUERIES_EXAMPLES)]
     Queries(QueriesArgs),
+    /// A live view of blocks read and hit per second and hit ratios, per database and for
+    /// the busiest tables, refreshed every --interval (q quit, s sort, p pause).
+    #[command(after_help = WATCH_EXAMPLES)]
+    Watch(WatchArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"
@@ -464,6 +468,73 @@ pub struct QueriesArgs {
     /// query texts).
     #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]
     pub stats_from: Option<PathBuf>,
+}
+
+const WATCH_EXAMPLES: &str = "Examples:
+  pgcache-tune watch app                                  # live view, refresh every 2s
+  pgcache-tune watch app --interval 5s --window 5m
+  pgcache-tune watch app --once --interval 10s            # one interval as text, e.g. for a ticket
+  pgcache-tune watch app --once --format json | jq '.tables[0]'
+
+Keys: q (or Esc, Ctrl-C) quit, s cycle the sort (reads/s, hits/s, window ratio, name),
+p pause. A statistics reset or server restart is shown as RESET and never counted into a
+rate. Tables are those of the connected database.";
+
+/// Flags of `watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Where to connect (same as report).
+    #[command(flatten)]
+    pub conn: crate::conninfo::ConnectionArgs,
+    /// Time between samples: a number with a unit, from 200ms to 1h (2s, 500ms, 1m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_watch_interval, default_value = "2s", allow_hyphen_values = true)]
+    pub interval: std::time::Duration,
+    /// The sliding window the second ratio column covers: a number with a unit, from one
+    /// --interval to 1d (1m, 30s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_watch_window, default_value = "1m", allow_hyphen_values = true)]
+    pub window: std::time::Duration,
+    /// Print one interval (two samples --interval apart) as plain text and exit; also what
+    /// happens when stdout is not a terminal.
+    #[arg(long)]
+    pub once: bool,
+    /// Output format of the one-interval form (json implies --once).
+    #[arg(long, value_enum, default_value_t = WatchFormat::Text)]
+    pub format: WatchFormat,
+    /// Tables in the one-interval form, busiest readers first; 0 shows every table.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub limit: usize,
+}
+
+/// Output formats of `watch --once`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WatchFormat {
+    /// Plain text columns.
+    Text,
+    /// JSON with the raw block counts of every row.
+    Json,
+}
+
+fn parse_watch_duration(
+    text: &str,
+    min_ms: f64,
+    max_ms: f64,
+    range: &str,
+) -> Result<std::time::Duration, String> {
+    let ms = crate::units::parse_duration_ms(text)?;
+    if !(min_ms..=max_ms).contains(&ms) {
+        return Err(format!("'{text}' is out of range: from {range}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(ms / 1_000.0))
+}
+
+/// `watch --interval`: 200ms (faster is noise, and load on the server) to 1h.
+fn parse_watch_interval(text: &str) -> Result<std::time::Duration, String> {
+    parse_watch_duration(text, 200.0, 3_600_000.0, "200ms to 1h")
+}
+
+/// `watch --window`: 200ms to 1d (checked against --interval when both are known).
+fn parse_watch_window(text: &str) -> Result<std::time::Duration, String> {
+    parse_watch_duration(text, 200.0, 86_400_000.0, "200ms to 1d")
 }
 
 /// `queries --sort` values.

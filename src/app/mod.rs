@@ -13,6 +13,7 @@ mod recommend;
 mod redis;
 mod report;
 mod terminal;
+mod watch;
 
 use clap::CommandFactory;
 
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Explain(args) => explain::explain(&args),
         Command::Redis(args) => redis::run(&args),
         Command::Queries(args) => queries::queries(&args),
+        Command::Watch(args) => watch::watch(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man(args) => man::man(&args),
     }

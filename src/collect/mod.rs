@@ -20,6 +20,7 @@ pub mod names;
 mod snapshot;
 pub mod sql;
 pub mod statements;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::future::Future;

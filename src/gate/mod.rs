@@ -3,6 +3,7 @@
 //! the samples ([`window`]) and renders the verdict (`render::verdict`).
 
 pub mod config;
+pub mod rates;
 pub mod redis;
 pub mod window;
 

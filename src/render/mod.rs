@@ -11,3 +11,4 @@ pub mod report;
 pub mod sanitize;
 pub mod svg;
 pub mod verdict;
+pub mod watch;

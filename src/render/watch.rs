@@ -145,7 +145,14 @@ pub fn break_line(at_epoch: f64, u: &Unusable) -> String {
         Unusable::Backwards { scope, label } => {
             format!("{} {} reset", scope.item_word(), sanitize(label))
         }
-        Unusable::Restart => "server restarted".to_string(),
+        // The Redis reasons cannot come from watch's PostgreSQL samples; worded for
+        // completeness.
+        Unusable::Restart | Unusable::RunIdChanged { .. } | Unusable::UptimeDecreased { .. } => {
+            "server restarted".to_string()
+        }
+        Unusable::CounterDecreased { counter, .. } => {
+            format!("counter {} reset", sanitize(counter))
+        }
         Unusable::OtherServer { .. } => "connected to another server".to_string(),
         Unusable::SnapshotNewer => "server clock went backwards".to_string(),
         Unusable::Overflow { label } => format!("counters of {} overflowed", sanitize(label)),

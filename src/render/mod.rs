@@ -3,6 +3,7 @@
 
 pub mod explain;
 pub mod layout;
+pub mod metrics;
 pub mod probe;
 pub mod recommend;
 pub mod redis;

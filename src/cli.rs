@@ -250,9 +250,14 @@ pub struct ReportArgs {
     /// repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    /// Output format (prometheus: text format 0.0.4; openmetrics: OpenMetrics 1.0; names in
+    /// the README's Prometheus section).
+    #[arg(long, value_enum, default_value_t = ReportOutputFormat::Table)]
+    pub format: ReportOutputFormat,
+    /// Also write the metrics (Prometheus text format 0.0.4) to DIR/pgcache_tune.prom for
+    /// node_exporter's textfile collector, atomically; stdout still gets --format.
+    #[arg(long, value_name = "DIR")]
+    pub textfile_dir: Option<PathBuf>,
     /// Read the statistics from a JSON capture instead of a server (for tests and demos).
     #[arg(long, value_name = "FILE", hide = true)]
     pub stats_from: Option<PathBuf>,
@@ -279,6 +284,22 @@ pub enum ReportFormat {
     Json,
     /// Markdown, for pull-request comments.
     Markdown,
+}
+
+/// Output formats of `report` (explain, queries and redis share [`ReportFormat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportOutputFormat {
+    /// Tables for a terminal.
+    Table,
+    /// JSON (schema in the README).
+    Json,
+    /// Markdown, for pull-request comments.
+    Markdown,
+    /// Prometheus text format 0.0.4 (postgres_exporter names plus pgcache_tune_*).
+    Prometheus,
+    /// OpenMetrics 1.0 text (counters with `_total`, ends in `# EOF`).
+    #[value(name = "openmetrics")]
+    OpenMetrics,
 }
 
 /// Flags of `check`.
@@ -337,6 +358,11 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,
+    /// Also write the verdict as metrics (Prometheus text format 0.0.4) to
+    /// DIR/pgcache_tune.prom for node_exporter's textfile collector, atomically; stdout
+    /// and the exit code still follow --format and the verdict.
+    #[arg(long, value_name = "DIR")]
+    pub textfile_dir: Option<PathBuf>,
     /// Read the current sample from a JSON capture instead of a server (tests and demos).
     /// One capture is one sample, so it cannot wait for an `--interval`.
     #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]
@@ -396,6 +422,11 @@ pub enum CheckFormat {
     Junit,
     /// Nagios plugin output with perfdata.
     Nagios,
+    /// Prometheus text format 0.0.4: the state and each item's ratio.
+    Prometheus,
+    /// OpenMetrics 1.0 text.
+    #[value(name = "openmetrics")]
+    OpenMetrics,
 }
 
 /// Flags of `snapshot`.

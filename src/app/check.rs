@@ -19,6 +19,7 @@ use crate::gate::{
     self, GateOptions, OnInsufficient, Override, Reason, Scope, Thresholds, Verdict, WindowKind,
     window,
 };
+use crate::render::metrics::{self, MetricsFormat, MetricsTarget};
 
 /// Everything resolved from flags and the config file.
 struct Plan {
@@ -196,6 +197,13 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
 
 pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let plan = plan(args)?;
+    let textfile = args
+        .textfile_dir
+        .as_deref()
+        .map(super::metrics::textfile_path)
+        .transpose()?;
+    let started = std::time::Instant::now();
+    let mut up = true;
     let verdict = match measure(args, &plan) {
         Ok(v) => v,
         // Bad flags stay usage errors; everything else is "cannot judge".
@@ -208,9 +216,22 @@ pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
                 .collect::<Vec<_>>()
                 .join(" ");
             eprintln!("error: {}", crate::render::sanitize::one_line(&message));
+            up = false;
             Verdict::unknown(Reason::Failed { message }, None)
         }
     };
+    let target = MetricsTarget {
+        target: None,
+        labels: &[],
+        up,
+        duration: started.elapsed(),
+        report: None,
+        verdict: Some(&verdict),
+    };
+    if let Some(path) = &textfile {
+        let text = metrics::render(std::slice::from_ref(&target), MetricsFormat::Prometheus);
+        super::metrics::write_textfile(path, &text)?;
+    }
     for warning in crate::render::verdict::warnings(&verdict) {
         eprintln!("warning: {warning}");
     }
@@ -221,6 +242,8 @@ pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
         CheckFormat::Json => crate::render::verdict::json(&verdict),
         CheckFormat::Junit => crate::render::verdict::junit(&verdict),
         CheckFormat::Nagios => crate::render::verdict::nagios(&verdict),
+        CheckFormat::Prometheus => metrics::render(&[target], MetricsFormat::Prometheus),
+        CheckFormat::OpenMetrics => metrics::render(&[target], MetricsFormat::OpenMetrics),
     };
     Ok(Outcome {
         stdout: text.into_bytes(),

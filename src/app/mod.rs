@@ -8,6 +8,7 @@ mod explain;
 mod inputs;
 mod live;
 mod man;
+mod metrics;
 mod queries;
 mod recommend;
 mod redis;

@@ -8,10 +8,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::inputs::{host_context, patterns};
 use super::{Outcome, live};
-use crate::cli::{ReportArgs, ReportFormat};
+use crate::cli::{ReportArgs, ReportOutputFormat as ReportFormat};
 use crate::collect::{self, CollectOptions};
 use crate::conninfo::{self, ConnParams};
 use crate::diag::{self, DiagOptions, HostContext, Pattern, Report};
+use crate::render::metrics::{self, MetricsFormat, MetricsTarget};
 
 pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let opts = DiagOptions {
@@ -20,6 +21,22 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         schema: patterns(&args.schema, "--schema", Pattern::parse_schema)?,
         exclude: patterns(&args.exclude, "--exclude", Pattern::parse)?,
     };
+    let textfile = args
+        .textfile_dir
+        .as_deref()
+        .map(super::metrics::textfile_path)
+        .transpose()?;
+    let metrics_wanted = textfile.is_some()
+        || matches!(
+            args.format,
+            ReportFormat::Prometheus | ReportFormat::OpenMetrics
+        );
+    if metrics_wanted && !args.redis.is_empty() {
+        return Err(crate::exit::usage(
+            "--redis is not part of the metrics formats or --textfile-dir: give --format table, json or markdown, or leave out --redis",
+        ));
+    }
+    let started = std::time::Instant::now();
     // The Redis layers first: a wrong URL or an unreachable cache fails before the
     // PostgreSQL work, and nothing is printed unless both layers were read.
     let redis = args
@@ -39,6 +56,18 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         let rt = live::runtime()?;
         rt.block_on(live_report(&params, &host, &opts, args))?
     };
+    let target = MetricsTarget {
+        target: None,
+        labels: &[],
+        up: true,
+        duration: started.elapsed(),
+        report: Some(&report),
+        verdict: None,
+    };
+    if let Some(path) = &textfile {
+        let text = metrics::render(std::slice::from_ref(&target), MetricsFormat::Prometheus);
+        super::metrics::write_textfile(path, &text)?;
+    }
     let text = match args.format {
         ReportFormat::Table => {
             let term = super::terminal::Terminal::detect();
@@ -58,6 +87,8 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
             }
             text
         }
+        ReportFormat::Prometheus => metrics::render(&[target], MetricsFormat::Prometheus),
+        ReportFormat::OpenMetrics => metrics::render(&[target], MetricsFormat::OpenMetrics),
     };
     Ok(Outcome::ok(text))
 }

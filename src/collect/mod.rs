@@ -35,7 +35,7 @@ use crate::facts::{
 };
 
 pub use cache::{buffer_cache, materialized_views};
-pub use snapshot::{load_snapshot, save_snapshot};
+pub use snapshot::{load_snapshot, replace_atomically, save_snapshot};
 
 /// How many other databases `--all-databases` reads at once: enough to overlap connection
 /// setup and TLS handshakes, few enough not to crowd a busy server.

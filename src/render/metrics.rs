@@ -229,14 +229,14 @@ fn report_metrics(set: &mut Families, base: &[(String, String)], r: &Report) {
             ("indexrelname", i.name.as_str()),
         ];
         set.counter(
-            "pg_statio_user_indexes_idx_blks_hit",
+            "pg_statio_user_indexes_idx_blks_hit_total",
             "Buffer hits in the index (pg_statio_user_indexes.idx_blks_hit).",
             base,
             &l,
             Value::Int(i.idx_blks_hit),
         );
         set.counter(
-            "pg_statio_user_indexes_idx_blks_read",
+            "pg_statio_user_indexes_idx_blks_read_total",
             "Disk blocks read from the index (pg_statio_user_indexes.idx_blks_read).",
             base,
             &l,
@@ -562,28 +562,32 @@ impl Families {
                 Kind::Counter => "counter",
             };
             let help = escape_help(&f.help, format);
+            // OpenMetrics names a counter family without `_total` and its sample with it, as
+            // client_golang's OpenMetrics encoder does for postgres_exporter's counters
+            // (most of them unsuffixed, the newer index ones already `_total`).
+            let (family, sample) = match (format, f.kind) {
+                (MetricsFormat::OpenMetrics, Kind::Counter) => {
+                    let family = f.name.strip_suffix("_total").unwrap_or(&f.name);
+                    (family.to_owned(), format!("{family}_total"))
+                }
+                _ => (f.name.clone(), f.name.clone()),
+            };
             match format {
                 MetricsFormat::Prometheus => {
-                    let _ = writeln!(out, "# HELP {} {help}", f.name);
-                    let _ = writeln!(out, "# TYPE {} {kind}", f.name);
+                    let _ = writeln!(out, "# HELP {family} {help}");
+                    let _ = writeln!(out, "# TYPE {family} {kind}");
                 }
                 MetricsFormat::OpenMetrics => {
                     // The spec's order: TYPE, UNIT, HELP. UNIT must be the name's suffix.
-                    let _ = writeln!(out, "# TYPE {} {kind}", f.name);
+                    let _ = writeln!(out, "# TYPE {family} {kind}");
                     for unit in ["seconds", "bytes"] {
-                        if f.name.ends_with(&format!("_{unit}")) {
-                            let _ = writeln!(out, "# UNIT {} {unit}", f.name);
+                        if family.ends_with(&format!("_{unit}")) {
+                            let _ = writeln!(out, "# UNIT {family} {unit}");
                         }
                     }
-                    let _ = writeln!(out, "# HELP {} {help}", f.name);
+                    let _ = writeln!(out, "# HELP {family} {help}");
                 }
             }
-            // OpenMetrics names a counter's sample `<family>_total`, as client_golang's
-            // OpenMetrics encoder does for postgres_exporter's unsuffixed counters.
-            let sample = match (format, f.kind) {
-                (MetricsFormat::OpenMetrics, Kind::Counter) => format!("{}_total", f.name),
-                _ => f.name.clone(),
-            };
             for (labels, v) in &f.samples {
                 out.push_str(&sample);
                 if !labels.is_empty() {

@@ -68,9 +68,10 @@ fn postgres_exporter_names_carry_the_report_numbers() {
     );
     assert!(text.contains("# TYPE pg_stat_database_blks_hit counter\n"));
     assert!(
-        !text.contains("_total"),
+        !text.contains("pg_stat_database_blks_hit_total"),
         "0.0.4 keeps postgres_exporter's names"
     );
+    assert!(text.contains("# TYPE pg_statio_user_indexes_idx_blks_hit_total counter\n"));
     assert!(
         !text.contains("target="),
         "single-target mode has no target label"
@@ -234,6 +235,10 @@ fn openmetrics_suffixes_counters_declares_units_and_ends_with_eof() {
     assert!(text.contains("# TYPE pg_stat_database_blks_hit counter\n"));
     assert!(text.contains("\npg_stat_database_blks_hit_total{datname=\"app\"} "));
     assert!(!text.contains("\npg_stat_database_blks_hit{"));
+    // A counter already named `_total` is not suffixed twice; its family drops the suffix.
+    assert!(text.contains("# TYPE pg_statio_user_indexes_idx_blks_hit counter\n"));
+    assert!(text.contains("\npg_statio_user_indexes_idx_blks_hit_total{"));
+    assert!(!text.contains("_total_total"));
     assert!(text.contains(
         "# TYPE pgcache_tune_scrape_duration_seconds gauge\n# UNIT pgcache_tune_scrape_duration_seconds seconds\n# HELP"
     ));

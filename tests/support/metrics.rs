@@ -23,6 +23,9 @@ pub const ACCEPTED_TOTAL_LINT: [&str; 4] = [
     "pg_statio_user_tables_heap_blocks_read",
 ];
 
+/// One parsed sample: name, labels, value.
+pub type Sample = (String, std::collections::BTreeMap<String, String>, f64);
+
 fn run_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -77,9 +80,7 @@ pub fn promtool_accepts(text: &str) -> bool {
 /// sample as `(name, labels, value)`, or `None` when the parser is missing outside CI.
 /// Panics when the parser rejects the text.
 #[track_caller]
-pub fn openmetrics_samples(
-    text: &str,
-) -> Option<Vec<(String, std::collections::BTreeMap<String, String>, f64)>> {
+pub fn openmetrics_samples(text: &str) -> Option<Vec<Sample>> {
     const SCRIPT: &str = r#"
 import json, sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -104,7 +105,6 @@ print(json.dumps(out))
         "OpenMetrics parser rejected the text: {}\n--- input ---\n{text}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let parsed: Vec<(String, std::collections::BTreeMap<String, String>, f64)> =
-        serde_json::from_slice(&out.stdout).expect("parser output is JSON");
+    let parsed: Vec<Sample> = serde_json::from_slice(&out.stdout).expect("parser output is JSON");
     Some(parsed)
 }

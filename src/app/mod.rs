@@ -5,6 +5,7 @@
 
 mod check;
 mod explain;
+pub mod fleet;
 mod inputs;
 mod live;
 mod man;

@@ -59,6 +59,10 @@ pub enum Command {
     /// answered by a cache instead.
     #[command(after_help = QUERIES_EXAMPLES)]
     Queries(QueriesArgs),
+    /// Serve the report's metrics over HTTP for Prometheus: /metrics (every target),
+    /// /probe?target=NAME (one inventory target), /healthz.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"
@@ -427,6 +431,51 @@ pub enum CheckFormat {
     /// OpenMetrics 1.0 text.
     #[value(name = "openmetrics")]
     OpenMetrics,
+}
+
+const SERVE_EXAMPLES: &str = "Examples:
+  pgcache-tune serve postgres://monitor@db.internal/app          # http://127.0.0.1:9188/metrics
+  pgcache-tune serve --targets fleet.toml --listen 127.0.0.1:9188
+  pgcache-tune serve --targets fleet.toml --listen 0.0.0.0:9188 --listen-any
+  curl -s 'http://127.0.0.1:9188/probe?target=orders-primary'
+
+Collects on scrape, at most once per --cache-ttl however many scrapes arrive; answers
+OpenMetrics when the Accept header asks for it, else text format 0.0.4. Stops cleanly on
+SIGTERM or SIGINT.";
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to connect (one server); leave it out with --targets.
+    #[command(flatten)]
+    pub conn: crate::conninfo::ConnectionArgs,
+    /// Host facts for the settings diff (one server; inventory targets are treated as
+    /// remote unless local).
+    #[command(flatten)]
+    pub host: HostOverrides,
+    /// Serve every enabled target of this inventory (TOML, see the README's fleet section);
+    /// each series then carries a `target` label.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Address and port to listen on. Only loopback addresses unless --listen-any
+    /// (port 0 picks a free one, printed on stderr).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9188")]
+    pub listen: std::net::SocketAddr,
+    /// Allow a --listen address other than loopback: the metrics name databases, schemas
+    /// and tables, so exposing them is a decision.
+    #[arg(long)]
+    pub listen_any: bool,
+    /// Serve a target's last collection for this long before collecting again; concurrent
+    /// scrapes within it cause one collection (a number with a unit: 5s, 1m, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::units::parse_duration_flag)]
+    pub cache_ttl: std::time::Duration,
+    /// Most targets collected at once for /metrics [default: one per target, at most 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Deadline of one collection of the single server (inventory targets have their own
+    /// `timeout`): a server that stops answering shows as `pgcache_tune_up 0`.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = crate::units::parse_duration_flag)]
+    pub timeout: std::time::Duration,
 }
 
 /// Flags of `snapshot`.

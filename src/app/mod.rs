@@ -14,6 +14,7 @@ mod queries;
 mod recommend;
 mod redis;
 mod report;
+mod serve;
 mod terminal;
 
 use clap::CommandFactory;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Explain(args) => explain::explain(&args),
         Command::Redis(args) => redis::run(&args),
         Command::Queries(args) => queries::queries(&args),
+        Command::Serve(args) => serve::serve(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man(args) => man::man(&args),
     }

@@ -54,7 +54,13 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         let params = live::resolve(&args.conn)?;
         let host = host_context(&args.host, Some(&params))?;
         let rt = live::runtime()?;
-        rt.block_on(live_report(&params, &host, &opts, args))?
+        rt.block_on(live_report(
+            &params,
+            &host,
+            &opts,
+            args.all_databases,
+            args.buffers_scan,
+        ))?
     };
     let target = MetricsTarget {
         target: None,
@@ -105,13 +111,14 @@ fn redis_conn(url: &str, args: &ReportArgs) -> crate::cli::RedisConnArgs {
     }
 }
 
-async fn live_report(
+/// The whole `report` pipeline against one server (also `serve`'s collection per target).
+pub(super) async fn live_report(
     params: &ConnParams,
     host: &HostContext,
     opts: &DiagOptions,
-    args: &ReportArgs,
+    all_databases: bool,
+    buffers_scan: bool,
 ) -> anyhow::Result<Report> {
-    let all_databases = args.all_databases;
     let client = conninfo::connect(params).await?;
     let collect_opts = CollectOptions::everything();
     let mut snap = if all_databases {
@@ -132,7 +139,7 @@ async fn live_report(
         collect::collect(&client, &collect_opts).await?
     };
     huge_pages_probe(&mut snap, params);
-    cache_facts(&client, &mut snap, args.buffers_scan, opts.limit).await?;
+    cache_facts(&client, &mut snap, buffers_scan, opts.limit).await?;
     let mut report = diag::diagnose(&snap, host, opts);
     // Sizes only for the rows the report keeps: stat()ing every relation is the slow part.
     let tables = report.table_relids();

@@ -44,6 +44,39 @@ impl MetricsFormat {
     }
 }
 
+/// The format an HTTP `Accept` header asks for: OpenMetrics when it lists
+/// `application/openmetrics-text` with a quality above zero and at least that of
+/// `text/plain` (Prometheus sends both, OpenMetrics first, when its `scrape_protocols`
+/// allow it), else 0.0.4, which every scraper reads.
+pub fn negotiate(accept: Option<&str>) -> MetricsFormat {
+    let Some(accept) = accept else {
+        return MetricsFormat::Prometheus;
+    };
+    let quality = |wanted: &str| -> f64 {
+        accept
+            .split(',')
+            .filter_map(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next()?;
+                if !media.eq_ignore_ascii_case(wanted) {
+                    return None;
+                }
+                let q = parts
+                    .filter_map(|p| p.split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                    .map_or(Some(1.0), |(_, v)| v.trim().parse::<f64>().ok())?;
+                Some(q)
+            })
+            .fold(0.0, f64::max)
+    };
+    let om = quality("application/openmetrics-text");
+    if om > 0.0 && om >= quality("text/plain") {
+        MetricsFormat::OpenMetrics
+    } else {
+        MetricsFormat::Prometheus
+    }
+}
+
 /// What one target contributes to an exposition.
 #[derive(Debug, Clone)]
 pub struct MetricsTarget<'a> {

@@ -309,3 +309,29 @@ fn special_floats_use_the_formats_spelling() {
     assert_eq!(Value::Float(f64::NAN).to_string(), "NaN");
     assert_eq!(Value::Int(i64::MAX).to_string(), "9223372036854775807");
 }
+
+#[test]
+fn negotiation_gives_openmetrics_only_when_asked_for_it() {
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    assert_eq!(negotiate(Some(prometheus)), MetricsFormat::OpenMetrics);
+    assert_eq!(negotiate(None), MetricsFormat::Prometheus);
+    assert_eq!(negotiate(Some("*/*")), MetricsFormat::Prometheus);
+    assert_eq!(
+        negotiate(Some(
+            "text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5"
+        )),
+        MetricsFormat::Prometheus
+    );
+    assert_eq!(
+        negotiate(Some("application/openmetrics-text; q=0")),
+        MetricsFormat::Prometheus
+    );
+    assert_eq!(
+        negotiate(Some("Application/OpenMetrics-Text")),
+        MetricsFormat::OpenMetrics
+    );
+    assert_eq!(
+        negotiate(Some("application/openmetrics-text;q=bogus")),
+        MetricsFormat::Prometheus
+    );
+}

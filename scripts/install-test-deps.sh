@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the live tests need and nothing else: PostgreSQL server binaries
 # (Debian's postgresql-15), the `postgres` OS user that runs them when the tests
-# run as root, redis-server for the Redis live tests, and xmllint (libxml2-utils)
-# for the JUnit schema tests; with --npm also npm, which scripts/pg-bin.sh uses to
+# run as root, redis-server for the Redis live tests, xmllint (libxml2-utils)
+# for the JUnit schema tests, and promtool, python3-prometheus-client and curl for
+# the metrics tests; with --npm also npm, which scripts/pg-bin.sh uses to
 # fetch the other majors. Idempotent: on a machine that has everything, it only
 # says so.
 #
@@ -158,6 +159,36 @@ else
         log "stopping the redis-server system service Debian started"
         as_root systemctl stop redis-server || log "warning: could not stop redis-server"
     fi
+fi
+
+# The metrics tests (tests/metrics_*.rs, tests/serve_live.rs) validate with promtool
+# (Debian's prometheus package; its postinst would start a Prometheus on :9090, so service
+# starts are forbidden as for redis and the service stopped afterwards), the OpenMetrics
+# parser of python3-prometheus-client (importable by Debian's /usr/bin/python3), and scrape
+# over HTTP with curl.
+if command -v promtool >/dev/null 2>&1; then
+    log "promtool present"
+else
+    prom_policy=/usr/sbin/policy-rc.d prom_our_policy=0
+    if [ ! -e "$prom_policy" ]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $prom_policy && chmod 755 $prom_policy"
+        prom_our_policy=1
+    fi
+    apt_install_for promtool prometheus "the metrics tests validate text format 0.0.4 with it"
+    [ "$prom_our_policy" -eq 0 ] || as_root rm -f "$prom_policy"
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+        as_root systemctl stop prometheus || log "warning: could not stop prometheus"
+    fi
+fi
+if /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' >/dev/null 2>&1; then
+    log "python3-prometheus-client present"
+else
+    apt_install_for /usr/bin/python3 python3-prometheus-client "the metrics tests parse OpenMetrics with it"
+fi
+if command -v curl >/dev/null 2>&1; then
+    log "curl present"
+else
+    apt_install_for curl curl "tests/serve_live.rs scrapes over HTTP with it"
 fi
 
 # The other majors come from the npm registry (scripts/pg-bin.sh).

@@ -87,7 +87,7 @@ const MAN_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
-    /// explain, queries, redis, redis-report, redis-recommend, completions, man) [default: the overview page, pgcache-tune(1)].
+    /// explain, queries, redis, redis-report, redis-recommend, serve, completions, man) [default: the overview page, pgcache-tune(1)].
     #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
     pub page: Option<String>,
     /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)

@@ -473,7 +473,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
     /// Deadline of one collection of the single server (inventory targets have their own
-    /// `timeout`): a server that stops answering shows as `pgcache_tune_up 0`.
+    /// `timeout`), a number with a unit (20s, 1m): a server that stops answering shows as
+    /// `pgcache_tune_up 0`.
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = crate::units::parse_duration_flag)]
     pub timeout: std::time::Duration,
 }

@@ -20,6 +20,9 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         schema: patterns(&args.schema, "--schema", Pattern::parse_schema)?,
         exclude: patterns(&args.exclude, "--exclude", Pattern::parse)?,
     };
+    if let Some(path) = &args.fleet.targets {
+        return super::fleet_runs::report(args, &opts, path);
+    }
     // The Redis layers first: a wrong URL or an unreachable cache fails before the
     // PostgreSQL work, and nothing is printed unless both layers were read.
     let redis = args
@@ -74,7 +77,7 @@ fn redis_conn(url: &str, args: &ReportArgs) -> crate::cli::RedisConnArgs {
     }
 }
 
-async fn live_report(
+pub(super) async fn live_report(
     params: &ConnParams,
     host: &HostContext,
     opts: &DiagOptions,
@@ -84,7 +87,12 @@ async fn live_report(
     let client = conninfo::connect(params).await?;
     let collect_opts = CollectOptions::everything();
     let mut snap = if all_databases {
-        let bar = progress();
+        // One spinner per target would fight over the terminal in a fleet run.
+        let bar = if args.fleet.targets.is_none() {
+            progress()
+        } else {
+            ProgressBar::hidden()
+        };
         let visit = |db: String| {
             bar.set_message(format!(
                 "reading database {}",

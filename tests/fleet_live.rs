@@ -344,6 +344,37 @@ enabled = false
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("app.public.big"), "{run:?}");
     assert!(run.stdout.contains("1 of 1 targets up"), "{run:?}");
+
+    // The per-target row cap: a report reads every pg_settings row, far more than 50.
+    let capped = home.path().join("capped.toml");
+    std::fs::write(
+        &capped,
+        format!(
+            "[[target]]\nname = \"pg15\"\nconnection = \"{}\"\nmax_rows = 50\n\n[[target]]\nname = \"pg13\"\nconnection = \"{}\"\n",
+            conn(&c15),
+            conn(&c13)
+        ),
+    )
+    .unwrap();
+    let (run, _) = tool(
+        home.path(),
+        &[
+            "report",
+            "--targets",
+            capped.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 69, "{run:?}");
+    let doc = json(&run);
+    let reason = doc["targets"][0]["error"].as_str().unwrap();
+    assert!(reason.contains("more than 50 rows"), "{reason}");
+    assert!(reason.contains("max_rows"), "{reason}");
+    assert_eq!(
+        doc["targets"][1]["up"], true,
+        "the other target is not limited"
+    );
 }
 
 fn validate_junit(dir: &Path, xml: &str) {

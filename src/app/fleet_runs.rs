@@ -16,6 +16,7 @@ use crate::diag::DiagOptions;
 use crate::exit::{self, Exit};
 use crate::facts::StatsSnapshot;
 use crate::fleet::TargetRun;
+use crate::gate::{Reason, Verdict};
 use crate::render::fleet as render;
 
 /// The targets and how many run at once.
@@ -72,7 +73,11 @@ pub(super) fn check(args: &CheckArgs, plan: &Plan, path: &Path) -> anyhow::Resul
             // The server first: a target that is down says so, rather than that its
             // snapshot is missing (it could not be taken while it was down).
             let client = conninfo::connect(&params).await?;
-            let before = before.transpose().map_err(anyhow::Error::msg)?;
+            // A missing or bad snapshot: the server is up, its window cannot be judged.
+            let before = match before.transpose() {
+                Ok(before) => before,
+                Err(message) => return Ok(Verdict::unknown(Reason::Failed { message }, None)),
+            };
             let wait = args.interval.map(tokio::time::sleep);
             let (first, second) = check::samples(&client, plan, args.interval, wait).await?;
             anyhow::Ok(check::judge(plan, before, first, second))

@@ -9,8 +9,8 @@
 #
 # The live targets are tests/harness.rs, tests/recommend_accept.rs and every tests/*_live.rs,
 # found by glob so a new live test file joins the matrix by its name alone. The Redis live
-# tests (tests/redis*_live.rs) need no PostgreSQL and serve_live.rs none of a particular
-# major, so they stay out of the matrix:
+# tests (tests/redis*_live.rs) need no PostgreSQL, the fleet tests (tests/fleet*_live.rs)
+# pick their own majors and serve_live.rs needs none in particular, so they stay out of the matrix:
 # scripts/test.sh runs them once. They are compiled
 # once; only the environment changes between majors. Every major runs even when one fails;
 # the exit status is non-zero when any failed.
@@ -27,14 +27,14 @@ live_targets() {
     local f
     for f in tests/harness.rs tests/recommend_accept.rs tests/*_live.rs; do
         [ -f "$f" ] || continue
-        case $(basename "$f") in redis*_live.rs | serve_live.rs) continue ;; esac
+        case $(basename "$f") in redis*_live.rs|fleet*_live.rs|serve_live.rs) continue ;; esac
         basename "$f" .rs
     done | sort -u
 }
 
 redis_targets() {
     local f
-    for f in tests/redis*_live.rs tests/serve_live.rs; do
+    for f in tests/redis*_live.rs tests/fleet*_live.rs tests/serve_live.rs; do
         [ -f "$f" ] && basename "$f" .rs
     done | sort -u
 }

@@ -277,6 +277,41 @@ pub struct ReportArgs {
     /// PEM file of the CA that signed the --redis servers' certificates (rediss://).
     #[arg(long, value_name = "FILE", requires = "redis")]
     pub redis_cacert: Option<PathBuf>,
+    /// A fleet run instead of one server.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// The fleet flags of `report`, `check` and `snapshot`: run over the targets of an
+/// inventory file instead of one server (see the README's fleet section).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Run over every enabled target of this inventory (TOML: [[target]] entries with name,
+    /// connection, password_env or password_file, labels, timeouts, enabled) instead of one
+    /// server, concurrently; connection flags go in the file instead.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Fleet",
+        conflicts_with_all = ["connection", "host", "port", "username", "dbname", "connect_timeout", "statement_timeout", "password"]
+    )]
+    pub targets: Option<PathBuf>,
+    /// With --targets: run at most this many targets at once [default: one per target, at
+    /// most 8].
+    #[arg(long, value_name = "N", requires = "targets", value_parser = parse_jobs, help_heading = "Fleet")]
+    pub jobs: Option<usize>,
+    /// With --targets: run only this target (its inventory name); repeatable.
+    #[arg(
+        long = "target",
+        value_name = "NAME",
+        requires = "targets",
+        help_heading = "Fleet"
+    )]
+    pub only: Vec<String>,
+}
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    parse_bounded(text, 1, 256, "a number of targets at once").map(|n| n as usize)
 }
 
 /// Output formats of `report`.
@@ -371,6 +406,10 @@ pub struct CheckArgs {
     /// One capture is one sample, so it cannot wait for an `--interval`.
     #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]
     pub stats_from: Option<PathBuf>,
+    /// A fleet run instead of one server; --since then takes the directory written by
+    /// `snapshot --targets`.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// `check --scope` values; the gate's own type stays free of clap.
@@ -486,9 +525,13 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     pub conn: crate::conninfo::ConnectionArgs,
     /// File to write: a regular file is replaced atomically; a device or FIFO is written
-    /// into, never replaced; `-` writes to stdout.
+    /// into, never replaced; `-` writes to stdout. With --targets, a directory (created when
+    /// missing) that gets one TARGET.json per target.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,
+    /// A fleet run instead of one server.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 const QUERIES_EXAMPLES: &str = "Examples:

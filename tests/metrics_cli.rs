@@ -269,3 +269,61 @@ fn bad_textfile_dir_and_redis_combination_are_usage_errors_with_nothing_on_stdou
     assert_eq!(out, "");
     assert!(err.contains("--redis"), "{err}");
 }
+
+#[test]
+fn a_fleet_check_names_every_target_and_says_up_0_for_a_closed_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = support::free_port();
+    let inv = dir.path().join("fleet.toml");
+    std::fs::write(
+        &inv,
+        format!(
+            "[defaults]\nlabels = {{ env = \"ci\" }}\nconnect_timeout = \"2s\"\n\n\
+             [[target]]\nname = \"gone-a\"\nconnection = \"host=127.0.0.1 port={closed} dbname=a\"\n\n\
+             [[target]]\nname = \"gone-b\"\nconnection = \"host=127.0.0.1 port={closed} dbname=b\"\n"
+        ),
+    )
+    .unwrap();
+    let inv = inv.to_str().unwrap();
+    let out_dir = dir.path().join("textfile");
+    std::fs::create_dir(&out_dir).unwrap();
+    for format in ["prometheus", "openmetrics"] {
+        let (code, out, err) = run(
+            dir.path(),
+            &[
+                "check",
+                "--targets",
+                inv,
+                "--min-hit-ratio",
+                "90",
+                "--format",
+                format,
+                "--textfile-dir",
+                out_dir.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 3, "{err}");
+        for name in ["gone-a", "gone-b"] {
+            assert!(
+                out.contains(&format!(
+                    "pgcache_tune_up{{target=\"{name}\",env=\"ci\"}} 0\n"
+                )),
+                "{out}"
+            );
+            assert!(
+                out.contains(&format!(
+                    "pgcache_tune_check_status{{target=\"{name}\",env=\"ci\"}} 3\n"
+                )),
+                "{out}"
+            );
+        }
+        if format == "prometheus" {
+            validate::promtool_accepts(&out);
+        } else {
+            validate::openmetrics_samples(&out);
+        }
+        let file = std::fs::read_to_string(out_dir.join("pgcache_tune.prom")).unwrap();
+        assert!(!file.contains("# EOF"), "the textfile is always 0.0.4");
+        assert!(file.contains("pgcache_tune_up{target=\"gone-a\",env=\"ci\"} 0\n"));
+    }
+}

@@ -22,7 +22,7 @@ use crate::gate::{
 use crate::render::metrics::{self, MetricsFormat, MetricsTarget};
 
 /// Everything resolved from flags and the config file.
-struct Plan {
+pub(super) struct Plan {
     opts: GateOptions,
     scopes: Vec<Scope>,
     connected_only: bool,
@@ -64,7 +64,7 @@ fn read_config(args: &CheckArgs) -> anyhow::Result<(Config, Option<PathBuf>)> {
     Ok((cfg, Some(path)))
 }
 
-fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
+pub(super) fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     let (cfg, cfg_path) = read_config(args)?;
     let warning = args.warning.or(cfg.warning.map(|p| p.0));
     let critical = args
@@ -197,6 +197,9 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
 
 pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let plan = plan(args)?;
+    if let Some(path) = &args.fleet.targets {
+        return super::fleet_runs::check(args, &plan, path);
+    }
     let textfile = args
         .textfile_dir
         .as_deref()
@@ -253,8 +256,6 @@ pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
 
 /// Takes the samples and judges them.
 fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
-    let tables = plan.scopes.contains(&Scope::Tables);
-    let indexes = plan.scopes.contains(&Scope::Indexes);
     let before = match &args.since {
         Some(path) => Some(collect::load_snapshot(path)?),
         None => None,
@@ -266,29 +267,51 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         let rt = live::runtime()?;
         rt.block_on(async {
             let client = conninfo::connect(&params).await?;
-            match args.interval {
-                Some(d) => {
-                    let (first, second) = collect::collect_counters_around(
-                        &client,
-                        tables,
-                        indexes,
-                        d,
-                        countdown(d, "check: second sample in"),
-                    )
-                    .await?;
-                    anyhow::Ok((first, Some(second)))
-                }
-                None => Ok((
-                    collect::collect_counters(&client, tables, indexes).await?,
-                    None,
-                )),
-            }
+            let wait = args
+                .interval
+                .map(|d| countdown(d, "check: second sample in"));
+            samples(&client, plan, args.interval, wait).await
         })?
     };
+    Ok(judge(plan, before, first, second))
+}
+
+/// One sample, or two `interval` apart (waiting on `wait`), of the counters `plan` judges.
+pub(super) async fn samples(
+    client: &tokio_postgres::Client,
+    plan: &Plan,
+    interval: Option<std::time::Duration>,
+    wait: Option<impl std::future::Future<Output = ()>>,
+) -> anyhow::Result<(StatsSnapshot, Option<StatsSnapshot>)> {
+    let tables = plan.scopes.contains(&Scope::Tables);
+    let indexes = plan.scopes.contains(&Scope::Indexes);
+    match (interval, wait) {
+        (Some(d), Some(wait)) => {
+            let (first, second) =
+                collect::collect_counters_around(client, tables, indexes, d, wait).await?;
+            Ok((first, Some(second)))
+        }
+        _ => Ok((
+            collect::collect_counters(client, tables, indexes).await?,
+            None,
+        )),
+    }
+}
+
+/// Judges the window the samples span: since `before` (a snapshot), between two samples,
+/// or the lifetime of one.
+pub(super) fn judge(
+    plan: &Plan,
+    before: Option<StatsSnapshot>,
+    first: StatsSnapshot,
+    second: Option<StatsSnapshot>,
+) -> Verdict {
+    let tables = plan.scopes.contains(&Scope::Tables);
+    let indexes = plan.scopes.contains(&Scope::Indexes);
     let (kind, start, end) = match (before, second) {
         (Some(before), _) => (WindowKind::Since, before, first),
         (None, Some(second)) => (WindowKind::Interval, first, second),
-        (None, None) => return Ok(lifetime(&first, plan)),
+        (None, None) => return lifetime(&first, plan),
     };
     let w = gate::Window {
         kind,
@@ -296,22 +319,22 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         end_epoch: end.server.now_epoch,
     };
     if let Err(reason) = window::same_server(&start, &end) {
-        return Ok(Verdict::unknown(Reason::Unusable(reason), Some(w)));
+        return Verdict::unknown(Reason::Unusable(reason), Some(w));
     }
     if (tables || indexes) && start.server.database != end.server.database {
-        return Ok(Verdict::unknown(
+        return Verdict::unknown(
             Reason::OtherDatabase {
                 snapshot: start.server.database.clone(),
                 connected: end.server.database.clone(),
             },
             Some(w),
-        ));
+        );
     }
     let diff = window::measured(&start, &end, &plan.counters(&start), &plan.counters(&end));
-    Ok(match diff {
+    match diff {
         Ok(counters) => gate::judge(counters, w, &plan.opts),
         Err(reason) => Verdict::unknown(Reason::Unusable(reason), Some(w)),
-    })
+    }
 }
 
 /// The lifetime window of one sample. It starts at the latest reset of the databases
@@ -372,15 +395,12 @@ fn lifetime(snap: &StatsSnapshot, plan: &Plan) -> Verdict {
 }
 
 pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.fleet.targets {
+        return super::fleet_runs::snapshot(args, path);
+    }
     let params = live::resolve(&args.conn)?;
     let rt = live::runtime()?;
-    let snap = rt.block_on(async {
-        let client = conninfo::connect(&params).await?;
-        let mut snap = collect::collect_counters(&client, true, true).await?;
-        // The statement counters too, for `queries --since` (counters only, no texts).
-        snap.statements = Some(collect::statements::statements(&client).await?);
-        anyhow::Ok(snap)
-    })?;
+    let snap = rt.block_on(take_snapshot(&params))?;
     let summary = format!(
         "saved counters of {} databases, {} tables and {} indexes (database {})",
         snap.databases.len(),
@@ -397,4 +417,13 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
     collect::save_snapshot(&args.output, &snap)?;
     eprintln!("{summary} to {}", args.output.display());
     Ok(Outcome::ok(String::new()))
+}
+
+/// What `snapshot` saves: every counter `check --since` and `queries --since` can compare.
+pub(super) async fn take_snapshot(params: &conninfo::ConnParams) -> anyhow::Result<StatsSnapshot> {
+    let client = conninfo::connect(params).await?;
+    let mut snap = collect::collect_counters(&client, true, true).await?;
+    // The statement counters too, for `queries --since` (counters only, no texts).
+    snap.statements = Some(collect::statements::statements(&client).await?);
+    Ok(snap)
 }

@@ -6,6 +6,7 @@
 mod check;
 mod explain;
 pub mod fleet;
+mod fleet_runs;
 mod inputs;
 mod live;
 mod man;

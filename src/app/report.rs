@@ -21,6 +21,9 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         schema: patterns(&args.schema, "--schema", Pattern::parse_schema)?,
         exclude: patterns(&args.exclude, "--exclude", Pattern::parse)?,
     };
+    if let Some(path) = &args.fleet.targets {
+        return super::fleet_runs::report(args, &opts, path);
+    }
     let textfile = args
         .textfile_dir
         .as_deref()
@@ -60,6 +63,7 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
             &opts,
             args.all_databases,
             args.buffers_scan,
+            true,
         ))?
     };
     let target = MetricsTarget {
@@ -118,11 +122,17 @@ pub(super) async fn live_report(
     opts: &DiagOptions,
     all_databases: bool,
     buffers_scan: bool,
+    progress_bar: bool,
 ) -> anyhow::Result<Report> {
     let client = conninfo::connect(params).await?;
     let collect_opts = CollectOptions::everything();
     let mut snap = if all_databases {
-        let bar = progress();
+        // One spinner per target would fight over the terminal in a fleet run.
+        let bar = if progress_bar {
+            progress()
+        } else {
+            ProgressBar::hidden()
+        };
         let visit = |db: String| {
             bar.set_message(format!(
                 "reading database {}",

@@ -37,7 +37,7 @@ use crate::diag::{DiagOptions, Report};
 use crate::exit;
 use crate::fleet::TargetRun;
 use crate::fleet::inventory::{self, Kind, PasswordRef, TargetSpec};
-use crate::render::metrics::{self, MetricsTarget};
+use crate::render::metrics;
 use crate::render::sanitize::one_line;
 
 /// How long requests in flight may take to finish after SIGTERM or SIGINT.
@@ -278,8 +278,15 @@ impl Server {
             Duration::ZERO,
             |_, params| async move {
                 let host = super::inputs::host_context(host, Some(&params))?;
-                super::report::live_report(&params, &host, &DiagOptions::default(), false, false)
-                    .await
+                super::report::live_report(
+                    &params,
+                    &host,
+                    &DiagOptions::default(),
+                    false,
+                    false,
+                    false,
+                )
+                .await
             },
         )
         .await;
@@ -308,28 +315,7 @@ impl Server {
         runs: &[TargetRun<Report>],
         format: metrics::MetricsFormat,
     ) -> Response<Full<Bytes>> {
-        let labels: Vec<Vec<(String, String)>> = runs
-            .iter()
-            .map(|r| {
-                r.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .collect();
-        let targets: Vec<MetricsTarget> = runs
-            .iter()
-            .zip(&labels)
-            .map(|(r, l)| MetricsTarget {
-                target: self.fleet.then_some(r.name.as_str()),
-                labels: l,
-                up: r.up(),
-                duration: r.elapsed,
-                report: r.result.as_ref().ok(),
-                verdict: None,
-            })
-            .collect();
-        let body = metrics::render(&targets, format);
+        let body = super::metrics::report_runs(runs, self.fleet, format);
         let mut r = Response::new(Full::new(Bytes::from(body)));
         r.headers_mut().insert(
             header::CONTENT_TYPE,

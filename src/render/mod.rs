@@ -2,6 +2,7 @@
 //! Nothing here reads files, the clock or the environment.
 
 pub mod explain;
+pub mod fleet;
 pub mod layout;
 pub mod metrics;
 pub mod probe;

@@ -147,9 +147,67 @@ fn live_report_and_check_pass_both_validators_with_psqls_numbers() {
         }
     }
 
+    // A fleet: the cluster and a closed port, every series named by its target.
+    let closed = support::free_port();
+    let inv = home.path().join("fleet.toml");
+    std::fs::write(
+        &inv,
+        format!(
+            "[[target]]\nname = \"pg\"\nconnection = \"host={} port={} user=postgres dbname=postgres\"\nlabels = {{ role = \"primary\" }}\n\n\
+             [[target]]\nname = \"dead\"\nconnection = \"host=127.0.0.1 port={closed} dbname=x\"\nconnect_timeout = \"2s\"\n",
+            c.socket_dir().display(),
+            c.port()
+        ),
+    )
+    .unwrap();
+    let inv = inv.to_str().unwrap();
+    let (code, prom, err) = run(
+        home.path(),
+        &[
+            "report",
+            "--targets",
+            inv,
+            "--format",
+            "prometheus",
+            "--min-blocks",
+            "1",
+        ],
+    );
+    assert_eq!(code, 69, "a target is down: {err}");
+    assert!(
+        prom.contains("pgcache_tune_up{target=\"pg\",role=\"primary\"} 1\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("pgcache_tune_up{target=\"dead\"} 0\n"),
+        "{prom}"
+    );
+    assert_eq!(
+        format!(
+            "{} {}",
+            sample(&prom, "pg_statio_user_tables_heap_blocks_hit", odd),
+            sample(&prom, "pg_statio_user_tables_heap_blocks_read", odd)
+        ),
+        psql
+    );
+    validate::promtool_accepts(&prom);
+    let (_, om, _) = run(
+        home.path(),
+        &[
+            "report",
+            "--targets",
+            inv,
+            "--format",
+            "openmetrics",
+            "--min-blocks",
+            "1",
+        ],
+    );
+    validate::openmetrics_samples(&om);
+
     // A server that cannot be reached: UNKNOWN, and the textfile says so for alerting.
     let dir = tempfile::tempdir().unwrap();
-    let closed = support::free_port().to_string();
+    let closed = closed.to_string();
     let (code, out, err) = run(
         home.path(),
         &[

@@ -494,7 +494,11 @@ pub struct ServeArgs {
     pub host: HostOverrides,
     /// Serve every enabled target of this inventory (TOML, see the README's fleet section);
     /// each series then carries a `target` label.
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["connection", "host", "port", "username", "dbname", "connect_timeout", "statement_timeout", "password"]
+    )]
     pub targets: Option<PathBuf>,
     /// Address and port to listen on. Only loopback addresses unless --listen-any
     /// (port 0 picks a free one, printed on stderr).

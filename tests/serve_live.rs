@@ -119,11 +119,16 @@ fn serve(home: &Path, args: &[&str]) -> Served {
 
 impl Served {
     /// SIGTERM, then the exit status and the rest of stderr.
-    fn terminate(mut self) -> (Option<i32>, String) {
+    fn terminate(self) -> (Option<i32>, String) {
+        self.signal("-TERM")
+    }
+
+    /// Sends `signal` (`-TERM`, `-INT`), then the exit status and the rest of stderr.
+    fn signal(mut self, signal: &str) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
-                .args(["-TERM", &pid])
+                .args([signal, &pid])
                 .status()
                 .unwrap()
                 .success()
@@ -135,7 +140,7 @@ impl Served {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(15),
-                "serve did not stop on SIGTERM"
+                "serve did not stop on {signal}"
             );
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -320,8 +325,9 @@ fn serve_one_server_has_no_target_label_and_no_probe() {
     let p = get(&format!("{}/probe?target=x", s.base), &[]);
     assert_eq!(p.status, 404);
     assert!(p.body.contains("--targets"));
-    let (code, stderr) = s.terminate();
+    let (code, stderr) = s.signal("-INT");
     assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("stopped on SIGINT"), "{stderr}");
 }
 
 #[test]
@@ -336,6 +342,7 @@ fn serve_refuses_a_public_listen_address_and_mixed_sources() {
     for args in [
         vec!["serve", "dbname=x", "--listen", "0.0.0.0:9188"],
         vec!["serve", "dbname=x", "--targets", inv.to_str().unwrap()],
+        vec!["serve", "-p", "5432", "--targets", inv.to_str().unwrap()],
     ] {
         let out = support::tool(home.path()).args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

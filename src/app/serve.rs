@@ -71,14 +71,8 @@ pub(super) fn serve(args: &ServeArgs) -> anyhow::Result<Outcome> {
         )));
     }
     let (targets, fleet) = match &args.targets {
-        Some(path) => {
-            if args.conn.connection.is_some() {
-                return Err(exit::usage(
-                    "give either CONNECTION or --targets FILE, not both",
-                ));
-            }
-            (fleet::load(path, &[])?, true)
-        }
+        // clap refuses CONNECTION and the connection flags beside --targets.
+        Some(path) => (fleet::load(path, &[])?, true),
         None => (vec![single_target(args)?], false),
     };
     let jobs = args

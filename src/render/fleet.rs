@@ -92,6 +92,18 @@ struct JsonTarget<'a, T: Serialize> {
     value: T,
 }
 
+/// The fields every target has in fleet JSON, with the command's own `value` beside them.
+fn json_target<'a, T: Serialize, X>(r: &'a TargetRun<X>, value: T) -> JsonTarget<'a, T> {
+    JsonTarget {
+        name: &r.name,
+        labels: &r.labels,
+        up: r.up(),
+        elapsed_seconds: r.elapsed.as_secs_f64(),
+        error: r.result.as_ref().err().map(String::as_str),
+        value,
+    }
+}
+
 fn pretty<T: Serialize>(doc: &T) -> String {
     let mut text = serde_json::to_string_pretty(doc).expect("plain data always serialises");
     text.push('\n');
@@ -120,18 +132,17 @@ pub fn check_json(runs: &[TargetRun<Verdict>]) -> String {
         exit_code: status.exit().code(),
         targets: runs
             .iter()
-            .map(|r| JsonTarget {
-                name: &r.name,
-                labels: &r.labels,
-                up: r.up(),
-                elapsed_seconds: r.elapsed.as_secs_f64(),
-                error: r.result.as_ref().err().map(String::as_str),
-                value: V {
-                    status: status_of(r),
-                    verdict: r.result.as_ref().ok().map(|v| {
-                        serde_json::from_str(&verdict::json(v)).expect("verdict JSON reads back")
-                    }),
-                },
+            .map(|r| {
+                json_target(
+                    r,
+                    V {
+                        status: status_of(r),
+                        verdict: r.result.as_ref().ok().map(|v| {
+                            serde_json::from_str(&verdict::json(v))
+                                .expect("verdict JSON reads back")
+                        }),
+                    },
+                )
             })
             .collect(),
     };
@@ -363,16 +374,14 @@ pub fn report_json(runs: &[TargetRun<Report>]) -> String {
     let doc = Doc {
         targets: runs
             .iter()
-            .map(|r| JsonTarget {
-                name: &r.name,
-                labels: &r.labels,
-                up: r.up(),
-                elapsed_seconds: r.elapsed.as_secs_f64(),
-                error: r.result.as_ref().err().map(String::as_str),
-                value: R {
-                    summary: r.result.as_ref().ok().map(report_summary),
-                    report: r.result.as_ref().ok(),
-                },
+            .map(|r| {
+                json_target(
+                    r,
+                    R {
+                        summary: r.result.as_ref().ok().map(report_summary),
+                        report: r.result.as_ref().ok(),
+                    },
+                )
             })
             .collect(),
     };

@@ -375,4 +375,16 @@ fn serve_refuses_a_public_listen_address_and_mixed_sources() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen-any"));
+
+    // An address already taken: 66, one line, before any connection is tried.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = support::tool(home.path())
+        .args(["serve", "-h", "127.0.0.1", "-d", "x", "--listen", &addr])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(66), "{err}");
+    assert!(err.contains(&addr) && err.contains("in use"), "{err}");
+    assert!(out.stdout.is_empty());
 }

@@ -2,7 +2,9 @@
 # Installs what the live tests need and nothing else: PostgreSQL server binaries
 # (Debian's postgresql-15), the `postgres` OS user that runs them when the tests
 # run as root, redis-server for the Redis live tests, xmllint (libxml2-utils)
-# for the JUnit schema tests, and chromium for the HTML report's browser test; with --npm also npm, which scripts/pg-bin.sh uses to
+# for the JUnit schema tests, chromium for the HTML report's browser test, tmux for the
+# watch test, and promtool, python3-prometheus-client and curl for the metrics tests; with
+# --npm also npm, which scripts/pg-bin.sh uses to
 # fetch the other majors. Idempotent: on a machine that has everything, it only
 # says so.
 #
@@ -145,26 +147,32 @@ else
     apt_install_for tmux tmux "the watch live test drives the screen through it"
 fi
 
-# The Redis live tests (tests/redis_live.rs) start throwaway redis-server instances on
-# free ports and sockets in temp dirs. Debian's postinst would start a system service on
-# 6379: forbid service starts during the install (policy-rc.d exit 101, unless a policy is
-# already in place) and stop the service afterwards in case something started it anyway.
+# Like apt_install_for, for a package whose postinst starts a system service the tests do
+# not want (redis-server on 6379, prometheus on 9090): service starts are forbidden during
+# the install (policy-rc.d exit 101, unless a policy is already in place) and the service is
+# stopped afterwards in case something started it anyway.
+apt_install_without_service() {
+    local command=$1 package=$2 why=$3 service=$4
+    local policy=/usr/sbin/policy-rc.d our_policy=0
+    if [ ! -e "$policy" ]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+        our_policy=1
+    fi
+    apt_install_for "$command" "$package" "$why"
+    [ "$our_policy" -eq 0 ] || as_root rm -f "$policy"
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+        log "stopping the $service system service Debian started"
+        as_root systemctl stop "$service" || log "warning: could not stop $service"
+    fi
+}
+
+# The Redis live tests (tests/redis*_live.rs) start throwaway redis-server instances on
+# free ports and sockets in temp dirs.
 if command -v redis-server >/dev/null 2>&1; then
     log "redis-server present: $(redis-server --version | cut -d' ' -f1-3)"
 else
-    redis_policy=/usr/sbin/policy-rc.d redis_our_policy=0
-    if [ ! -e "$redis_policy" ]; then
-        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $redis_policy && chmod 755 $redis_policy"
-        redis_our_policy=1
-    fi
-    apt_install_for redis-server redis-server "the Redis live tests start throwaway servers"
-    if [ "$redis_our_policy" -eq 1 ]; then
-        as_root rm -f "$redis_policy"
-    fi
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
-        log "stopping the redis-server system service Debian started"
-        as_root systemctl stop redis-server || log "warning: could not stop redis-server"
-    fi
+    apt_install_without_service redis-server redis-server \
+        "the Redis live tests start throwaway servers" redis-server
 fi
 
 # tests/html_live.rs loads the HTML report from disk in headless Chromium and checks the
@@ -173,6 +181,26 @@ if command -v chromium >/dev/null 2>&1; then
     log "chromium present: $(chromium --version 2>/dev/null | head -n1)"
 else
     apt_install_for chromium chromium "the HTML report's browser test needs it"
+fi
+
+# The metrics tests (tests/metrics_*.rs, tests/serve_live.rs) validate with promtool
+# (Debian's prometheus package), the OpenMetrics parser of python3-prometheus-client
+# (importable by Debian's /usr/bin/python3), and scrape over HTTP with curl.
+if command -v promtool >/dev/null 2>&1; then
+    log "promtool present"
+else
+    apt_install_without_service promtool prometheus \
+        "the metrics tests validate text format 0.0.4 with it" prometheus
+fi
+if /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' >/dev/null 2>&1; then
+    log "python3-prometheus-client present"
+else
+    apt_install_for /usr/bin/python3 python3-prometheus-client "the metrics tests parse OpenMetrics with it"
+fi
+if command -v curl >/dev/null 2>&1; then
+    log "curl present"
+else
+    apt_install_for curl curl "tests/serve_live.rs scrapes over HTTP with it"
 fi
 
 # The other majors come from the npm registry (scripts/pg-bin.sh).

@@ -64,6 +64,10 @@ pub enum Command {
     /// the busiest tables, refreshed every --interval (q quit, s sort, p pause).
     #[command(after_help = WATCH_EXAMPLES)]
     Watch(WatchArgs),
+    /// Serve the report's metrics over HTTP for Prometheus: /metrics (every target),
+    /// /probe?target=NAME (one inventory target), /healthz.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"
@@ -88,7 +92,7 @@ const MAN_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
-    /// explain, queries, redis, redis-report, redis-recommend, completions, man) [default: the overview page, pgcache-tune(1)].
+    /// explain, queries, redis, redis-report, redis-recommend, serve, completions, man) [default: the overview page, pgcache-tune(1)].
     #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
     pub page: Option<String>,
     /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)
@@ -257,9 +261,15 @@ pub struct ReportArgs {
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
     /// Output format (html: one self-contained page with charts, to save and open in a
-    /// browser; not combined with --redis).
-    #[arg(long, value_enum, default_value_t = PageFormat::Table)]
-    pub format: PageFormat,
+    /// browser; prometheus: text format 0.0.4; openmetrics: OpenMetrics 1.0, names in the
+    /// README's Prometheus section; html and the metrics formats are not combined with
+    /// --redis).
+    #[arg(long, value_enum, default_value_t = ReportOutputFormat::Table)]
+    pub format: ReportOutputFormat,
+    /// Also write the metrics (Prometheus text format 0.0.4) to DIR/pgcache_tune.prom for
+    /// node_exporter's textfile collector, atomically; stdout still gets --format.
+    #[arg(long, value_name = "DIR")]
+    pub textfile_dir: Option<PathBuf>,
     /// Read the statistics from a JSON capture instead of a server (for tests and demos).
     #[arg(long, value_name = "FILE", hide = true)]
     pub stats_from: Option<PathBuf>,
@@ -275,9 +285,44 @@ pub struct ReportArgs {
     /// PEM file of the CA that signed the --redis servers' certificates (rediss://).
     #[arg(long, value_name = "FILE", requires = "redis")]
     pub redis_cacert: Option<PathBuf>,
+    /// A fleet run instead of one server.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
-/// Output formats of `report` and `queries`: those of [`ReportFormat`] and an HTML page.
+/// The fleet flags of `report`, `check` and `snapshot`: run over the targets of an
+/// inventory file instead of one server (see the README's fleet section).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Run over every enabled target of this inventory (TOML: [[target]] entries with name,
+    /// connection, password_env or password_file, labels, timeouts, enabled) instead of one
+    /// server, concurrently; connection flags go in the file instead.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Fleet",
+        conflicts_with_all = ["connection", "host", "port", "username", "dbname", "connect_timeout", "statement_timeout", "password"]
+    )]
+    pub targets: Option<PathBuf>,
+    /// With --targets: run at most this many targets at once [default: one per target, at
+    /// most 8].
+    #[arg(long, value_name = "N", requires = "targets", value_parser = parse_jobs, help_heading = "Fleet")]
+    pub jobs: Option<usize>,
+    /// With --targets: run only this target (its inventory name); repeatable.
+    #[arg(
+        long = "target",
+        value_name = "NAME",
+        requires = "targets",
+        help_heading = "Fleet"
+    )]
+    pub only: Vec<String>,
+}
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    parse_bounded(text, 1, 256, "a number of targets at once").map(|n| n as usize)
+}
+
+/// Output formats of `queries`: those of [`ReportFormat`] and an HTML page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PageFormat {
     /// Tables for a terminal.
@@ -299,6 +344,24 @@ pub enum ReportFormat {
     Json,
     /// Markdown, for pull-request comments.
     Markdown,
+}
+
+/// Output formats of `report`: the text formats, an HTML page and the two metrics formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportOutputFormat {
+    /// Tables for a terminal.
+    Table,
+    /// JSON (schema in the README).
+    Json,
+    /// Markdown, for pull-request comments.
+    Markdown,
+    /// One self-contained HTML page (inline CSS and SVG charts, no script).
+    Html,
+    /// Prometheus text format 0.0.4 (postgres_exporter names plus pgcache_tune_*).
+    Prometheus,
+    /// OpenMetrics 1.0 text (counters with `_total`, ends in `# EOF`).
+    #[value(name = "openmetrics")]
+    OpenMetrics,
 }
 
 /// Flags of `check`.
@@ -357,10 +420,19 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,
+    /// Also write the verdict as metrics (Prometheus text format 0.0.4) to
+    /// DIR/pgcache_tune.prom for node_exporter's textfile collector, atomically; stdout
+    /// and the exit code still follow --format and the verdict.
+    #[arg(long, value_name = "DIR")]
+    pub textfile_dir: Option<PathBuf>,
     /// Read the current sample from a JSON capture instead of a server (tests and demos).
     /// One capture is one sample, so it cannot wait for an `--interval`.
     #[arg(long, value_name = "FILE", hide = true, conflicts_with = "interval")]
     pub stats_from: Option<PathBuf>,
+    /// A fleet run instead of one server; --since then takes the directory written by
+    /// `snapshot --targets`.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// `check --scope` values; the gate's own type stays free of clap.
@@ -416,6 +488,61 @@ pub enum CheckFormat {
     Junit,
     /// Nagios plugin output with perfdata.
     Nagios,
+    /// Prometheus text format 0.0.4: the state and each item's ratio.
+    Prometheus,
+    /// OpenMetrics 1.0 text.
+    #[value(name = "openmetrics")]
+    OpenMetrics,
+}
+
+const SERVE_EXAMPLES: &str = "Examples:
+  pgcache-tune serve postgres://monitor@db.internal/app          # http://127.0.0.1:9188/metrics
+  pgcache-tune serve --targets fleet.toml --listen 127.0.0.1:9188
+  pgcache-tune serve --targets fleet.toml --listen 0.0.0.0:9188 --listen-any
+  curl -s 'http://127.0.0.1:9188/probe?target=orders-primary'
+
+Collects on scrape, at most once per --cache-ttl however many scrapes arrive; answers
+OpenMetrics when the Accept header asks for it, else text format 0.0.4. Stops cleanly on
+SIGTERM or SIGINT.";
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to connect (one server); leave it out with --targets.
+    #[command(flatten)]
+    pub conn: crate::conninfo::ConnectionArgs,
+    /// Host facts for the settings diff (one server; inventory targets are treated as
+    /// remote unless local).
+    #[command(flatten)]
+    pub host: HostOverrides,
+    /// Serve every enabled target of this inventory (TOML, see the README's fleet section);
+    /// each series then carries a `target` label.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["connection", "host", "port", "username", "dbname", "connect_timeout", "statement_timeout", "password"]
+    )]
+    pub targets: Option<PathBuf>,
+    /// Address and port to listen on. Only loopback addresses unless --listen-any
+    /// (port 0 picks a free one, printed on stderr).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9188")]
+    pub listen: std::net::SocketAddr,
+    /// Allow a --listen address other than loopback: the metrics name databases, schemas
+    /// and tables, so exposing them is a decision.
+    #[arg(long)]
+    pub listen_any: bool,
+    /// Serve a target's last collection for this long before collecting again; concurrent
+    /// scrapes within it cause one collection (a number with a unit: 5s, 1m, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::units::parse_duration_flag)]
+    pub cache_ttl: std::time::Duration,
+    /// Most targets collected at once for /metrics [default: one per target, at most 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Deadline of one collection of the single server (inventory targets have their own
+    /// `timeout`), a number with a unit (20s, 1m): a server that stops answering shows as
+    /// `pgcache_tune_up 0`.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = crate::units::parse_duration_flag)]
+    pub timeout: std::time::Duration,
 }
 
 /// Flags of `snapshot`.
@@ -425,9 +552,13 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     pub conn: crate::conninfo::ConnectionArgs,
     /// File to write: a regular file is replaced atomically; a device or FIFO is written
-    /// into, never replaced; `-` writes to stdout.
+    /// into, never replaced; `-` writes to stdout. With --targets, a directory (created when
+    /// missing) that gets one TARGET.json per target.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,
+    /// A fleet run instead of one server.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 const QUERIES_EXAMPLES: &str = "Examples:

@@ -13,6 +13,7 @@ pub mod conninfo;
 pub mod diag;
 pub mod exit;
 pub mod facts;
+pub mod fleet;
 pub mod gate;
 pub mod host;
 pub mod redis;

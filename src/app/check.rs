@@ -19,9 +19,10 @@ use crate::gate::{
     self, GateOptions, OnInsufficient, Override, Reason, Scope, Thresholds, Verdict, WindowKind,
     window,
 };
+use crate::render::metrics::{self, MetricsFormat, MetricsTarget};
 
 /// Everything resolved from flags and the config file.
-struct Plan {
+pub(super) struct Plan {
     opts: GateOptions,
     scopes: Vec<Scope>,
     connected_only: bool,
@@ -64,7 +65,7 @@ pub(super) fn read_config(config: Option<&PathBuf>) -> anyhow::Result<(Config, O
     Ok((cfg, Some(path)))
 }
 
-fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
+pub(super) fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     let (cfg, cfg_path) = read_config(args.config.as_ref())?;
     let warning = args.warning.or(cfg.warning.map(|p| p.0));
     let critical = args
@@ -197,16 +198,29 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
 
 pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let plan = plan(args)?;
-    conclude(measure(args, &plan), args.format)
+    if let Some(path) = &args.fleet.targets {
+        return super::fleet_runs::check(args, &plan, path);
+    }
+    let textfile = args
+        .textfile_dir
+        .as_deref()
+        .map(super::metrics::textfile_path)
+        .transpose()?;
+    let started = std::time::Instant::now();
+    conclude(measure(args, &plan), args.format, textfile.as_deref(), started)
 }
 
 /// The end of a check (`check`, `redis check`): a measurement that failed for any reason but
-/// bad flags becomes UNKNOWN with the error on stderr; the verdict is rendered in `format`
-/// and its state is the exit code.
+/// bad flags becomes UNKNOWN with the error on stderr (and `up 0` in the metrics formats);
+/// the verdict is rendered in `format`, written to the textfile collector's file when one is
+/// given, and its state is the exit code.
 pub(super) fn conclude(
     measured: anyhow::Result<Verdict>,
     format: CheckFormat,
+    textfile: Option<&std::path::Path>,
+    started: std::time::Instant,
 ) -> anyhow::Result<Outcome> {
+    let mut up = true;
     let verdict = match measured {
         Ok(v) => v,
         // Bad flags stay usage errors; everything else is "cannot judge".
@@ -219,9 +233,22 @@ pub(super) fn conclude(
                 .collect::<Vec<_>>()
                 .join(" ");
             eprintln!("error: {}", crate::render::sanitize::one_line(&message));
+            up = false;
             Verdict::unknown(Reason::Failed { message }, None)
         }
     };
+    let target = MetricsTarget {
+        target: None,
+        labels: &[],
+        up,
+        duration: started.elapsed(),
+        report: None,
+        verdict: Some(&verdict),
+    };
+    if let Some(path) = &textfile {
+        let text = metrics::render(std::slice::from_ref(&target), MetricsFormat::Prometheus);
+        super::metrics::write_textfile(path, &text)?;
+    }
     for warning in crate::render::verdict::warnings(&verdict) {
         eprintln!("warning: {warning}");
     }
@@ -232,6 +259,8 @@ pub(super) fn conclude(
         CheckFormat::Json => crate::render::verdict::json(&verdict),
         CheckFormat::Junit => crate::render::verdict::junit(&verdict),
         CheckFormat::Nagios => crate::render::verdict::nagios(&verdict),
+        CheckFormat::Prometheus => metrics::render(&[target], MetricsFormat::Prometheus),
+        CheckFormat::OpenMetrics => metrics::render(&[target], MetricsFormat::OpenMetrics),
     };
     Ok(Outcome {
         stdout: text.into_bytes(),
@@ -241,8 +270,6 @@ pub(super) fn conclude(
 
 /// Takes the samples and judges them.
 fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
-    let tables = plan.scopes.contains(&Scope::Tables);
-    let indexes = plan.scopes.contains(&Scope::Indexes);
     let before = match &args.since {
         Some(path) => Some(collect::load_snapshot(path)?),
         None => None,
@@ -254,29 +281,51 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         let rt = live::runtime()?;
         rt.block_on(async {
             let client = conninfo::connect(&params).await?;
-            match args.interval {
-                Some(d) => {
-                    let (first, second) = collect::collect_counters_around(
-                        &client,
-                        tables,
-                        indexes,
-                        d,
-                        countdown(d, "check: second sample in"),
-                    )
-                    .await?;
-                    anyhow::Ok((first, Some(second)))
-                }
-                None => Ok((
-                    collect::collect_counters(&client, tables, indexes).await?,
-                    None,
-                )),
-            }
+            let wait = args
+                .interval
+                .map(|d| countdown(d, "check: second sample in"));
+            samples(&client, plan, args.interval, wait).await
         })?
     };
+    Ok(judge(plan, before, first, second))
+}
+
+/// One sample, or two `interval` apart (waiting on `wait`), of the counters `plan` judges.
+pub(super) async fn samples(
+    client: &tokio_postgres::Client,
+    plan: &Plan,
+    interval: Option<std::time::Duration>,
+    wait: Option<impl std::future::Future<Output = ()>>,
+) -> anyhow::Result<(StatsSnapshot, Option<StatsSnapshot>)> {
+    let tables = plan.scopes.contains(&Scope::Tables);
+    let indexes = plan.scopes.contains(&Scope::Indexes);
+    match (interval, wait) {
+        (Some(d), Some(wait)) => {
+            let (first, second) =
+                collect::collect_counters_around(client, tables, indexes, d, wait).await?;
+            Ok((first, Some(second)))
+        }
+        _ => Ok((
+            collect::collect_counters(client, tables, indexes).await?,
+            None,
+        )),
+    }
+}
+
+/// Judges the window the samples span: since `before` (a snapshot), between two samples,
+/// or the lifetime of one.
+pub(super) fn judge(
+    plan: &Plan,
+    before: Option<StatsSnapshot>,
+    first: StatsSnapshot,
+    second: Option<StatsSnapshot>,
+) -> Verdict {
+    let tables = plan.scopes.contains(&Scope::Tables);
+    let indexes = plan.scopes.contains(&Scope::Indexes);
     let (kind, start, end) = match (before, second) {
         (Some(before), _) => (WindowKind::Since, before, first),
         (None, Some(second)) => (WindowKind::Interval, first, second),
-        (None, None) => return Ok(lifetime(&first, plan)),
+        (None, None) => return lifetime(&first, plan),
     };
     let w = gate::Window {
         kind,
@@ -284,22 +333,22 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         end_epoch: end.server.now_epoch,
     };
     if let Err(reason) = window::same_server(&start, &end) {
-        return Ok(Verdict::unknown(Reason::Unusable(reason), Some(w)));
+        return Verdict::unknown(Reason::Unusable(reason), Some(w));
     }
     if (tables || indexes) && start.server.database != end.server.database {
-        return Ok(Verdict::unknown(
+        return Verdict::unknown(
             Reason::OtherDatabase {
                 snapshot: start.server.database.clone(),
                 connected: end.server.database.clone(),
             },
             Some(w),
-        ));
+        );
     }
     let diff = window::measured(&start, &end, &plan.counters(&start), &plan.counters(&end));
-    Ok(match diff {
+    match diff {
         Ok(counters) => gate::judge(counters, w, &plan.opts),
         Err(reason) => Verdict::unknown(Reason::Unusable(reason), Some(w)),
-    })
+    }
 }
 
 /// The lifetime window of one sample. It starts at the latest reset of the databases
@@ -360,15 +409,12 @@ fn lifetime(snap: &StatsSnapshot, plan: &Plan) -> Verdict {
 }
 
 pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.fleet.targets {
+        return super::fleet_runs::snapshot(args, path);
+    }
     let params = live::resolve(&args.conn)?;
     let rt = live::runtime()?;
-    let snap = rt.block_on(async {
-        let client = conninfo::connect(&params).await?;
-        let mut snap = collect::collect_counters(&client, true, true).await?;
-        // The statement counters too, for `queries --since` (counters only, no texts).
-        snap.statements = Some(collect::statements::statements(&client).await?);
-        anyhow::Ok(snap)
-    })?;
+    let snap = rt.block_on(take_snapshot(&params))?;
     let summary = format!(
         "saved counters of {} databases, {} tables and {} indexes (database {})",
         snap.databases.len(),
@@ -385,4 +431,13 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
     collect::save_snapshot(&args.output, &snap)?;
     eprintln!("{summary} to {}", args.output.display());
     Ok(Outcome::ok(String::new()))
+}
+
+/// What `snapshot` saves: every counter `check --since` and `queries --since` can compare.
+pub(super) async fn take_snapshot(params: &conninfo::ConnParams) -> anyhow::Result<StatsSnapshot> {
+    let client = conninfo::connect(params).await?;
+    let mut snap = collect::collect_counters(&client, true, true).await?;
+    // The statement counters too, for `queries --since` (counters only, no texts).
+    snap.statements = Some(collect::statements::statements(&client).await?);
+    Ok(snap)
 }

@@ -5,13 +5,17 @@
 
 mod check;
 mod explain;
+pub mod fleet;
+mod fleet_runs;
 mod inputs;
 mod live;
 mod man;
+mod metrics;
 mod queries;
 mod recommend;
 mod redis;
 mod report;
+mod serve;
 mod terminal;
 mod watch;
 
@@ -50,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Redis(args) => redis::run(&args),
         Command::Queries(args) => queries::queries(&args),
         Command::Watch(args) => watch::watch(&args),
+        Command::Serve(args) => serve::serve(&args),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Man(args) => man::man(&args),
     }

@@ -150,8 +150,9 @@ fn gate_options(args: &RedisCheckArgs) -> anyhow::Result<GateOptions> {
 fn check(args: &RedisCheckArgs) -> anyhow::Result<Outcome> {
     let opts = gate_options(args)?;
     let (target, connect) = resolve(&args.conn)?;
+    let started = std::time::Instant::now();
     let measured = measure(args, &target, &connect, &opts);
-    super::check::conclude(measured, args.format)
+    super::check::conclude(measured, args.format, None, started)
 }
 
 /// One sample on a connection of its own: an interval can outlast the server's idle

@@ -8,10 +8,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::inputs::{host_context, patterns};
 use super::{Outcome, live};
-use crate::cli::{PageFormat, ReportArgs};
+use crate::cli::{ReportArgs, ReportOutputFormat as ReportFormat};
 use crate::collect::{self, CollectOptions};
 use crate::conninfo::{self, ConnParams};
 use crate::diag::{self, DiagOptions, HostContext, Pattern, Report};
+use crate::render::metrics::{self, MetricsFormat, MetricsTarget};
 
 pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     let opts = DiagOptions {
@@ -20,11 +21,30 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         schema: patterns(&args.schema, "--schema", Pattern::parse_schema)?,
         exclude: patterns(&args.exclude, "--exclude", Pattern::parse)?,
     };
-    if args.format == PageFormat::Html && !args.redis.is_empty() {
+    if let Some(path) = &args.fleet.targets {
+        return super::fleet_runs::report(args, &opts, path);
+    }
+    let textfile = args
+        .textfile_dir
+        .as_deref()
+        .map(super::metrics::textfile_path)
+        .transpose()?;
+    let metrics_wanted = textfile.is_some()
+        || matches!(
+            args.format,
+            ReportFormat::Prometheus | ReportFormat::OpenMetrics
+        );
+    if metrics_wanted && !args.redis.is_empty() {
+        return Err(crate::exit::usage(
+            "--redis is not part of the metrics formats or --textfile-dir: give --format table, json or markdown, or leave out --redis",
+        ));
+    }
+    if args.format == ReportFormat::Html && !args.redis.is_empty() {
         return Err(crate::exit::usage(
             "--format html does not cover --redis yet: use table, markdown or json with --redis",
         ));
     }
+    let started = std::time::Instant::now();
     // The Redis layers first: a wrong URL or an unreachable cache fails before the
     // PostgreSQL work, and nothing is printed unless both layers were read.
     let redis = args
@@ -42,10 +62,29 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
         let params = live::resolve(&args.conn)?;
         let host = host_context(&args.host, Some(&params))?;
         let rt = live::runtime()?;
-        rt.block_on(live_report(&params, &host, &opts, args))?
+        rt.block_on(live_report(
+            &params,
+            &host,
+            &opts,
+            args.all_databases,
+            args.buffers_scan,
+            true,
+        ))?
     };
+    let target = MetricsTarget {
+        target: None,
+        labels: &[],
+        up: true,
+        duration: started.elapsed(),
+        report: Some(&report),
+        verdict: None,
+    };
+    if let Some(path) = &textfile {
+        let text = metrics::render(std::slice::from_ref(&target), MetricsFormat::Prometheus);
+        super::metrics::write_textfile(path, &text)?;
+    }
     let text = match args.format {
-        PageFormat::Table => {
+        ReportFormat::Table => {
             let term = super::terminal::Terminal::detect();
             let mut text = crate::render::report::table(&report, term.color, term.width);
             for r in &redis {
@@ -54,9 +93,9 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
             }
             text
         }
-        PageFormat::Json => crate::render::report::json_with_redis(&report, &redis),
-        PageFormat::Html => crate::render::report::html::report(&report),
-        PageFormat::Markdown => {
+        ReportFormat::Json => crate::render::report::json_with_redis(&report, &redis),
+        ReportFormat::Html => crate::render::report::html::report(&report),
+        ReportFormat::Markdown => {
             let mut text = crate::render::report::markdown(&report);
             for r in &redis {
                 text.push('\n');
@@ -64,6 +103,8 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
             }
             text
         }
+        ReportFormat::Prometheus => metrics::render(&[target], MetricsFormat::Prometheus),
+        ReportFormat::OpenMetrics => metrics::render(&[target], MetricsFormat::OpenMetrics),
     };
     Ok(Outcome::ok(text))
 }
@@ -79,17 +120,24 @@ fn redis_conn(url: &str, args: &ReportArgs) -> crate::cli::RedisConnArgs {
     }
 }
 
-async fn live_report(
+/// The whole `report` pipeline against one server (also `serve`'s collection per target).
+pub(super) async fn live_report(
     params: &ConnParams,
     host: &HostContext,
     opts: &DiagOptions,
-    args: &ReportArgs,
+    all_databases: bool,
+    buffers_scan: bool,
+    progress_bar: bool,
 ) -> anyhow::Result<Report> {
-    let all_databases = args.all_databases;
     let client = conninfo::connect(params).await?;
     let collect_opts = CollectOptions::everything();
     let mut snap = if all_databases {
-        let bar = progress();
+        // One spinner per target would fight over the terminal in a fleet run.
+        let bar = if progress_bar {
+            progress()
+        } else {
+            ProgressBar::hidden()
+        };
         let visit = |db: String| {
             bar.set_message(format!(
                 "reading database {}",
@@ -106,7 +154,7 @@ async fn live_report(
         collect::collect(&client, &collect_opts).await?
     };
     huge_pages_probe(&mut snap, params);
-    cache_facts(&client, &mut snap, args.buffers_scan, opts.limit).await?;
+    cache_facts(&client, &mut snap, buffers_scan, opts.limit).await?;
     let mut report = diag::diagnose(&snap, host, opts);
     // Sizes only for the rows the report keeps: stat()ing every relation is the slow part.
     let tables = report.table_relids();

@@ -14,6 +14,7 @@
 //! Every query error maps to exit code 69 ([`crate::exit::Exit::Server`]) with a one-line message that
 //! names the view and quotes the server.
 
+pub mod budget;
 mod cache;
 pub mod explain;
 pub mod names;
@@ -36,7 +37,7 @@ use crate::facts::{
 };
 
 pub use cache::{buffer_cache, materialized_views};
-pub use snapshot::{load_json, load_snapshot, save_snapshot};
+pub use snapshot::{load_json, load_snapshot, replace_atomically, save_snapshot};
 
 /// How many other databases `--all-databases` reads at once: enough to overlap connection
 /// setup and TLS handshakes, few enough not to crowd a busy server.
@@ -97,6 +98,7 @@ async fn read<T>(
     let mut stream = std::pin::pin!(stream);
     let mut out = Vec::new();
     while let Some(row) = stream.try_next().await.map_err(|e| query_error(what, &e))? {
+        budget::take_row(what)?;
         out.push(convert(&row).map_err(|e| query_error(what, &e))?);
     }
     Ok(out)

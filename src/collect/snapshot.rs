@@ -183,8 +183,11 @@ pub fn save_snapshot<T: serde::Serialize>(path: &Path, snap: &T) -> anyhow::Resu
 /// or a planted link, never ours to reuse).
 const TEMP_ATTEMPTS: u32 = 100;
 
-/// Writes `text` to a new temporary file beside `target` and renames it over `target`.
-fn replace_atomically(target: &Path, text: &[u8]) -> std::io::Result<()> {
+/// Writes `text` to a new temporary file beside `target` (never a name ending in the
+/// target's extension, so a directory watcher such as node_exporter's textfile collector
+/// ignores it), syncs it, renames it over `target` and syncs the directory, so the new name
+/// survives a crash.
+pub fn replace_atomically(target: &Path, text: &[u8]) -> std::io::Result<()> {
     let mut attempt = 0;
     let (tmp, mut f) = loop {
         let tmp = temp_path(target, attempt).ok_or_else(|| {
@@ -210,7 +213,12 @@ fn replace_atomically(target: &Path, text: &[u8]) -> std::io::Result<()> {
         // Best effort: the error that matters is the write's.
         let _ = fs::remove_file(&tmp);
     }
-    written
+    written?;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir)?.sync_all()
 }
 
 /// `dir/.name.tmp-PID-N` beside `path` (same file system, so the rename is atomic); `None`

@@ -35,7 +35,7 @@ pub use args::{
     parse_statement_timeout,
 };
 pub use connect::{connect, describe_error, server_failure};
-pub use parse::is_connection_string;
+pub use parse::{is_connection_string, parse_connection_string};
 pub use redact::redact;
 pub use resolve::resolve;
 pub use tls::RootFile;

@@ -2,7 +2,9 @@
 //! Nothing here reads files, the clock or the environment.
 
 pub mod explain;
+pub mod fleet;
 pub mod layout;
+pub mod metrics;
 pub mod probe;
 pub mod recommend;
 pub mod redis;

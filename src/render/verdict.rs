@@ -202,7 +202,7 @@ pub fn human(v: &Verdict) -> String {
 }
 
 /// The summary line shared by the human and Nagios formats.
-fn summary(v: &Verdict) -> String {
+pub fn summary(v: &Verdict) -> String {
     if let Some(reason) = &v.reason {
         return format!(
             "{}: {}",
@@ -318,15 +318,23 @@ fn is_noncharacter(c: char) -> bool {
 /// Valid against the JUnit schema Jenkins (xUnit) and Maven Surefire use, which allows
 /// `skipped` on `testsuite` only (tests/schemas/junit-jenkins.xsd).
 pub fn junit(v: &Verdict) -> String {
+    let (tests, failures, errors) = junit_counts(v);
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"pgcache-tune check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
+    );
+    out.push_str(&junit_testsuite(v, "cache hit ratio", &[]));
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Test cases, failures and errors of a verdict's JUnit suite, for `<testsuites>` totals.
+pub fn junit_counts(v: &Verdict) -> (usize, usize, usize) {
     let failures = v
         .items
         .iter()
         .filter(|i| matches!(i.status, Status::Warning | Status::Critical))
-        .count();
-    let skipped = v
-        .items
-        .iter()
-        .filter(|i| i.insufficient && i.status == Status::Ok)
         .count();
     let errors = usize::from(v.reason.is_some())
         + v.items
@@ -334,21 +342,40 @@ pub fn junit(v: &Verdict) -> String {
             .filter(|i| i.status == Status::Unknown)
             .count();
     let tests = v.items.len() + usize::from(v.reason.is_some());
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    (tests, failures, errors)
+}
+
+/// One `<testsuite>` element (indented for a `<testsuites>` parent) named `name`, with the
+/// window and `properties` (name, value; escaped here) as properties: the body of
+/// [`junit`], and one suite per target of a fleet run.
+pub fn junit_testsuite(v: &Verdict, name: &str, properties: &[(&str, &str)]) -> String {
+    let (tests, failures, errors) = junit_counts(v);
+    let skipped = v
+        .items
+        .iter()
+        .filter(|i| i.insufficient && i.status == Status::Ok)
+        .count();
+    let mut out = String::new();
     let _ = writeln!(
         out,
-        "<testsuites name=\"pgcache-tune check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"cache hit ratio\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        xml(name),
         v.window.as_ref().map_or(0.0, |w| w.seconds())
     );
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "    <properties><property name=\"window\" value=\"{}\"/></properties>",
+        "    <properties><property name=\"window\" value=\"{}\"/>",
         xml(&window_text(v))
     );
+    for (k, val) in properties {
+        let _ = write!(
+            out,
+            "<property name=\"{}\" value=\"{}\"/>",
+            xml(k),
+            xml(val)
+        );
+    }
+    out.push_str("</properties>\n");
     if let Some(reason) = &v.reason {
         let _ = writeln!(
             out,
@@ -403,7 +430,7 @@ pub fn junit(v: &Verdict) -> String {
         }
         out.push_str("</testcase>\n");
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
+    out.push_str("  </testsuite>\n");
     out
 }
 
@@ -417,13 +444,9 @@ fn perf_label(text: &str) -> String {
     )
 }
 
-/// The Nagios plugin format: `PGCACHE_TUNE STATUS - summary | 'label'=ratio%;warn;crit ...`.
-pub fn nagios(v: &Verdict) -> String {
-    let text = summary(v);
-    let text = text
-        .split_once(": ")
-        .map_or(text.as_str(), |(_, rest)| rest)
-        .replace('|', "/");
+/// One perfdata item per judged item: `'label'=ratio%;warn;crit;0;100` (`U` without a
+/// ratio).
+pub fn nagios_perfdata(v: &Verdict) -> Vec<String> {
     let mut perf = Vec::new();
     for item in &v.items {
         let value = item.hit_ratio.map_or_else(
@@ -438,6 +461,17 @@ pub fn nagios(v: &Verdict) -> String {
             t(item.thresholds.critical)
         ));
     }
+    perf
+}
+
+/// The Nagios plugin format: `PGCACHE_TUNE STATUS - summary | 'label'=ratio%;warn;crit ...`.
+pub fn nagios(v: &Verdict) -> String {
+    let text = summary(v);
+    let text = text
+        .split_once(": ")
+        .map_or(text.as_str(), |(_, rest)| rest)
+        .replace('|', "/");
+    let perf = nagios_perfdata(v);
     if perf.is_empty() {
         format!("PGCACHE_TUNE {} - {text}\n", v.status.as_str())
     } else {

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Benchmark, not a test: "`check` over 16 targets takes at most 2x the wall time of one
+# target, with peak memory under 64 MiB" (issue 14).
+#
+# Builds --release, creates CLUSTERS throwaway clusters (socket only, in temp dirs) with
+# DBS_PER_CLUSTER databases each, then for N = 1, 4 and 16 targets (databases spread
+# round-robin over the clusters) times, side by side in the same run and interleaved:
+#   - fleet:      pgcache-tune check --targets INVENTORY(N) --only-connected ...   (one process)
+#   - sequential: N runs of pgcache-tune check -h SOCK -p PORT -d DB --only-connected ...
+# each RUNS times, and prints a markdown table of median wall time, CPU time (user + sys,
+# children included) and peak RSS per N, with the verdict for the goal. Timing and memory
+# come from /usr/bin/time (GNU time's %e %U %S %M); for the sequential loop, %M is the
+# largest single process, which is what "peak" means for it.
+#
+# Environment: PGCACHE_TUNE_PG_BIN (default /usr/lib/postgresql/15/bin), CLUSTERS (default 4),
+# DBS_PER_CLUSTER (default 4), RUNS (default 7), GOAL_RATIO (default 2), GOAL_RSS_MIB
+# (default 64).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CLUSTERS="${CLUSTERS:-4}"
+DBS_PER_CLUSTER="${DBS_PER_CLUSTER:-4}"
+RUNS="${RUNS:-7}"
+GOAL_RATIO="${GOAL_RATIO:-2}"
+GOAL_RSS_MIB="${GOAL_RSS_MIB:-64}"
+PG_BIN="${PGCACHE_TUNE_PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[ -x "$PG_BIN/postgres" ] || die "no PostgreSQL server binaries in $PG_BIN (set PGCACHE_TUNE_PG_BIN, or run scripts/install-test-deps.sh)"
+[ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is needed: apt-get install time"
+psql_bin="$PG_BIN/psql"
+[ -x "$psql_bin" ] || psql_bin=$(command -v psql) || die "no psql"
+total=$((CLUSTERS * DBS_PER_CLUSTER))
+[ "$total" -ge 16 ] || die "CLUSTERS x DBS_PER_CLUSTER must give at least 16 databases"
+
+log "cargo build --release --locked"
+cargo build --release --locked >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target_dir/release/pgcache-tune"
+[ -x "$bin" ] || die "no binary at $bin"
+
+# --- throwaway clusters ------------------------------------------------------------------
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+work=$(mktemp -d)
+dirs=()
+cleanup() {
+    for d in "${dirs[@]}"; do
+        as_pg "$PG_BIN/pg_ctl" -D "$d/data" -m immediate -w stop >/dev/null 2>&1 || true
+        rm -rf "$d"
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+port=5432 # Unix sockets in our own directories only: no clash with any other server
+for c in $(seq 1 "$CLUSTERS"); do
+    d=$(mktemp -d /tmp/pgcache-fleet-bench.XXXXXX)
+    dirs+=("$d")
+    chmod 755 "$d"
+    [ "$(id -u)" -eq 0 ] && chown postgres "$d"
+    log "cluster $c: initdb in $d"
+    as_pg "$PG_BIN/initdb" -D "$d/data" -A trust -U postgres -E UTF8 --locale=C --no-sync >/dev/null
+    as_pg "$PG_BIN/pg_ctl" -D "$d/data" -l "$d/log" -w \
+        -o "-p $port -k $d -c listen_addresses= -c shared_buffers=16MB" start >/dev/null
+    for i in $(seq 1 "$DBS_PER_CLUSTER"); do
+        "$psql_bin" -X -q -h "$d" -p "$port" -U postgres -d postgres -c "create database bench_$i" >/dev/null
+    done
+done
+unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE || true
+
+# Target k (1-based): cluster ((k-1) % CLUSTERS), database bench_(((k-1) / CLUSTERS) + 1).
+target_dir_of() { echo "${dirs[$(( ($1 - 1) % CLUSTERS ))]}"; }
+target_db_of() { echo "bench_$(( ($1 - 1) / CLUSTERS + 1 ))"; }
+for n in 1 4 16; do
+    {
+        echo "# bench/fleet.sh: $n targets"
+        for k in $(seq 1 "$n"); do
+            printf '[[target]]\nname = "t%d"\nconnection = "host=%s port=%d user=postgres dbname=%s"\n\n' \
+                "$k" "$(target_dir_of "$k")" "$port" "$(target_db_of "$k")"
+        done
+    } >"$work/fleet-$n.toml"
+    {
+        echo 'set -u'
+        for k in $(seq 1 "$n"); do
+            echo "'$bin' check -h '$(target_dir_of "$k")' -p $port -U postgres -d $(target_db_of "$k") --only-connected --min-hit-ratio 0 --format json >/dev/null || true"
+        done
+    } >"$work/seq-$n.sh"
+done
+check_args=(--only-connected --min-hit-ratio 0 --format json)
+# Sanity: every target up.
+"$bin" check --targets "$work/fleet-16.toml" "${check_args[@]}" >"$work/sanity.json" || true
+grep -q '"up": false' "$work/sanity.json" && die "a target is down: $(cat "$work/sanity.json")"
+
+# --- measurements ------------------------------------------------------------------------
+# One sample: "wall_s cpu_s maxrss_kb" of a command under GNU time.
+sample() {
+    local out="$work/time.out"
+    /usr/bin/time -o "$out" -f '%e %U %S %M' "$@" >/dev/null 2>&1 || true
+    awk '{ printf "%s %.3f %s\n", $1, $2 + $3, $4 }' "$out"
+}
+for n in 1 4 16; do : >"$work/fleet-$n.samples"; : >"$work/seq-$n.samples"; done
+log "timing: $RUNS rounds of fleet and sequential runs for N = 1, 4, 16 (interleaved)"
+for r in $(seq 1 "$RUNS"); do
+    for n in 1 4 16; do
+        sample "$bin" check --targets "$work/fleet-$n.toml" "${check_args[@]}" >>"$work/fleet-$n.samples"
+        sample bash "$work/seq-$n.sh" >>"$work/seq-$n.samples"
+    done
+done
+
+# Median of column $2 (1-based) of file $1.
+median() { cut -d' ' -f"$2" "$1" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+maxcol() { cut -d' ' -f"$2" "$1" | sort -g | tail -1; }
+ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+echo
+echo "check over N local targets ($CLUSTERS clusters x $DBS_PER_CLUSTER databases, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), $RUNS runs each, medians; $(nproc) CPUs)"
+echo
+echo "| N | fleet wall ms | sequential wall ms | fleet CPU ms | sequential CPU ms | fleet peak RSS MiB | sequential peak RSS MiB |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
+for n in 1 4 16; do
+    f="$work/fleet-$n.samples"; s="$work/seq-$n.samples"
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$n" \
+        "$(ms "$(median "$f" 1)")" "$(ms "$(median "$s" 1)")" \
+        "$(ms "$(median "$f" 2)")" "$(ms "$(median "$s" 2)")" \
+        "$(mib "$(maxcol "$f" 3)")" "$(mib "$(maxcol "$s" 3)")"
+done
+one=$(median "$work/fleet-1.samples" 1)
+sixteen=$(median "$work/fleet-16.samples" 1)
+peak=$(maxcol "$work/fleet-16.samples" 3)
+ratio=$(awk -v a="$sixteen" -v b="$one" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+echo
+verdict=met
+awk -v r="$ratio" -v g="$GOAL_RATIO" 'BEGIN { exit !(r <= g) }' || verdict=missed
+awk -v k="$peak" -v g="$GOAL_RSS_MIB" 'BEGIN { exit !(k / 1024 < g) }' || verdict=missed
+echo "goal: 16 targets <= ${GOAL_RATIO}x one target (${ratio}x) and peak RSS < ${GOAL_RSS_MIB} MiB ($(mib "$peak") MiB): $verdict"

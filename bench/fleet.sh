@@ -14,7 +14,7 @@
 #
 # Environment: PGCACHE_TUNE_PG_BIN (default /usr/lib/postgresql/15/bin), CLUSTERS (default 4),
 # DBS_PER_CLUSTER (default 4), RUNS (default 7), GOAL_RATIO (default 2), GOAL_RSS_MIB
-# (default 64).
+# (default 64), FLEET_JOBS (--jobs for the fleet runs; default: the tool's own, min(8, N)).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -88,22 +88,29 @@ for n in 1 4 16; do
     } >"$work/seq-$n.sh"
 done
 check_args=(--only-connected --min-hit-ratio 0 --format json)
+fleet_args=()
+[ -z "${FLEET_JOBS:-}" ] || fleet_args=(--jobs "$FLEET_JOBS")
 # Sanity: every target up.
 "$bin" check --targets "$work/fleet-16.toml" "${check_args[@]}" >"$work/sanity.json" || true
 grep -q '"up": false' "$work/sanity.json" && die "a target is down: $(cat "$work/sanity.json")"
 
 # --- measurements ------------------------------------------------------------------------
-# One sample: "wall_s cpu_s maxrss_kb" of a command under GNU time.
+# One sample: "wall_s cpu_s maxrss_kb" of a command. Wall and CPU (user + sys, children
+# included) from bash's `time` at millisecond resolution; peak RSS from GNU time's %M (its
+# own %e/%U/%S have only 10 ms resolution). GNU time's own fork is in both columns alike.
 sample() {
-    local out="$work/time.out"
-    /usr/bin/time -o "$out" -f '%e %U %S %M' "$@" >/dev/null 2>&1 || true
-    awk '{ printf "%s %.3f %s\n", $1, $2 + $3, $4 }' "$out"
+    local rss="$work/rss.out" t="$work/time.out"
+    {
+        TIMEFORMAT='%3R %3U %3S'
+        time /usr/bin/time -o "$rss" -f '%M' "$@" >/dev/null 2>&1 || true
+    } 2>"$t"
+    awk -v rss="$(tail -1 "$rss")" '{ printf "%s %.3f %s\n", $1, $2 + $3, rss }' "$t"
 }
 for n in 1 4 16; do : >"$work/fleet-$n.samples"; : >"$work/seq-$n.samples"; done
 log "timing: $RUNS rounds of fleet and sequential runs for N = 1, 4, 16 (interleaved)"
 for r in $(seq 1 "$RUNS"); do
     for n in 1 4 16; do
-        sample "$bin" check --targets "$work/fleet-$n.toml" "${check_args[@]}" >>"$work/fleet-$n.samples"
+        sample "$bin" check --targets "$work/fleet-$n.toml" "${check_args[@]}" "${fleet_args[@]}" >>"$work/fleet-$n.samples"
         sample bash "$work/seq-$n.sh" >>"$work/seq-$n.samples"
     done
 done
@@ -115,7 +122,7 @@ ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo
-echo "check over N local targets ($CLUSTERS clusters x $DBS_PER_CLUSTER databases, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), $RUNS runs each, medians; $(nproc) CPUs)"
+echo "check over N local targets (--jobs ${FLEET_JOBS:-default}; $CLUSTERS clusters x $DBS_PER_CLUSTER databases, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), $RUNS runs each, medians; $(nproc) CPUs)"
 echo
 echo "| N | fleet wall ms | sequential wall ms | fleet CPU ms | sequential CPU ms | fleet peak RSS MiB | sequential peak RSS MiB |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"

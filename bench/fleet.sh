@@ -7,6 +7,8 @@
 # round-robin over the clusters) times, side by side in the same run and interleaved:
 #   - fleet:      pgcache-tune check --targets INVENTORY(N) --only-connected ...   (one process)
 #   - sequential: N runs of pgcache-tune check -h SOCK -p PORT -d DB --only-connected ...
+#   - floor:      N psql -X -c 'select 1' to the same databases, all at once (what N
+#                 connections cost the servers and the machine, whatever the client)
 # each RUNS times, and prints a markdown table of median wall time, CPU time (user + sys,
 # children included) and peak RSS per N, with the verdict for the goal. Timing and memory
 # come from /usr/bin/time (GNU time's %e %U %S %M); for the sequential loop, %M is the
@@ -86,6 +88,15 @@ for n in 1 4 16; do
             echo "'$bin' check -h '$(target_dir_of "$k")' -p $port -U postgres -d $(target_db_of "$k") --only-connected --min-hit-ratio 0 --format json >/dev/null || true"
         done
     } >"$work/seq-$n.sh"
+    # The floor: what N connections that each ask one question cost the servers and the
+    # machine, all at once (psql -c 'select 1', in parallel).
+    {
+        echo 'set -u'
+        for k in $(seq 1 "$n"); do
+            echo "'$psql_bin' -X -q -h '$(target_dir_of "$k")' -p $port -U postgres -d $(target_db_of "$k") -c 'select 1' >/dev/null &"
+        done
+        echo 'wait'
+    } >"$work/floor-$n.sh"
 done
 check_args=(--only-connected --min-hit-ratio 0 --format json)
 fleet_args=()
@@ -106,12 +117,13 @@ sample() {
     } 2>"$t"
     awk -v rss="$(tail -1 "$rss")" '{ printf "%s %.3f %s\n", $1, $2 + $3, rss }' "$t"
 }
-for n in 1 4 16; do : >"$work/fleet-$n.samples"; : >"$work/seq-$n.samples"; done
+for n in 1 4 16; do : >"$work/fleet-$n.samples"; : >"$work/seq-$n.samples"; : >"$work/floor-$n.samples"; done
 log "timing: $RUNS rounds of fleet and sequential runs for N = 1, 4, 16 (interleaved)"
 for r in $(seq 1 "$RUNS"); do
     for n in 1 4 16; do
         sample "$bin" check --targets "$work/fleet-$n.toml" "${check_args[@]}" "${fleet_args[@]}" >>"$work/fleet-$n.samples"
         sample bash "$work/seq-$n.sh" >>"$work/seq-$n.samples"
+        sample bash "$work/floor-$n.sh" >>"$work/floor-$n.samples"
     done
 done
 
@@ -124,12 +136,12 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo
 echo "check over N local targets (--jobs ${FLEET_JOBS:-default}; $CLUSTERS clusters x $DBS_PER_CLUSTER databases, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), $RUNS runs each, medians; $(nproc) CPUs)"
 echo
-echo "| N | fleet wall ms | sequential wall ms | fleet CPU ms | sequential CPU ms | fleet peak RSS MiB | sequential peak RSS MiB |"
-echo "|---:|---:|---:|---:|---:|---:|---:|"
+echo "| N | fleet wall ms | sequential wall ms | N parallel psql 'select 1' wall ms | fleet CPU ms | sequential CPU ms | fleet peak RSS MiB | sequential peak RSS MiB |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in 1 4 16; do
-    f="$work/fleet-$n.samples"; s="$work/seq-$n.samples"
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$n" \
-        "$(ms "$(median "$f" 1)")" "$(ms "$(median "$s" 1)")" \
+    f="$work/fleet-$n.samples"; s="$work/seq-$n.samples"; p="$work/floor-$n.samples"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" \
+        "$(ms "$(median "$f" 1)")" "$(ms "$(median "$s" 1)")" "$(ms "$(median "$p" 1)")" \
         "$(ms "$(median "$f" 2)")" "$(ms "$(median "$s" 2)")" \
         "$(mib "$(maxcol "$f" 3)")" "$(mib "$(maxcol "$s" 3)")"
 done

@@ -7,6 +7,8 @@
 # round-robin over the clusters) times, side by side in the same run and interleaved:
 #   - fleet:      pgcache-tune check --targets INVENTORY(N) --only-connected ...   (one process)
 #   - sequential: N runs of pgcache-tune check -h SOCK -p PORT -d DB --only-connected ...
+#   - floor:      N psql -X -c 'select 1' to the same databases, all at once (what N
+#                 connections cost the servers and the machine, whatever the client)
 # each RUNS times, and prints a markdown table of median wall time, CPU time (user + sys,
 # children included) and peak RSS per N, with the verdict for the goal. Timing and memory
 # come from /usr/bin/time (GNU time's %e %U %S %M); for the sequential loop, %M is the
@@ -14,7 +16,7 @@
 #
 # Environment: PGCACHE_TUNE_PG_BIN (default /usr/lib/postgresql/15/bin), CLUSTERS (default 4),
 # DBS_PER_CLUSTER (default 4), RUNS (default 7), GOAL_RATIO (default 2), GOAL_RSS_MIB
-# (default 64).
+# (default 64), FLEET_JOBS (--jobs for the fleet runs; default: the tool's own, min(8, N)).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -86,25 +88,42 @@ for n in 1 4 16; do
             echo "'$bin' check -h '$(target_dir_of "$k")' -p $port -U postgres -d $(target_db_of "$k") --only-connected --min-hit-ratio 0 --format json >/dev/null || true"
         done
     } >"$work/seq-$n.sh"
+    # The floor: what N connections that each ask one question cost the servers and the
+    # machine, all at once (psql -c 'select 1', in parallel).
+    {
+        echo 'set -u'
+        for k in $(seq 1 "$n"); do
+            echo "'$psql_bin' -X -q -h '$(target_dir_of "$k")' -p $port -U postgres -d $(target_db_of "$k") -c 'select 1' >/dev/null &"
+        done
+        echo 'wait'
+    } >"$work/floor-$n.sh"
 done
 check_args=(--only-connected --min-hit-ratio 0 --format json)
+fleet_args=()
+[ -z "${FLEET_JOBS:-}" ] || fleet_args=(--jobs "$FLEET_JOBS")
 # Sanity: every target up.
 "$bin" check --targets "$work/fleet-16.toml" "${check_args[@]}" >"$work/sanity.json" || true
 grep -q '"up": false' "$work/sanity.json" && die "a target is down: $(cat "$work/sanity.json")"
 
 # --- measurements ------------------------------------------------------------------------
-# One sample: "wall_s cpu_s maxrss_kb" of a command under GNU time.
+# One sample: "wall_s cpu_s maxrss_kb" of a command. Wall and CPU (user + sys, children
+# included) from bash's `time` at millisecond resolution; peak RSS from GNU time's %M (its
+# own %e/%U/%S have only 10 ms resolution). GNU time's own fork is in both columns alike.
 sample() {
-    local out="$work/time.out"
-    /usr/bin/time -o "$out" -f '%e %U %S %M' "$@" >/dev/null 2>&1 || true
-    awk '{ printf "%s %.3f %s\n", $1, $2 + $3, $4 }' "$out"
+    local rss="$work/rss.out" t="$work/time.out"
+    {
+        TIMEFORMAT='%3R %3U %3S'
+        time /usr/bin/time -o "$rss" -f '%M' "$@" >/dev/null 2>&1 || true
+    } 2>"$t"
+    awk -v rss="$(tail -1 "$rss")" '{ printf "%s %.3f %s\n", $1, $2 + $3, rss }' "$t"
 }
-for n in 1 4 16; do : >"$work/fleet-$n.samples"; : >"$work/seq-$n.samples"; done
+for n in 1 4 16; do : >"$work/fleet-$n.samples"; : >"$work/seq-$n.samples"; : >"$work/floor-$n.samples"; done
 log "timing: $RUNS rounds of fleet and sequential runs for N = 1, 4, 16 (interleaved)"
 for r in $(seq 1 "$RUNS"); do
     for n in 1 4 16; do
-        sample "$bin" check --targets "$work/fleet-$n.toml" "${check_args[@]}" >>"$work/fleet-$n.samples"
+        sample "$bin" check --targets "$work/fleet-$n.toml" "${check_args[@]}" "${fleet_args[@]}" >>"$work/fleet-$n.samples"
         sample bash "$work/seq-$n.sh" >>"$work/seq-$n.samples"
+        sample bash "$work/floor-$n.sh" >>"$work/floor-$n.samples"
     done
 done
 
@@ -115,14 +134,14 @@ ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo
-echo "check over N local targets ($CLUSTERS clusters x $DBS_PER_CLUSTER databases, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), $RUNS runs each, medians; $(nproc) CPUs)"
+echo "check over N local targets (--jobs ${FLEET_JOBS:-default}; $CLUSTERS clusters x $DBS_PER_CLUSTER databases, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), $RUNS runs each, medians; $(nproc) CPUs)"
 echo
-echo "| N | fleet wall ms | sequential wall ms | fleet CPU ms | sequential CPU ms | fleet peak RSS MiB | sequential peak RSS MiB |"
-echo "|---:|---:|---:|---:|---:|---:|---:|"
+echo "| N | fleet wall ms | sequential wall ms | N parallel psql 'select 1' wall ms | fleet CPU ms | sequential CPU ms | fleet peak RSS MiB | sequential peak RSS MiB |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in 1 4 16; do
-    f="$work/fleet-$n.samples"; s="$work/seq-$n.samples"
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$n" \
-        "$(ms "$(median "$f" 1)")" "$(ms "$(median "$s" 1)")" \
+    f="$work/fleet-$n.samples"; s="$work/seq-$n.samples"; p="$work/floor-$n.samples"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" \
+        "$(ms "$(median "$f" 1)")" "$(ms "$(median "$s" 1)")" "$(ms "$(median "$p" 1)")" \
         "$(ms "$(median "$f" 2)")" "$(ms "$(median "$s" 2)")" \
         "$(mib "$(maxcol "$f" 3)")" "$(mib "$(maxcol "$s" 3)")"
 done

@@ -279,6 +279,45 @@ enabled = false
     let (run, _) = tool(home.path(), &[&args[..], &["--target", "pg15"]].concat());
     assert_eq!(run.code, 0, "{run:?}");
 
+    // --interval: both samples per target, the wait added to each target's deadline (the
+    // hanging target still ends at its own timeout plus the interval).
+    let (run, took) = tool(
+        home.path(),
+        &[
+            "check",
+            "--targets",
+            inv,
+            "--target",
+            "pg13",
+            "--target",
+            "hang",
+            "--interval",
+            "3s",
+            "--min-hit-ratio",
+            "0",
+            "--format",
+            "json",
+        ],
+    );
+    let doc = json(&run);
+    assert_eq!(
+        doc["targets"][0]["verdict"]["window"]["kind"], "interval",
+        "{run:?}"
+    );
+    // Before 15 the window's ends are the collector's timestamps, up to 500 ms off each.
+    let seconds = doc["targets"][0]["verdict"]["window"]["seconds"]
+        .as_f64()
+        .unwrap();
+    assert!((2.0..6.0).contains(&seconds), "{seconds}: {run:?}");
+    assert!(
+        doc["targets"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 5s"),
+        "{run:?}"
+    );
+    assert!(took < budget + Duration::from_secs(3), "{took:?}");
+
     // Nagios: one status line, perfdata of every target, one line per target after it.
     let (run, _) = tool(home.path(), &[&args[..], &["--format", "nagios"]].concat());
     assert_eq!(run.code, 2);

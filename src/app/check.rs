@@ -207,7 +207,12 @@ pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
         .map(super::metrics::textfile_path)
         .transpose()?;
     let started = std::time::Instant::now();
-    conclude(measure(args, &plan), args.format, textfile.as_deref(), started)
+    conclude(
+        measure(args, &plan),
+        args.format,
+        textfile.as_deref(),
+        started,
+    )
 }
 
 /// The end of a check (`check`, `redis check`): a measurement that failed for any reason but
@@ -281,31 +286,31 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
         let rt = live::runtime()?;
         rt.block_on(async {
             let client = conninfo::connect(&params).await?;
-            let wait = args
+            let interval = args
                 .interval
-                .map(|d| countdown(d, "check: second sample in"));
-            samples(&client, plan, args.interval, wait).await
+                .map(|d| (d, countdown(d, "check: second sample in")));
+            samples(&client, plan, interval).await
         })?
     };
     Ok(judge(plan, before, first, second))
 }
 
-/// One sample, or two `interval` apart (waiting on `wait`), of the counters `plan` judges.
+/// One sample of the counters `plan` judges, or two when given an interval and the future
+/// that waits it out (a countdown on a terminal, a plain sleep in a fleet run).
 pub(super) async fn samples(
     client: &tokio_postgres::Client,
     plan: &Plan,
-    interval: Option<std::time::Duration>,
-    wait: Option<impl std::future::Future<Output = ()>>,
+    interval: Option<(std::time::Duration, impl std::future::Future<Output = ()>)>,
 ) -> anyhow::Result<(StatsSnapshot, Option<StatsSnapshot>)> {
     let tables = plan.scopes.contains(&Scope::Tables);
     let indexes = plan.scopes.contains(&Scope::Indexes);
-    match (interval, wait) {
-        (Some(d), Some(wait)) => {
+    match interval {
+        Some((d, wait)) => {
             let (first, second) =
                 collect::collect_counters_around(client, tables, indexes, d, wait).await?;
             Ok((first, Some(second)))
         }
-        _ => Ok((
+        None => Ok((
             collect::collect_counters(client, tables, indexes).await?,
             None,
         )),

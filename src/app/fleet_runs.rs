@@ -83,8 +83,8 @@ pub(super) fn check(args: &CheckArgs, plan: &Plan, path: &Path) -> anyhow::Resul
                 Ok(before) => before,
                 Err(message) => return Ok(Verdict::unknown(Reason::Failed { message }, None)),
             };
-            let wait = args.interval.map(tokio::time::sleep);
-            let (first, second) = check::samples(&client, plan, args.interval, wait).await?;
+            let interval = args.interval.map(|d| (d, tokio::time::sleep(d)));
+            let (first, second) = check::samples(&client, plan, interval).await?;
             anyhow::Ok(check::judge(plan, before, first, second))
         }
     }));

@@ -49,17 +49,14 @@ pub enum Command {
     /// Save the server's hit and read counters to a file, for a later `check --since FILE`.
     #[command(after_help = SNAPSHOT_EXAMPLES)]
     Snapshot(SnapshotArgs),
-    /// Run EXPLAIN (ANALYZE, BUFFERS) on one read-only query and show which plan node reads
-    /// most, sequential scans over large tables and the statement's hit ratio.
-    #[command(after_help = EXPLAIN_EXAMPLES)]
-    Explain(ExplainArgs),
-    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`), gate on
-    /// its hit ratio (`redis check`, `redis snapshot`), or configure one (`redis recommend`).
-    Redis(RedisArgs),
     /// Show which statements cause the reads (pg_stat_statements), and which could be
     /// answered by a cache instead.
     #[command(after_help = QUERIES_EXAMPLES)]
     Queries(QueriesArgs),
+    /// Run EXPLAIN (ANALYZE, BUFFERS) on one read-only query and show which plan node reads
+    /// most, sequential scans over large tables and the statement's hit ratio.
+    #[command(after_help = EXPLAIN_EXAMPLES)]
+    Explain(ExplainArgs),
     /// A live view of blocks read and hit per second and hit ratios, per database and for
     /// the busiest tables, refreshed every --interval (q quit, s sort, p pause).
     #[command(after_help = WATCH_EXAMPLES)]
@@ -68,6 +65,9 @@ pub enum Command {
     /// /probe?target=NAME (one inventory target), /healthz.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
+    /// Audit the Redis or Valkey cache in front of PostgreSQL (`redis report URL`), gate on
+    /// its hit ratio (`redis check`, `redis snapshot`), or configure one (`redis recommend`).
+    Redis(RedisArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pgcache-tune completions bash > /etc/bash_completion.d/pgcache-tune\n  pgcache-tune completions zsh > \"${fpath[1]}/_pgcache-tune\"\n  pgcache-tune completions fish > ~/.config/fish/completions/pgcache-tune.fish"
@@ -92,7 +92,8 @@ const MAN_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// The subcommand whose page to print (recommend, probe, report, check, snapshot,
-    /// explain, queries, redis, redis-report, redis-recommend, serve, completions, man) [default: the overview page, pgcache-tune(1)].
+    /// queries, explain, watch, serve, redis, redis-report, redis-check, redis-snapshot,
+    /// redis-recommend, completions, man) [default: the overview page, pgcache-tune(1)].
     #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
     pub page: Option<String>,
     /// Write every page (pgcache-tune.1 and one pgcache-tune-SUBCOMMAND.1 per subcommand)

@@ -4,6 +4,8 @@
 //! thresholds' exit codes in every format, the lookups floor, the `[redis]` table of the
 //! config file, and a managed-service stand-in with CONFIG renamed away.
 
+#[path = "support/metrics.rs"]
+mod metrics_support;
 #[path = "support/redis.rs"]
 mod redis_support;
 mod support;
@@ -388,6 +390,35 @@ fn thresholds_give_the_nagios_exit_codes_in_every_format() {
             r.stdout.lines().last().unwrap().starts_with(status),
             "{r:?}"
         );
+        // The metrics formats: the same state and ratio, valid for both consumers.
+        let r = run(
+            &server,
+            &[&base[..], &["--format", "prometheus"]].concat(),
+            dir.path(),
+        );
+        assert_eq!(r.code, code, "{r:?}");
+        metrics_support::promtool_accepts(&r.stdout);
+        assert!(
+            r.stdout
+                .contains(&format!("\npgcache_tune_check_status {code}\n")),
+            "{r:?}"
+        );
+        let r = run(
+            &server,
+            &[&base[..], &["--format", "openmetrics"]].concat(),
+            dir.path(),
+        );
+        assert_eq!(r.code, code, "{r:?}");
+        if let Some(samples) = metrics_support::openmetrics_samples(&r.stdout) {
+            let ratio = samples
+                .iter()
+                .find(|(name, labels, _)| {
+                    name == "pgcache_tune_check_hit_ratio"
+                        && labels.get("scope").map(String::as_str) == Some("keyspace")
+                })
+                .map(|s| s.2);
+            assert_eq!(ratio, Some(0.75), "{}", r.stdout);
+        }
     }
 }
 

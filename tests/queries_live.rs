@@ -162,7 +162,20 @@ fn the_hostile_scan_tops_reads_the_hot_lookup_tops_candidates_and_sessions_only_
     );
 
     // Everything above only read.
-    support::assert_read_only_sessions(&c.server_log(), 4);
+    let ours = support::assert_read_only_sessions(&c.server_log(), 4);
+    // Each session called the extension's function once: the counters pass brings the
+    // texts too (a second call, for the texts of the rows shown, costs as much again).
+    let mut pids: Vec<u32> = ours.iter().map(|s| s.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in pids {
+        let calls: Vec<&str> = ours
+            .iter()
+            .filter(|s| s.pid == pid && s.sql.contains("pg_stat_statements("))
+            .map(|s| s.sql.as_str())
+            .collect();
+        assert_eq!(calls.len(), 1, "session {pid}: {calls:#?}");
+    }
 }
 
 #[test]

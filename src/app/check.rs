@@ -355,7 +355,7 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
         let client = conninfo::connect(&params).await?;
         let mut snap = collect::collect_counters(&client, true, true).await?;
         // The statement counters too, for `queries --since` (counters only, no texts).
-        snap.statements = Some(collect::statements::statements(&client).await?);
+        snap.statements = Some(collect::statements::statements(&client, 0).await?);
         anyhow::Ok(snap)
     })?;
     let summary = format!(

@@ -72,7 +72,7 @@ async fn live_queries(
                 &client,
                 d,
                 super::terminal::countdown(d, "queries: second sample in"),
-                async || collect::collect_statements(&client).await,
+                async || collect::collect_statements(&client, queries::TEXT_CHARS).await,
             )
             .await?;
             queries::lifetime(&second).map_err(exit::server)?;
@@ -81,7 +81,7 @@ async fn live_queries(
             (m, second)
         }
         None => {
-            let end = collect::collect_statements(&client).await?;
+            let end = collect::collect_statements(&client, queries::TEXT_CHARS).await?;
             (measure(before, &end, exit::server)?, end)
         }
     };
@@ -114,7 +114,7 @@ pub(super) async fn report_section(
     report: &mut crate::diag::Report,
 ) {
     let result = async {
-        snap.statements = Some(statements::statements(client).await?);
+        snap.statements = Some(statements::statements(client, queries::TEXT_CHARS).await?);
         let m = match queries::lifetime(snap) {
             Ok(m) => m,
             Err(note) => return Ok(Err(note)),

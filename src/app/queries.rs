@@ -1,7 +1,8 @@
 //! `queries`, and the queries section of `report`: sample pg_stat_statements (once, twice
 //! `--interval` apart, or now against a saved snapshot), measure the window with the pure
-//! `diag::queries`, then fetch query texts only for the statements shown (cut on the
-//! server) and the write counters of the tables the cache candidates read, and render.
+//! `diag::queries`, then take the texts of the statements shown (read with the counters, or
+//! fetched for them alone where the extension holds too many entries; cut on the server)
+//! and the write counters of the tables the cache candidates read, and render.
 
 use std::collections::HashMap;
 

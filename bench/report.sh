@@ -24,15 +24,24 @@
 # Then the queries case: STATEMENTS (default 5000) distinct statements in pg_stat_statements,
 # `queries --format json` against psql reading the whole view with its texts.
 #
-# Environment: TABLES (default 20000), RUNS (default 5), STATEMENTS (default 5000), PG_BIN
+# Environment: TABLES (default 20000), RUNS (default 5), STATEMENTS (default 5000),
+# ONLY=queries (only the queries case, on just enough tables for STATEMENTS pairs), PG_BIN
 # (default /usr/lib/postgresql/15/bin), KEEP=1 keeps the cluster's temp dir, BIN=path
 # measures that pgcache-tune binary instead of building one.
 # Needs GNU time (/usr/bin/time; `apt-get install -y time` is tried when missing, as root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TABLES="${TABLES:-20000}"
+ONLY="${ONLY:-}"
+STATEMENTS="${STATEMENTS:-5000}"
+# ONLY=queries needs only enough tables for STATEMENTS distinct pairs.
+if [ "$ONLY" = queries ]; then
+    TABLES="${TABLES:-$(awk -v s="$STATEMENTS" 'BEGIN { n = 2; while (n * (n - 1) < s) n++; print n }')}"
+else
+    TABLES="${TABLES:-20000}"
+fi
 RUNS="${RUNS:-5}"
+case "$ONLY" in "" | queries) ;; *) echo "bench: error: ONLY=$ONLY: only ONLY=queries is known" >&2; exit 64 ;; esac
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 GOAL_RATIO="0.3"
 GOAL_RSS_KB=$((64 * 1024))
@@ -189,6 +198,7 @@ sizes=("$((TABLES / 4))" "$((TABLES / 2))" "$TABLES")
 made=0
 rows=()
 declare -A report_ms
+if [ "$ONLY" != queries ]; then
 for n in "${sizes[@]}"; do
     log "creating tables $((made + 1))..$n"
     t0=$(date +%s)
@@ -246,11 +256,14 @@ timed="$base/timed.sql"
 } >"$timed"
 mapfile -t query_ms < <("$PSQL" -X -q -v ON_ERROR_STOP=1 "${conn[@]}" -d bench -f "$timed" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
 [ "${#query_ms[@]}" -eq "${#labels[@]}" ] || die "expected ${#labels[@]} timings, got ${#query_ms[@]}"
+else
+    log "ONLY=queries: creating tables 1..$TABLES for the statements"
+    make_tables 1 "$TABLES"
+fi
 
 # The queries case: STATEMENTS distinct statements in pg_stat_statements (joins of two of
 # the tables in every order, one call each), then `queries --format json` against psql
 # reading the whole view with its texts, the straightforward way.
-STATEMENTS="${STATEMENTS:-5000}"
 pairs=$(awk -v n="$TABLES" -v want="$STATEMENTS" 'BEGIN {
     k = 0
     for (a = 1; a <= n && k < want; a++)
@@ -280,6 +293,7 @@ qqm=$(printf '%s\n' "${qq_ms[@]}" | median)
 qqk=$(printf '%s\n' "${qq_rss[@]}" | sort -n | tail -n 1)
 load_after=$(load)
 
+if [ "$ONLY" != queries ]; then
 echo "pgcache-tune report vs psql, $RUNS interleaved runs each (medians), PostgreSQL $("$PG_BIN/postgres" --version | sed 's/.*) //'), $(nproc) CPUs"
 echo "load average before: $load_before; after: $load_after"
 echo
@@ -295,10 +309,15 @@ echo "- time: report / psql at $TABLES tables = $last_cpu_ratio in CPU time, cli
 echo "- memory: report peak RSS $(awk -v k="$last_rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB (goal < 64 MiB): $(verdict "$((last_rss < GOAL_RSS_KB))")"
 echo "- growth: ${q} → ${TABLES} tables (×4) costs ×$growth, ${h} → ${TABLES} (×2) ×$half (linear means at most ×4 and ×2, less with fixed costs; 10% allowed for noise): $(verdict "$(awk -v g="$growth" -v h="$half" 'BEGIN { print (g <= 4.4 && h <= 2.2) }')")"
 echo
+else
+echo "queries case only (ONLY=queries), $RUNS interleaved runs each (medians), PostgreSQL $("$PG_BIN/postgres" --version | sed 's/.*) //'), $(nproc) CPUs; load average before: $load_before; after: $load_after"
+echo
+fi
 qpt=$(printf '%s\n' "${qp_tot[@]}" | median)
 qqt=$(printf '%s\n' "${qq_tot[@]}" | median)
 echo "queries over $entries pg_stat_statements entries: psql 'select * from pg_stat_statements' CPU $qpt ms (client and server, median; $(printf '%s\n' "${qp_tot[@]}" | spread)), wall $qpm ms ($(printf '%s\n' "${qp_ms[@]}" | spread); client CPU $(printf '%s\n' "${qp_cpu[@]}" | median) ms); \`queries --format json\` CPU $qqt ms ($(printf '%s\n' "${qq_tot[@]}" | spread)), wall $qqm ms ($(printf '%s\n' "${qq_ms[@]}" | spread); client CPU $(printf '%s\n' "${qq_cpu[@]}" | median) ms); CPU ratio **$(awk -v r="$qqt" -v p="$qpt" 'BEGIN { printf "%.2f", r / p }')**, wall ratio $(awk -v r="$qqm" -v p="$qpm" 'BEGIN { printf "%.2f", r / p }'), peak RSS $(awk -v k="$qqk" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
 echo
+[ "$ONLY" = queries ] && exit 0
 printf 'One run of each query at %s tables (psql \\timing: server time plus transfer):\n' "$TABLES"
 echo
 echo "| query | ms |"

@@ -79,8 +79,8 @@ pub enum StatementsStatus {
     Outdated,
 }
 
-/// `pg_stat_statements` of the whole cluster, read through the connected database: counters
-/// only (no query text, which is fetched for the rows shown, shortened on the server).
+/// `pg_stat_statements` of the whole cluster, read through the connected database: counters,
+/// and query texts (shortened on the server) only while a live command uses them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct StatementsFacts {
     /// Whether the entries could be read.
@@ -112,6 +112,11 @@ pub struct StatementsFacts {
     /// the extension tells them apart (1.9 on).
     #[serde(default)]
     pub entries: Vec<StatementEntry>,
+    /// Query texts read in the same pass as the counters, cut on the server, when the pass
+    /// asked for them (`queries` and `report`; see `collect::statements`). Never saved: a
+    /// snapshot file keeps counters only, and texts are fetched again where it is used.
+    #[serde(skip)]
+    pub texts: std::collections::HashMap<StatementKey, String>,
 }
 
 /// Which entry: the key `pg_stat_statements` itself uses.

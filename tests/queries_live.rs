@@ -162,7 +162,20 @@ fn the_hostile_scan_tops_reads_the_hot_lookup_tops_candidates_and_sessions_only_
     );
 
     // Everything above only read.
-    support::assert_read_only_sessions(&c.server_log(), 4);
+    let ours = support::assert_read_only_sessions(&c.server_log(), 4);
+    // Each session called the extension's function once: the counters pass brings the
+    // texts too (a second call, for the texts of the rows shown, costs as much again).
+    let mut pids: Vec<u32> = ours.iter().map(|s| s.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in pids {
+        let calls: Vec<&str> = ours
+            .iter()
+            .filter(|s| s.pid == pid && s.sql.contains("pg_stat_statements("))
+            .map(|s| s.sql.as_str())
+            .collect();
+        assert_eq!(calls.len(), 1, "session {pid}: {calls:#?}");
+    }
 }
 
 #[test]
@@ -277,6 +290,55 @@ fn a_pg_monitor_role_sees_everything_and_a_plain_role_is_told_what_to_grant() {
             .all(|r| !text(&r["query"]).contains("from big")),
         "another role's statements stay hidden: {q:#}"
     );
+}
+
+/// Where `pg_stat_statements.max` allows more entries than the counters pass may hold texts
+/// for (10,000), the pass reads no text and a second call fetches only the rows shown; the
+/// output still names the statements.
+#[test]
+fn above_the_entry_bound_texts_come_in_a_second_call_for_the_rows_shown() {
+    let Some(bin) = support::require_pg() else {
+        return;
+    };
+    let mut c = Cluster::init(ClusterOptions::new(bin));
+    c.conf_append(
+        "pg_stat_statements.max = 20000\n\
+         log_statement = 'all'\n\
+         log_line_prefix = '%m [%p] app=%a db=%d '",
+    );
+    c.start();
+    c.psql(
+        "postgres",
+        "create extension pg_stat_statements;
+         create table wide_scan as select g as id from generate_series(1, 50000) g;",
+    );
+    for _ in 0..3 {
+        c.psql("postgres", "select count(*) from wide_scan");
+    }
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["queries", "--sort", "calls", "--format", "json"],
+        &conn(&c, "postgres", "postgres"),
+    );
+    let q = json_ok(&out, "queries above the entry bound");
+    assert!(
+        q["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| text(&r["query"]).contains("count(*) from wide_scan")),
+        "{q:#}"
+    );
+    let ours = support::assert_read_only_sessions(&c.server_log(), 1);
+    let calls: Vec<&str> = ours
+        .iter()
+        .filter(|s| s.sql.contains("pg_stat_statements("))
+        .map(|s| s.sql.as_str())
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    assert!(calls[0].contains("left(query, $1::int4)"), "{}", calls[0]);
+    assert!(calls[1].contains("queryid = any($2"), "{}", calls[1]);
 }
 
 #[test]

@@ -443,6 +443,6 @@ pub(super) async fn take_snapshot(params: &conninfo::ConnParams) -> anyhow::Resu
     let client = conninfo::connect(params).await?;
     let mut snap = collect::collect_counters(&client, true, true).await?;
     // The statement counters too, for `queries --since` (counters only, no texts).
-    snap.statements = Some(collect::statements::statements(&client).await?);
+    snap.statements = Some(collect::statements::statements(&client, 0).await?);
     Ok(snap)
 }

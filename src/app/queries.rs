@@ -1,7 +1,8 @@
 //! `queries`, and the queries section of `report`: sample pg_stat_statements (once, twice
 //! `--interval` apart, or now against a saved snapshot), measure the window with the pure
-//! `diag::queries`, then fetch query texts only for the statements shown (cut on the
-//! server) and the write counters of the tables the cache candidates read, and render.
+//! `diag::queries`, then take the texts of the statements shown (read with the counters, or
+//! fetched for them alone where the extension holds too many entries; cut on the server)
+//! and the write counters of the tables the cache candidates read, and render.
 
 use std::collections::HashMap;
 
@@ -73,7 +74,7 @@ async fn live_queries(
                 &client,
                 d,
                 super::terminal::countdown(d, "queries: second sample in"),
-                async || collect::collect_statements(&client).await,
+                async || collect::collect_statements(&client, queries::TEXT_CHARS).await,
             )
             .await?;
             queries::lifetime(&second).map_err(exit::server)?;
@@ -82,7 +83,7 @@ async fn live_queries(
             (m, second)
         }
         None => {
-            let end = collect::collect_statements(&client).await?;
+            let end = collect::collect_statements(&client, queries::TEXT_CHARS).await?;
             (measure(before, &end, exit::server)?, end)
         }
     };
@@ -115,7 +116,7 @@ pub(super) async fn report_section(
     report: &mut crate::diag::Report,
 ) {
     let result = async {
-        snap.statements = Some(statements::statements(client).await?);
+        snap.statements = Some(statements::statements(client, queries::TEXT_CHARS).await?);
         let m = match queries::lifetime(snap) {
             Ok(m) => m,
             Err(note) => return Ok(Err(note)),

@@ -576,12 +576,12 @@ pub async fn collect_counters(
     Ok(snapshot(p))
 }
 
-/// [`collect_counters`] without relations, plus every `pg_stat_statements` entry: one
-/// sample of `queries`.
-pub async fn collect_statements(client: &Client) -> anyhow::Result<StatsSnapshot> {
+/// [`collect_counters`] without relations, plus every `pg_stat_statements` entry with its
+/// text cut to `text_chars` (see [`statements::statements`]): one sample of `queries`.
+pub async fn collect_statements(client: &Client, text_chars: i32) -> anyhow::Result<StatsSnapshot> {
     let (mut snap, facts) = tokio::try_join!(
         collect_counters(client, false, false),
-        statements::statements(client)
+        statements::statements(client, text_chars)
     )?;
     snap.statements = Some(facts);
     Ok(snap)

@@ -3,14 +3,19 @@
 //! of one major can run an older extension after an upgrade), query texts for the few
 //! entries a report shows, and the write counters of the tables cache candidates read.
 //!
-//! Memory stays bounded whatever the server holds: counters of every entry come without
-//! text (`showtext => false`), and texts come only for the chosen queryids, cut on the
-//! server with `left(query, N)`. Nothing here creates the extension or resets anything.
+//! One call of the extension's function reads every entry, and each call costs about the
+//! same with or without texts (it materializes every entry before any `where`), so the
+//! counters pass of a command that shows texts asks for them too, cut on the server with
+//! `left(query, N)`: one call instead of two. Memory stays bounded whatever the server
+//! holds: at most `pg_stat_statements.max` entries of at most N characters; where that
+//! bound is over [`INLINE_TEXTS_MAX_ENTRIES`], the pass reads no text (`showtext =>
+//! false`) and texts come in a second call only for the chosen queryids. Nothing here
+//! creates the extension or resets anything.
 
 use std::collections::HashMap;
 
 use tokio_postgres::Client;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::{names, read, read_one};
 use crate::facts::{
@@ -26,6 +31,11 @@ const TABLE_CHURN: &str = include_str!("../sql/table_churn.sql");
 
 /// The oldest extension version whose columns are read (PostgreSQL 13's).
 pub const MIN_VERSION: (u32, u32) = (1, 8);
+
+/// The largest `pg_stat_statements.max` whose texts the counters pass reads: 10,000 entries
+/// of at most [`crate::diag::queries::TEXT_CHARS`] characters are at most a few MiB (the
+/// default max is 5,000).
+pub const INLINE_TEXTS_MAX_ENTRIES: i32 = 10_000;
 
 /// Counter SQL per installed extension version, newest first: `(first version, sql)`.
 const COUNTERS: &[((u32, u32), &str)] = &[
@@ -64,13 +74,16 @@ fn in_schema(sql: &str, schema: &str) -> String {
     sql.replace("{schema}", &quote_ident(schema))
 }
 
-/// Reads the extension's state and, when it can be read, the counters of every entry.
-pub async fn statements(client: &Client) -> anyhow::Result<StatementsFacts> {
+/// Reads the extension's state and, when it can be read, the counters of every entry, with
+/// their texts cut to `text_chars` characters (0: none) where the extension keeps at most
+/// [`INLINE_TEXTS_MAX_ENTRIES`] entries.
+pub async fn statements(client: &Client, text_chars: i32) -> anyhow::Result<StatementsFacts> {
     struct Detect {
         installed: Option<String>,
         schema: Option<String>,
         default_version: Option<String>,
         preloaded: bool,
+        max_entries: Option<i32>,
         track_io_timing: bool,
     }
     let d = read_one(client, "pg_stat_statements' state", DETECT, |r| {
@@ -79,6 +92,7 @@ pub async fn statements(client: &Client) -> anyhow::Result<StatementsFacts> {
             schema: r.try_get("schema")?,
             default_version: r.try_get("default_version")?,
             preloaded: r.try_get("preloaded")?,
+            max_entries: r.try_get("max_entries")?,
             track_io_timing: r.try_get("track_io_timing")?,
         })
     })
@@ -108,18 +122,25 @@ pub async fn statements(client: &Client) -> anyhow::Result<StatementsFacts> {
     };
     let counters = in_schema(sql, &schema);
     let info = in_schema(INFO, &schema);
-    let rows = read(client, "pg_stat_statements", &counters, &[], |r| {
+    let chars = inline_text_chars(text_chars, d.max_entries);
+    let mut texts = HashMap::new();
+    let params: [(&(dyn ToSql + Sync), Type); 1] = [(&chars, Type::INT4)];
+    let rows = read(client, "pg_stat_statements", &counters, &params, |r| {
         let queryid: Option<i64> = r.try_get("queryid")?;
         let Some(queryid) = queryid else {
             return Ok(None);
         };
+        let key = StatementKey {
+            userid: r.try_get("userid")?,
+            dbid: r.try_get("dbid")?,
+            queryid,
+            toplevel: r.try_get("toplevel")?,
+        };
+        if let Some(text) = r.try_get::<_, Option<String>>("query")? {
+            texts.insert(key, text);
+        }
         Ok(Some(StatementEntry {
-            key: StatementKey {
-                userid: r.try_get("userid")?,
-                dbid: r.try_get("dbid")?,
-                queryid,
-                toplevel: r.try_get("toplevel")?,
-            },
+            key,
             counters: StatementCounters {
                 calls: r.try_get("calls")?,
                 exec_ms: r.try_get("total_exec_time")?,
@@ -160,7 +181,25 @@ pub async fn statements(client: &Client) -> anyhow::Result<StatementsFacts> {
         facts.dealloc = Some(dealloc);
         facts.stats_reset_epoch = reset;
     }
+    facts.texts = texts;
     Ok(facts)
+}
+
+/// The first `chars` characters of `text`, as the server's `left(text, chars)` cuts it.
+fn cut(text: &str, chars: i32) -> String {
+    match text.char_indices().nth(usize::try_from(chars).unwrap_or(0)) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// The characters of text the counters pass asks for: `wanted`, unless the extension may
+/// hold more than [`INLINE_TEXTS_MAX_ENTRIES`] entries (or says not how many), then none.
+fn inline_text_chars(wanted: i32, max_entries: Option<i32>) -> i32 {
+    match max_entries {
+        Some(n) if n <= INLINE_TEXTS_MAX_ENTRIES => wanted.max(0),
+        _ => 0,
+    }
 }
 
 /// Query texts of `keys`, at most `chars` characters each (cut on the server), in one
@@ -180,6 +219,14 @@ pub async fn texts(
     ) else {
         return Ok(HashMap::new());
     };
+    if !facts.texts.is_empty() {
+        // The counters pass brought every entry's text: no second call. A key without a
+        // text there has none to fetch (another role's entry without pg_read_all_stats).
+        return Ok(keys
+            .iter()
+            .filter_map(|k| facts.texts.get(k).map(|t| (*k, cut(t, chars))))
+            .collect());
+    }
     let Some(sql) = pick(TEXTS, version) else {
         return Ok(HashMap::new());
     };
@@ -285,11 +332,35 @@ mod tests {
                 since,
                 "{v}"
             );
-            assert!(body.contains("pg_stat_statements(false)"), "{v}: no text");
+            // Texts only when asked ($1 > 0), cut on the server, in the same single call.
+            assert!(body.contains("pg_stat_statements($1::int4 > 0)"), "{v}");
+            assert!(body.contains("left(query, $1::int4) as query"), "{v}");
+            assert_eq!(body.matches("pg_stat_statements(").count(), 1, "{v}");
         }
         assert!(pick(TEXTS, (1, 8)).unwrap().contains("left(query, $1"));
         assert!(!pick(TEXTS, (1, 8)).unwrap().contains("and toplevel"));
         assert!(pick(TEXTS, (1, 12)).unwrap().contains("and toplevel"));
+    }
+
+    /// The counters pass reads texts only where `pg_stat_statements.max` bounds their memory.
+    #[test]
+    fn texts_come_with_the_counters_only_under_the_entry_bound() {
+        assert_eq!(inline_text_chars(500, Some(5_000)), 500);
+        assert_eq!(inline_text_chars(500, Some(INLINE_TEXTS_MAX_ENTRIES)), 500);
+        assert_eq!(
+            inline_text_chars(500, Some(INLINE_TEXTS_MAX_ENTRIES + 1)),
+            0
+        );
+        assert_eq!(inline_text_chars(500, None), 0);
+        assert_eq!(inline_text_chars(0, Some(100)), 0, "check asks for none");
+    }
+
+    /// Texts of the counters pass are cut like the server's `left()`: by characters.
+    #[test]
+    fn texts_are_cut_by_characters_not_bytes() {
+        assert_eq!(cut("select 'é€'", 9), "select 'é");
+        assert_eq!(cut("select 1", 500), "select 1");
+        assert_eq!(cut("select 1", 0), "");
     }
 
     #[test]

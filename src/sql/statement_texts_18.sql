@@ -1,5 +1,7 @@
--- Query texts of the entries a report shows, shortened on the server so a megabyte-long
--- generated statement never crosses the wire whole. $1: characters to keep; $2: queryids.
+-- Query texts of the entries a report shows, when the counters pass read none (more than
+-- 10,000 entries allowed: see collect/statements.rs), shortened on the server so a
+-- megabyte-long generated statement never crosses the wire whole. $1: characters to keep;
+-- $2: queryids.
 -- Extension 1.8 has no toplevel column.
 select userid,
        dbid,

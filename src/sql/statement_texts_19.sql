@@ -1,4 +1,5 @@
--- Query texts of the entries a report shows (extension 1.9 on: top-level entries only),
+-- Query texts of the entries a report shows when the counters pass read none (see
+-- statement_texts_18.sql; extension 1.9 on: top-level entries only),
 -- shortened on the server. $1: characters to keep; $2: queryids.
 select userid,
        dbid,

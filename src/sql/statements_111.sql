@@ -1,6 +1,6 @@
 -- pg_stat_statements counters, extension 1.11 on (PostgreSQL 17 on): blk_read_time became
 -- shared_blk_read_time, and stats_since says when each entry started counting. Top-level
--- statements only, without query text; see statements_19.sql.
+-- statements only; query texts as in statements_18.sql.
 select userid,
        dbid,
        queryid,
@@ -17,6 +17,7 @@ select userid,
        temp_blks_written,
        shared_blk_read_time as read_time,
        wal_bytes::float8 as wal_bytes,
-       extract(epoch from stats_since)::float8 as stats_since_epoch
-from {schema}.pg_stat_statements(false)
+       extract(epoch from stats_since)::float8 as stats_since_epoch,
+       left(query, $1::int4) as query
+from {schema}.pg_stat_statements($1::int4 > 0)
 where toplevel

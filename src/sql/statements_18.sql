@@ -1,6 +1,9 @@
 -- pg_stat_statements counters, extension 1.8 (PostgreSQL 13): no `toplevel` yet, read time
--- in blk_read_time. Without query text (showtext false): the texts live in a file that can
--- hold megabytes per statement, and only the rows shown need them. {schema} is the
+-- in blk_read_time. $1: characters of query text to keep per entry, cut on the server (a
+-- text can hold megabytes); 0 asks for no text at all (showtext false), when the caller
+-- needs none or pg_stat_statements.max is too large to hold every entry's text. Texts in
+-- this same pass spare a second call of the function, which costs as much as the first
+-- (it materializes every entry before any `where`). {schema} is the
 -- extension's schema, quoted by the caller. queryid is NULL for other roles' entries when
 -- this role lacks pg_read_all_stats.
 select userid,
@@ -19,5 +22,6 @@ select userid,
        temp_blks_written,
        blk_read_time as read_time,
        wal_bytes::float8 as wal_bytes,
-       null::float8 as stats_since_epoch
-from {schema}.pg_stat_statements(false)
+       null::float8 as stats_since_epoch,
+       left(query, $1::int4) as query
+from {schema}.pg_stat_statements($1::int4 > 0)

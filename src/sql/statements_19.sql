@@ -1,6 +1,6 @@
 -- pg_stat_statements counters, extension 1.9 and 1.10 (PostgreSQL 14 to 16): top-level
 -- statements only (a top-level entry already includes its nested statements, so summing
--- both would count them twice), read time still in blk_read_time. Without query text; see
+-- both would count them twice), read time still in blk_read_time. Query texts as in
 -- statements_18.sql.
 select userid,
        dbid,
@@ -18,6 +18,7 @@ select userid,
        temp_blks_written,
        blk_read_time as read_time,
        wal_bytes::float8 as wal_bytes,
-       null::float8 as stats_since_epoch
-from {schema}.pg_stat_statements(false)
+       null::float8 as stats_since_epoch,
+       left(query, $1::int4) as query
+from {schema}.pg_stat_statements($1::int4 > 0)
 where toplevel

@@ -1,11 +1,14 @@
 -- pg_stat_statements as the connected database sees it (one row): the installed version and
 -- its schema (NULL when the extension is not created here), the version contrib would
 -- install (NULL when contrib is absent), whether the library is loaded (its settings exist
--- only then; readable by any role, unlike shared_preload_libraries), and track_io_timing.
+-- only then; readable by any role, unlike shared_preload_libraries), how many entries it
+-- keeps (which bounds the memory of reading every entry's text), and track_io_timing.
 select e.extversion as installed_version,
        n.nspname::text as schema,
        a.default_version,
        current_setting('pg_stat_statements.max', true) is not null as preloaded,
+       case when current_setting('pg_stat_statements.max', true) ~ '^[0-9]{1,9}$'
+            then current_setting('pg_stat_statements.max', true)::int4 end as max_entries,
        current_setting('track_io_timing')::bool as track_io_timing
 from (select) as one
 left join pg_extension e on e.extname = 'pg_stat_statements'

@@ -198,9 +198,6 @@ pub(super) fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
 
 pub(super) fn check(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let plan = plan(args)?;
-    if let Some(path) = &args.fleet.targets {
-        return super::fleet_runs::check(args, &plan, path);
-    }
     let textfile = args
         .textfile_dir
         .as_deref()
@@ -414,9 +411,6 @@ fn lifetime(snap: &StatsSnapshot, plan: &Plan) -> Verdict {
 }
 
 pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
-    if let Some(path) = &args.fleet.targets {
-        return super::fleet_runs::snapshot(args, path);
-    }
     let params = live::resolve(&args.conn)?;
     let rt = live::runtime()?;
     let snap = rt.block_on(take_snapshot(&params))?;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::check::{self, Plan};
+use super::check;
 use super::fleet::{self, Target};
 use super::metrics;
 use super::{Outcome, live};
@@ -15,7 +15,6 @@ use crate::cli::{
 };
 use crate::collect;
 use crate::conninfo;
-use crate::diag::DiagOptions;
 use crate::exit::{self, Exit};
 use crate::facts::StatsSnapshot;
 use crate::fleet::TargetRun;
@@ -38,7 +37,8 @@ fn refuse(flag: &str, what: &str) -> anyhow::Error {
 
 /// `check --targets`: every target judged with the same thresholds; exit code is the
 /// fleet's worst state ([`render::worst`]).
-pub(super) fn check(args: &CheckArgs, plan: &Plan, path: &Path) -> anyhow::Result<Outcome> {
+pub(super) fn check(args: &CheckArgs, path: &Path) -> anyhow::Result<Outcome> {
+    let plan = &check::plan(args)?;
     if args.stats_from.is_some() {
         return Err(refuse("--stats-from", "a capture is one server's sample"));
     }
@@ -119,11 +119,8 @@ fn snapshot_path(dir: &Path, name: &str) -> PathBuf {
 
 /// `report --targets`: every target's full report; the summary table, or every report in
 /// JSON and Markdown.
-pub(super) fn report(
-    args: &ReportArgs,
-    opts: &DiagOptions,
-    path: &Path,
-) -> anyhow::Result<Outcome> {
+pub(super) fn report(args: &ReportArgs, path: &Path) -> anyhow::Result<Outcome> {
+    let opts = &super::report::diag_options(args)?;
     if args.stats_from.is_some() {
         return Err(refuse(
             "--stats-from",

@@ -47,9 +47,19 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Recommend(args) => recommend::recommend(&args),
         Command::Probe(args) => recommend::probe(&args),
-        Command::Report(args) => report::report(&args),
-        Command::Check(args) => check::check(&args),
-        Command::Snapshot(args) => check::snapshot(&args),
+        // `--targets FILE`: the same commands over a fleet.
+        Command::Report(args) => match &args.fleet.targets {
+            Some(path) => fleet_runs::report(&args, path),
+            None => report::report(&args),
+        },
+        Command::Check(args) => match &args.fleet.targets {
+            Some(path) => fleet_runs::check(&args, path),
+            None => check::check(&args),
+        },
+        Command::Snapshot(args) => match &args.fleet.targets {
+            Some(path) => fleet_runs::snapshot(&args, path),
+            None => check::snapshot(&args),
+        },
         Command::Explain(args) => explain::explain(&args),
         Command::Redis(args) => redis::run(&args),
         Command::Queries(args) => queries::queries(&args),

@@ -14,16 +14,19 @@ use crate::conninfo::{self, ConnParams};
 use crate::diag::{self, DiagOptions, HostContext, Pattern, Report};
 use crate::render::metrics::{self, MetricsFormat, MetricsTarget};
 
-pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
-    let opts = DiagOptions {
+/// The diagnosis options `report`'s flags ask for (one server or a fleet).
+pub(super) fn diag_options(args: &ReportArgs) -> anyhow::Result<DiagOptions> {
+    Ok(DiagOptions {
         min_blocks: args.min_blocks,
         limit: args.limit,
         schema: patterns(&args.schema, "--schema", Pattern::parse_schema)?,
         exclude: patterns(&args.exclude, "--exclude", Pattern::parse)?,
-    };
-    if let Some(path) = &args.fleet.targets {
-        return super::fleet_runs::report(args, &opts, path);
-    }
+    })
+}
+
+/// `report` of one server (`app::fleet_runs` has the `--targets` form).
+pub(super) fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
+    let opts = diag_options(args)?;
     let textfile = args
         .textfile_dir
         .as_deref()

@@ -827,11 +827,18 @@ fn parse_ram(text: &str) -> Result<u64, String> {
 }
 
 fn parse_blocks(text: &str) -> Result<i64, String> {
+    parse_count(text, "block")
+}
+
+/// A count of `what`s (`--min-blocks`, `redis check --min-lookups`): a whole number, 0 or more.
+fn parse_count(text: &str, what: &str) -> Result<i64, String> {
     text.trim()
         .parse::<i64>()
         .ok()
         .filter(|n| *n >= 0)
-        .ok_or_else(|| format!("'{text}' is not a block count; expected a whole number, 0 or more"))
+        .ok_or_else(|| {
+            format!("'{text}' is not a {what} count; expected a whole number, 0 or more")
+        })
 }
 
 fn parse_bounded(text: &str, min: u32, max: u32, what: &str) -> Result<u32, String> {

@@ -14,6 +14,8 @@
 pub const KB_BYTES: u64 = 1024;
 /// kB in one MB.
 pub const MB_KB: u64 = 1024;
+/// Bytes in one MB (PostgreSQL's and Redis's `mb` alike: 1024-based).
+pub const MB_BYTES: u64 = MB_KB * KB_BYTES;
 /// kB in one GB.
 pub const GB_KB: u64 = 1024 * 1024;
 /// kB in one TB.

@@ -106,13 +106,7 @@ impl From<RedisFloorArg> for crate::gate::OnInsufficient {
 }
 
 fn parse_lookups(text: &str) -> Result<i64, String> {
-    text.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| {
-            format!("'{text}' is not a lookup count; expected a whole number, 0 or more")
-        })
+    super::parse_count(text, "lookup")
 }
 
 /// Flags of `redis snapshot`.

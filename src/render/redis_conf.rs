@@ -12,7 +12,7 @@ pub struct RedisSources {
     pub cpus: String,
 }
 
-const MB: u64 = 1024 * 1024;
+const MB: u64 = crate::units::MB_BYTES;
 
 /// The snippet. Sources go into comments, so they are flattened to one safe line.
 pub fn conf(rec: &RedisRecommendation, sources: &RedisSources) -> String {

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 /// One megabyte in bytes (Redis's `mb` unit is 1024-based, as PostgreSQL's MB).
-const MB: u64 = 1024 * 1024;
+const MB: u64 = crate::units::MB_BYTES;
 /// Redis's share of RAM when PostgreSQL runs on the same host: numerator, denominator.
 pub const SHARE_WITH_POSTGRES: (u64, u64) = (1, 4);
 /// maxmemory as a part of Redis's share: numerator, denominator.

@@ -16,8 +16,8 @@
 #      materialized views with sizes, pg_stat_statements)
 #   B: pgcache-tune report --format json > /dev/null
 # It prints a markdown table of medians with the min-max spread: CPU time of client and
-# server together (the client's from GNU time, the server backend's from the postmaster's
-# reaped-children times), wall time, the ratios B/A of both, peak RSS (GNU time's %M), the
+# server together (the client's from bash's time, the server's from a cgroup of its own as
+# root, else from the postmaster's reaped-children times), wall time, the ratios B/A of both, peak RSS (GNU time's %M), the
 # load average before and after, and a verdict per goal. The time verdict is on CPU time:
 # on a shared machine wall time also counts the waits for a CPU that other processes cause.
 #
@@ -86,6 +86,7 @@ data="$base/data"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cleanup() {
     "${as_server[@]}" "$PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    [ -z "${cgroup:-}" ] || rmdir "$cgroup" 2>/dev/null || true
     if [ -z "${KEEP:-}" ]; then rm -rf "$base"; else log "kept $base"; fi
 }
 trap cleanup EXIT
@@ -153,14 +154,39 @@ select schemaname, matviewname, pg_relation_size(format('%I.%I', schemaname, mat
 select * from pg_stat_statements;
 EOF
 
-# CPU time (ms) of the server's exited backends so far: the postmaster's cutime + cstime
-# (fields 16 and 17 of /proc/PID/stat, in clock ticks), which grow when it reaps a backend.
-# Long-lived processes (checkpointer, walwriter; autovacuum is off) are not in it, so the
-# difference around one client run is the CPU its backend (and any parallel worker) used.
+# CPU time (ms) the server has used so far. As root the postmaster goes into a cgroup of its
+# own, which every backend it forks from then on joins: the group's CPU counter (ns in v1's
+# cpuacct.usage, µs in v2's cpu.stat) covers the backends and the postmaster's own work for
+# each connection (the fork, the reaping), exactly; the helpers started before (checkpointer,
+# walwriter; autovacuum is off) stay outside. Otherwise the postmaster's reaped-children times
+# (cutime + cstime, fields 16 and 17 of /proc/PID/stat), which count in clock ticks of 10 ms:
+# too coarse for one run of a few tens of ms, so the output says which was used.
 postmaster_pid() { head -n 1 "$data/postmaster.pid"; }
 ticks=$(getconf CLK_TCK)
+cgroup=""
+if [ "$(id -u)" -eq 0 ]; then
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        cgroup=/sys/fs/cgroup/pgct-bench-$$
+    elif [ -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then
+        cgroup=/sys/fs/cgroup/cpuacct/pgct-bench-$$
+    fi
+    if [ -n "$cgroup" ] && mkdir "$cgroup" 2>/dev/null \
+        && echo "$(postmaster_pid)" >"$cgroup/cgroup.procs" 2>/dev/null; then
+        server_cpu_source="the server's cgroup (exact)"
+    else
+        [ -z "$cgroup" ] || rmdir "$cgroup" 2>/dev/null || true
+        cgroup=""
+    fi
+fi
+[ -n "$cgroup" ] || server_cpu_source="the postmaster's reaped-children times (10 ms ticks: coarse per run)"
 server_cpu_ms() {
-    sed 's/.*) //' "/proc/$(postmaster_pid)/stat" | awk -v hz="$ticks" '{ printf "%.0f", ($14 + $15) * 1000 / hz }'
+    if [ -f "$cgroup/cpu.stat" ]; then
+        awk '$1 == "usage_usec" { printf "%.0f", $2 / 1000 }' "$cgroup/cpu.stat"
+    elif [ -n "$cgroup" ]; then
+        awk '{ printf "%.0f", $1 / 1000000 }' "$cgroup/cpuacct.usage"
+    else
+        sed 's/.*) //' "/proc/$(postmaster_pid)/stat" | awk -v hz="$ticks" '{ printf "%.0f", ($14 + $15) * 1000 / hz }'
+    fi
 }
 # Waits until the postmaster has reaped every backend but its own helpers: the CPU of the
 # run just finished is counted only then.
@@ -172,19 +198,25 @@ settle() {
     done
 }
 # Runs a command with stdout to /dev/null; prints "wall_ms peak_rss_kb client_cpu_ms
-# server_cpu_ms": the client's user+system CPU from GNU time, the server's from the
-# postmaster's reaped children. Their sum is the work a run costs whatever else the machine
-# is doing; wall time also holds the waits for a CPU that the other processes cause.
+# server_cpu_ms": the client's user+system CPU from bash's `time` (exact to the ms; GNU
+# time's own %U %S count in 10 ms steps, so it gives only the peak RSS, %M, and its own small
+# cost is in both commands' figures alike), the server's from server_cpu_ms. Their sum is the
+# work a run costs whatever else the machine is doing; wall time also holds the waits for a
+# CPU that the other processes cause.
 measure() {
-    local rss="$base/rss" t0 t1 s0 s1
+    local rss="$base/rss" tm="$base/time" t0 t1 s0 s1
     settle
     s0=$(server_cpu_ms)
     t0=$(date +%s%N)
-    /usr/bin/time -f '%M %U %S' -o "$rss" "$@" >/dev/null || die "failed: $*"
+    {
+        TIMEFORMAT='%3U %3S'
+        time /usr/bin/time -f '%M' -o "$rss" "$@" >/dev/null 2>"$base/stderr" \
+            || die "failed: $* ($(head -c 300 "$base/stderr"))"
+    } 2>"$tm"
     t1=$(date +%s%N)
     settle
     s1=$(server_cpu_ms)
-    echo "$(((t1 - t0) / 1000000)) $(tail -n 1 "$rss" | awk '{ printf "%d %.0f", $1, ($2 + $3) * 1000 }') $((s1 - s0))"
+    echo "$(((t1 - t0) / 1000000)) $(tail -n 1 "$rss") $(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$tm") $((s1 - s0))"
 }
 # "min–max" of the numbers on stdin: the spread of the runs behind a median.
 spread() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
@@ -295,7 +327,7 @@ load_after=$(load)
 
 if [ "$ONLY" != queries ]; then
 echo "pgcache-tune report vs psql, $RUNS interleaved runs each (medians), PostgreSQL $("$PG_BIN/postgres" --version | sed 's/.*) //'), $(nproc) CPUs"
-echo "load average before: $load_before; after: $load_after"
+echo "load average before: $load_before; after: $load_after; server CPU from $server_cpu_source, client CPU from bash's time"
 echo
 echo "| tables | psql -f CPU (ms, min–max) | report CPU (ms, min–max) | CPU report / psql | psql -f wall (ms, min–max) | report wall (ms, min–max) | wall report / psql | report wall ms per 1,000 tables | psql client CPU (ms) | report client CPU (ms) | report peak RSS (MiB) | psql peak RSS (MiB) |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -310,7 +342,7 @@ echo "- memory: report peak RSS $(awk -v k="$last_rss" 'BEGIN { printf "%.1f", k
 echo "- growth: ${q} → ${TABLES} tables (×4) costs ×$growth, ${h} → ${TABLES} (×2) ×$half (linear means at most ×4 and ×2, less with fixed costs; 10% allowed for noise): $(verdict "$(awk -v g="$growth" -v h="$half" 'BEGIN { print (g <= 4.4 && h <= 2.2) }')")"
 echo
 else
-echo "queries case only (ONLY=queries), $RUNS interleaved runs each (medians), PostgreSQL $("$PG_BIN/postgres" --version | sed 's/.*) //'), $(nproc) CPUs; load average before: $load_before; after: $load_after"
+echo "queries case only (ONLY=queries), $RUNS interleaved runs each (medians), PostgreSQL $("$PG_BIN/postgres" --version | sed 's/.*) //'), $(nproc) CPUs; load average before: $load_before; after: $load_after; server CPU from $server_cpu_source, client CPU from bash's time"
 echo
 fi
 qpt=$(printf '%s\n' "${qp_tot[@]}" | median)

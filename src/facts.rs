@@ -116,7 +116,12 @@ pub struct StatementsFacts {
     /// asked for them (`queries` and `report`; see `collect::statements`). Never saved: a
     /// snapshot file keeps counters only, and texts are fetched again where it is used.
     #[serde(skip)]
-    pub texts: std::collections::HashMap<StatementKey, String>,
+    pub texts: Vec<(StatementKey, String)>,
+    /// Database OIDs and names, where the sample read them with the entries instead of
+    /// `pg_stat_database` (`queries`); empty otherwise, and the snapshot's databases name
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub database_names: Vec<(u32, String)>,
 }
 
 /// Which entry: the key `pg_stat_statements` itself uses.
@@ -165,9 +170,11 @@ pub struct StatementCounters {
     /// 0 unless `track_io_timing`.
     #[serde(default)]
     pub read_ms: f64,
-    /// WAL bytes generated (a writing statement).
+    /// WAL records generated: nonzero for a statement that wrote. Records, not
+    /// `wal_bytes`: the same answer as a bigint, where `wal_bytes` is a numeric whose
+    /// conversion cost a millisecond or two of server CPU per 5,000 entries.
     #[serde(default)]
-    pub wal_bytes: f64,
+    pub wal_records: i64,
 }
 
 /// One `pg_stat_statements` entry.

@@ -508,7 +508,7 @@ async fn counters_only_and_relations_of_one_database() {
         .await
         .unwrap();
 
-    let fast = collect_counters(&client, true, true).await.unwrap();
+    let fast = collect_counters(&client, true, true, true).await.unwrap();
     assert_eq!(
         sorted_tables(fast.tables.clone()),
         sorted_tables(full.tables.clone())
@@ -531,8 +531,13 @@ async fn counters_only_and_relations_of_one_database() {
         full.databases.iter().map(|d| &d.name).collect::<Vec<_>>()
     );
 
-    let bare = collect_counters(&client, false, false).await.unwrap();
+    let bare = collect_counters(&client, false, false, false)
+        .await
+        .unwrap();
     assert!(bare.tables.is_empty() && bare.indexes.is_empty());
+    // Without `identify`, no system identifier (check without --since needs none).
+    assert_eq!(bare.server.system_identifier, None);
+    assert!(bare.notes.is_empty(), "{:?}", bare.notes);
     assert!(bare.visited_databases.is_empty());
     let no_settings = collect(
         &client,
@@ -638,7 +643,7 @@ async fn sizes_of_chosen_relations_match_the_size_functions() {
         return;
     };
     let client = connect(&c, "work", "postgres").await;
-    let snap = collect_counters(&client, true, true).await.unwrap();
+    let snap = collect_counters(&client, true, true, false).await.unwrap();
     let chosen: Vec<u32> = ["with_idx", "toasted", "no_idx"]
         .iter()
         .map(|n| table(&snap, n).relid)
@@ -719,7 +724,7 @@ async fn unprivileged_and_monitoring_roles() {
         "work",
         "revoke execute on function pg_control_system() from public",
     );
-    let revoked = collect_counters(&plain, false, false)
+    let revoked = collect_counters(&plain, false, false, true)
         .await
         .expect("collect without pg_control_system()");
     assert_eq!(revoked.server.system_identifier, None);
@@ -813,7 +818,7 @@ async fn query_errors_map_to_the_server_exit_code_in_one_line() {
         "reading pg_statio_user_tables: permission denied for function pg_stat_get_tuples_returned"
     );
     // The counters-only path without tables does not call that function.
-    collect_counters(&plain, false, true)
+    collect_counters(&plain, false, true, false)
         .await
         .expect("indexes are still readable");
 
@@ -833,7 +838,9 @@ async fn query_errors_map_to_the_server_exit_code_in_one_line() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let err = collect_counters(&gone, false, false).await.unwrap_err();
+    let err = collect_counters(&gone, false, false, false)
+        .await
+        .unwrap_err();
     let text = format!("{err:#}");
     assert_eq!(classify(&err), Exit::Server, "{text}");
     assert_eq!(

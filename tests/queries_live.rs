@@ -176,6 +176,60 @@ fn the_hostile_scan_tops_reads_the_hot_lookup_tops_candidates_and_sessions_only_
             .collect();
         assert_eq!(calls.len(), 1, "session {pid}: {calls:#?}");
     }
+
+    // Texts are cut on the server by characters: one longer than the cut (600 two-byte
+    // characters in a comment, which the extension keeps) arrives as exactly the first
+    // TEXT_CHARS characters; a short one arrives whole.
+    let long = "é".repeat(600);
+    let short = "é".repeat(200); // 200 characters, 400 bytes: under the cut either way
+    c.psql("postgres", &format!("select 1 as long_probe /* {long} */"));
+    // Another shape: the extension ignores aliases when it tells statements apart.
+    c.psql(
+        "postgres",
+        &format!("select 1, 2 as short_probe /* {short} */"),
+    );
+    let out = run(
+        home.path(),
+        &[
+            "queries", "--sort", "calls", "--limit", "0", "--format", "json",
+        ],
+        &su,
+    );
+    let all = json_ok(&out, "queries --limit 0");
+    let text_of = |probe: &str| -> String {
+        all["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|q| q["query"].as_str())
+            .find(|t| t.contains(probe))
+            .unwrap_or_else(|| panic!("no {probe}: {all:#}"))
+            .to_string()
+    };
+    let cut = text_of("long_probe");
+    let limit = usize::try_from(pgcache_tune::diag::queries::TEXT_CHARS).unwrap();
+    assert_eq!(cut.chars().count(), limit, "{cut}");
+    assert!(cut.ends_with('é'), "cut by characters, not bytes: {cut}");
+    assert_eq!(
+        text_of("short_probe"),
+        format!("select $1, $2 as short_probe /* {short} */")
+    );
+
+    // The version contrib ships, which the tool knows without asking
+    // pg_available_extensions, is what that view says on this major.
+    let num: u32 = c
+        .psql("postgres", "show server_version_num")
+        .parse()
+        .unwrap();
+    let available = c.psql(
+        "postgres",
+        "select default_version from pg_available_extensions where name = 'pg_stat_statements'",
+    );
+    assert_eq!(
+        pgcache_tune::collect::statements::shipped_version(num),
+        Some(available.as_str()),
+        "server_version_num {num}"
+    );
 }
 
 #[test]

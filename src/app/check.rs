@@ -286,18 +286,21 @@ fn measure(args: &CheckArgs, plan: &Plan) -> anyhow::Result<Verdict> {
             let interval = args
                 .interval
                 .map(|d| (d, countdown(d, "check: second sample in")));
-            samples(&client, plan, interval).await
+            samples(&client, plan, interval, before.is_some()).await
         })?
     };
     Ok(judge(plan, before, first, second))
 }
 
 /// One sample of the counters `plan` judges, or two when given an interval and the future
-/// that waits it out (a countdown on a terminal, a plain sleep in a fleet run).
+/// that waits it out (a countdown on a terminal, a plain sleep in a fleet run). `identify`
+/// reads the system identifier too, which only a window since a snapshot compares (it
+/// costs a fresh session two more statements; `--interval` excludes `--since`).
 pub(super) async fn samples(
     client: &tokio_postgres::Client,
     plan: &Plan,
     interval: Option<(std::time::Duration, impl std::future::Future<Output = ()>)>,
+    identify: bool,
 ) -> anyhow::Result<(StatsSnapshot, Option<StatsSnapshot>)> {
     let tables = plan.scopes.contains(&Scope::Tables);
     let indexes = plan.scopes.contains(&Scope::Indexes);
@@ -308,7 +311,7 @@ pub(super) async fn samples(
             Ok((first, Some(second)))
         }
         None => Ok((
-            collect::collect_counters(client, tables, indexes).await?,
+            collect::collect_counters(client, tables, indexes, identify).await?,
             None,
         )),
     }
@@ -435,7 +438,7 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
 /// What `snapshot` saves: every counter `check --since` and `queries --since` can compare.
 pub(super) async fn take_snapshot(params: &conninfo::ConnParams) -> anyhow::Result<StatsSnapshot> {
     let client = conninfo::connect(params).await?;
-    let mut snap = collect::collect_counters(&client, true, true).await?;
+    let mut snap = collect::collect_counters(&client, true, true, true).await?;
     // The statement counters too, for `queries --since` (counters only, no texts).
     snap.statements = Some(collect::statements::statements(&client, 0).await?);
     Ok(snap)

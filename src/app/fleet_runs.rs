@@ -84,7 +84,8 @@ pub(super) fn check(args: &CheckArgs, path: &Path) -> anyhow::Result<Outcome> {
                 Err(message) => return Ok(Verdict::unknown(Reason::Failed { message }, None)),
             };
             let interval = args.interval.map(|d| (d, tokio::time::sleep(d)));
-            let (first, second) = check::samples(&client, plan, interval).await?;
+            let identify = before.is_some();
+            let (first, second) = check::samples(&client, plan, interval, identify).await?;
             anyhow::Ok(check::judge(plan, before, first, second))
         }
     }));

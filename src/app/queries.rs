@@ -74,7 +74,7 @@ async fn live_queries(
                 &client,
                 d,
                 super::terminal::countdown(d, "queries: second sample in"),
-                async || collect::collect_statements(&client, queries::TEXT_CHARS).await,
+                async || collect::collect_statements(&client, queries::TEXT_CHARS, false).await,
             )
             .await?;
             queries::lifetime(&second).map_err(exit::server)?;
@@ -83,7 +83,9 @@ async fn live_queries(
             (m, second)
         }
         None => {
-            let end = collect::collect_statements(&client, queries::TEXT_CHARS).await?;
+            // Only a window since a snapshot compares clusters.
+            let end =
+                collect::collect_statements(&client, queries::TEXT_CHARS, before.is_some()).await?;
             (measure(before, &end, exit::server)?, end)
         }
     };

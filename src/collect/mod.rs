@@ -104,6 +104,38 @@ async fn read<T>(
     Ok(out)
 }
 
+/// Column positions of a result by name, found on its first row and reused for the rest.
+///
+/// tokio-postgres' by-name `try_get` compares every column name on each call: over the
+/// 5,000 rows of `pg_stat_statements` that was an eighth of `queries`' client CPU. A name
+/// the result lacks keeps no position, so `try_get` by that name reports it as usual.
+pub(crate) struct Columns<const N: usize> {
+    names: [&'static str; N],
+    at: Option<[Option<usize>; N]>,
+}
+
+impl<const N: usize> Columns<N> {
+    pub(crate) fn new(names: [&'static str; N]) -> Self {
+        Columns { names, at: None }
+    }
+
+    /// Column `i` of `names` in `row`.
+    pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+        &mut self,
+        row: &'a Row,
+        i: usize,
+    ) -> Result<T, tokio_postgres::Error> {
+        let names = &self.names;
+        let at = self
+            .at
+            .get_or_insert_with(|| names.map(|n| row.columns().iter().position(|c| c.name() == n)));
+        match at[i] {
+            Some(p) => row.try_get(p),
+            None => row.try_get(names[i]),
+        }
+    }
+}
+
 /// [`read`] for a query that answers exactly one row.
 async fn read_one<T>(
     client: &Client,
@@ -127,14 +159,13 @@ struct Head {
     notes: Vec<String>,
 }
 
-/// Reads the server row, then (concurrently) the system identifier when the role may call
-/// `pg_control_system()` and, when `extras`, the checkpoint and shared-buffer counters in
-/// the version's form.
-async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
+/// Reads the server row, then (concurrently) the system identifier when `identify` and the
+/// role may call `pg_control_system()`, and, when `extras`, the checkpoint and shared-buffer
+/// counters in the version's form.
+async fn read_head(client: &Client, extras: bool, identify: bool) -> anyhow::Result<Head> {
     struct Info {
         server: ServerInfo,
         privileges: Privileges,
-        may_read_control: bool,
     }
     let info = read_one(client, "server information", sql::SERVER_INFO, |r| {
         let version_num: i32 = r.try_get("version_num")?;
@@ -154,10 +185,21 @@ async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
                 superuser: r.try_get("superuser")?,
                 pg_monitor: r.try_get("pg_monitor")?,
             },
-            may_read_control: r.try_get("may_read_control")?,
         })
-    })
-    .await?;
+    });
+    let may_read_control = async {
+        if !identify {
+            return Ok(false);
+        }
+        read_one(
+            client,
+            "the pg_control_system() privilege",
+            sql::CONTROL_PRIVILEGE,
+            |r| r.try_get::<_, bool>("may_read_control"),
+        )
+        .await
+    };
+    let (info, may_read_control) = tokio::try_join!(info, may_read_control)?;
 
     let version_num = info.server.version_num;
     // The fast path does not read the versioned views, so it does not note their absence.
@@ -167,7 +209,7 @@ async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
         sql::support_note(version_num).into_iter().collect()
     };
     let sysid = async {
-        if !info.may_read_control {
+        if !may_read_control {
             return Ok(None);
         }
         read_one(
@@ -214,7 +256,7 @@ async fn read_head(client: &Client, extras: bool) -> anyhow::Result<Head> {
         .map(Some)
     };
     let (system_identifier, checkpoints, buffer_io) = tokio::try_join!(sysid, ckpt, io)?;
-    if !info.may_read_control {
+    if identify && !may_read_control {
         notes.push(
             "the role may not call pg_control_system(), so the snapshot has no system \
              identifier to tell clusters apart"
@@ -376,10 +418,11 @@ async fn pass(
     tables: bool,
     indexes: bool,
     settings: bool,
+    identify: bool,
 ) -> anyhow::Result<Pass> {
     let (tables_wanted, indexes_wanted) = (tables, indexes);
     let (head, databases, mut tables, mut indexes, settings) = tokio::try_join!(
-        read_head(client, full),
+        read_head(client, full, identify),
         read_databases(client, full),
         when(tables, read_tables(client, "")),
         when(indexes, read_indexes(client, "")),
@@ -440,7 +483,7 @@ fn snapshot(p: Pass) -> StatsSnapshot {
 /// [`table_sizes`]), all `pg_settings` rows, privileges, checkpoint and (16+) `pg_stat_io`
 /// counters, and notes on what this server version or role cannot show.
 pub async fn collect(client: &Client, opts: &CollectOptions) -> anyhow::Result<StatsSnapshot> {
-    let p = pass(client, true, opts.tables, opts.indexes, opts.settings).await?;
+    let p = pass(client, true, opts.tables, opts.indexes, opts.settings, true).await?;
     Ok(snapshot(p))
 }
 
@@ -565,24 +608,46 @@ pub async fn index_sizes(client: &Client, relids: &[u32]) -> anyhow::Result<Hash
 }
 
 /// Only what `check` needs, fast: server info, privileges and `pg_stat_database` counters
-/// without database sizes (+ table / index counters when asked). No settings, checkpoint or
+/// without database sizes (+ table / index counters when asked), and the system identifier
+/// when `identify` (a snapshot, or a sample compared with one). No settings, checkpoint or
 /// `pg_stat_io` counters.
 pub async fn collect_counters(
     client: &Client,
     tables: bool,
     indexes: bool,
+    identify: bool,
 ) -> anyhow::Result<StatsSnapshot> {
-    let p = pass(client, false, tables, indexes, false).await?;
+    let p = pass(client, false, tables, indexes, false, identify).await?;
     Ok(snapshot(p))
 }
 
-/// [`collect_counters`] without relations, plus every `pg_stat_statements` entry with its
-/// text cut to `text_chars` (see [`statements::statements`]): one sample of `queries`.
-pub async fn collect_statements(client: &Client, text_chars: i32) -> anyhow::Result<StatsSnapshot> {
-    let (mut snap, facts) = tokio::try_join!(
-        collect_counters(client, false, false),
+/// One sample of `queries`: the server row, the databases' names, and every
+/// `pg_stat_statements` entry with its text cut to `text_chars` (see
+/// [`statements::statements`]). Nothing else: a fresh session pays for each catalog it
+/// touches, and `pg_stat_database`'s counters or the system identifier would add a tenth to
+/// the run's server CPU without being used. The system identifier is read when `identify`
+/// (a window `--since` a snapshot, which must come from the same cluster).
+pub async fn collect_statements(
+    client: &Client,
+    text_chars: i32,
+    identify: bool,
+) -> anyhow::Result<StatsSnapshot> {
+    let (head, names, mut facts) = tokio::try_join!(
+        read_head(client, false, identify),
+        read(client, "pg_database", sql::DATABASE_NAMES, &[], |r| {
+            Ok((r.try_get::<_, u32>("datid")?, name(r, "name")?))
+        }),
         statements::statements(client, text_chars)
     )?;
+    facts.database_names = names;
+    let mut snap = snapshot(Pass {
+        head,
+        databases: Vec::new(),
+        tables: Vec::new(),
+        indexes: Vec::new(),
+        settings: Vec::new(),
+        relations: false,
+    });
     snap.statements = Some(facts);
     Ok(snap)
 }
@@ -611,7 +676,7 @@ pub async fn collect_counters_around(
     wait: impl Future<Output = ()>,
 ) -> anyhow::Result<(StatsSnapshot, StatsSnapshot)> {
     samples_around(client, wait_for, wait, async || {
-        collect_counters(client, tables, indexes).await
+        collect_counters(client, tables, indexes, false).await
     })
     .await
 }

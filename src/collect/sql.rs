@@ -11,10 +11,14 @@ pub const PAST_SUPPORTED_VERSION_NUM: u32 = 190_000;
 
 /// Server identity, clocks and the role's privileges (one row).
 pub const SERVER_INFO: &str = include_str!("../sql/server_info.sql");
+/// Whether the role may call `pg_control_system()`.
+pub const CONTROL_PRIVILEGE: &str = include_str!("../sql/control_privilege.sql");
 /// `pg_control_system().system_identifier`, for roles allowed to call it.
 pub const SYSTEM_IDENTIFIER: &str = include_str!("../sql/system_identifier.sql");
 /// `pg_stat_database` rows; `$1::bool` asks for `pg_database_size`.
 pub const DATABASES: &str = include_str!("../sql/databases.sql");
+/// Database OIDs and names only (`queries`).
+pub const DATABASE_NAMES: &str = include_str!("../sql/database_names.sql");
 /// `pg_statio_user_tables` counters with `pg_stat_user_tables` scan counts, computed from
 /// pg_class (not through the views), no sizes.
 pub const TABLES: &str = include_str!("../sql/tables.sql");

@@ -17,17 +17,35 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::{names, read, read_one};
+use super::{Columns, names, read, read_one};
 use crate::facts::{
     StatementCounters, StatementEntry, StatementKey, StatementsFacts, StatementsStatus,
 };
 
 /// Detection: installed and default version, schema, preload, `track_io_timing`.
 const DETECT: &str = include_str!("../sql/statements_detect.sql");
+/// The version contrib would install, where [`shipped_version`] cannot say.
+const AVAILABLE: &str = include_str!("../sql/statements_available.sql");
 /// `pg_stat_statements_info` (1.9 on).
 const INFO: &str = include_str!("../sql/statements_info.sql");
 /// Write counters of tables by name.
 const TABLE_CHURN: &str = include_str!("../sql/table_churn.sql");
+
+/// The pg_stat_statements version a major's contrib ships (its control file's
+/// `default_version`), which is what `pg_available_extensions` says on that server: known
+/// without asking, because that view reads every extension's control file from disk (about
+/// 1.5 ms of server CPU in a fresh session, a few percent of a `queries` run). Majors not
+/// listed are asked. `tests/queries_live.rs` checks each against the view on every major.
+pub fn shipped_version(version_num: u32) -> Option<&'static str> {
+    match version_num / 10_000 {
+        13 => Some("1.8"),
+        14 => Some("1.9"),
+        15 | 16 => Some("1.10"),
+        17 => Some("1.11"),
+        18 => Some("1.12"),
+        _ => None,
+    }
+}
 
 /// The oldest extension version whose columns are read (PostgreSQL 13's).
 pub const MIN_VERSION: (u32, u32) = (1, 8);
@@ -51,6 +69,52 @@ const TEXTS: &[((u32, u32), &str)] = &[
 ];
 
 pub use crate::facts::extension_version as parse_version;
+
+/// The columns of the counter SQL (every version's file names the same ones), read by
+/// position through [`Columns`]; `C` holds each one's index in this list.
+const COUNTER_COLUMNS: [&str; 18] = [
+    "userid",
+    "dbid",
+    "queryid",
+    "toplevel",
+    "calls",
+    "total_exec_time",
+    "total_plan_time",
+    "rows",
+    "shared_blks_hit",
+    "shared_blks_read",
+    "shared_blks_dirtied",
+    "shared_blks_written",
+    "temp_blks_read",
+    "temp_blks_written",
+    "read_time",
+    "wal_records",
+    "stats_since_epoch",
+    "query",
+];
+
+/// Indexes into [`COUNTER_COLUMNS`].
+struct C;
+impl C {
+    const USERID: usize = 0;
+    const DBID: usize = 1;
+    const QUERYID: usize = 2;
+    const TOPLEVEL: usize = 3;
+    const CALLS: usize = 4;
+    const TOTAL_EXEC_TIME: usize = 5;
+    const TOTAL_PLAN_TIME: usize = 6;
+    const ROWS: usize = 7;
+    const SHARED_BLKS_HIT: usize = 8;
+    const SHARED_BLKS_READ: usize = 9;
+    const SHARED_BLKS_DIRTIED: usize = 10;
+    const SHARED_BLKS_WRITTEN: usize = 11;
+    const TEMP_BLKS_READ: usize = 12;
+    const TEMP_BLKS_WRITTEN: usize = 13;
+    const READ_TIME: usize = 14;
+    const WAL_RECORDS: usize = 15;
+    const STATS_SINCE_EPOCH: usize = 16;
+    const QUERY: usize = 17;
+}
 
 /// The entry of `table` for extension version `v`: the first whose version is at most `v`.
 fn pick(table: &'static [((u32, u32), &'static str)], v: (u32, u32)) -> Option<&'static str> {
@@ -81,32 +145,43 @@ pub async fn statements(client: &Client, text_chars: i32) -> anyhow::Result<Stat
     struct Detect {
         installed: Option<String>,
         schema: Option<String>,
-        default_version: Option<String>,
         preloaded: bool,
         max_entries: Option<i32>,
         track_io_timing: bool,
+        version_num: i32,
     }
     let d = read_one(client, "pg_stat_statements' state", DETECT, |r| {
         Ok(Detect {
             installed: r.try_get("installed_version")?,
             schema: r.try_get("schema")?,
-            default_version: r.try_get("default_version")?,
             preloaded: r.try_get("preloaded")?,
             max_entries: r.try_get("max_entries")?,
             track_io_timing: r.try_get("track_io_timing")?,
+            version_num: r.try_get("version_num")?,
         })
     })
     .await?;
+    let shipped = u32::try_from(d.version_num).ok().and_then(shipped_version);
+    let default_version = match (&d.installed, shipped) {
+        (Some(_), Some(v)) => Some(v.to_string()),
+        _ => read(client, "pg_available_extensions", AVAILABLE, &[], |r| {
+            r.try_get::<_, Option<String>>("default_version")
+        })
+        .await?
+        .into_iter()
+        .flatten()
+        .next(),
+    };
     let mut facts = StatementsFacts {
         status: StatementsStatus::Ok,
         installed_version: d.installed.clone(),
         schema: d.schema.clone(),
-        default_version: d.default_version.clone(),
+        default_version: default_version.clone(),
         track_io_timing: d.track_io_timing,
         ..StatementsFacts::default()
     };
     let version = d.installed.as_deref().and_then(parse_version);
-    facts.status = match (&d.installed, &d.default_version, d.preloaded, version) {
+    facts.status = match (&d.installed, &default_version, d.preloaded, version) {
         (None, None, false, _) => StatementsStatus::NotInstalled,
         (_, _, false, _) => StatementsStatus::NotPreloaded,
         (None, _, true, _) => StatementsStatus::NotCreated,
@@ -123,39 +198,46 @@ pub async fn statements(client: &Client, text_chars: i32) -> anyhow::Result<Stat
     let counters = in_schema(sql, &schema);
     let info = in_schema(INFO, &schema);
     let chars = inline_text_chars(text_chars, d.max_entries);
-    let mut texts = HashMap::new();
+    // A list, not a map: hashing every entry's key (SipHash) cost more than finding the
+    // few dozen texts a run shows in it afterwards (`texts`).
+    let mut texts = Vec::with_capacity(
+        usize::try_from(d.max_entries.unwrap_or(0))
+            .unwrap_or(0)
+            .min(usize::try_from(INLINE_TEXTS_MAX_ENTRIES).unwrap_or(0)),
+    );
     let params: [(&(dyn ToSql + Sync), Type); 1] = [(&chars, Type::INT4)];
+    let mut col = Columns::new(COUNTER_COLUMNS);
     let rows = read(client, "pg_stat_statements", &counters, &params, |r| {
-        let queryid: Option<i64> = r.try_get("queryid")?;
+        let queryid: Option<i64> = col.get(r, C::QUERYID)?;
         let Some(queryid) = queryid else {
             return Ok(None);
         };
         let key = StatementKey {
-            userid: r.try_get("userid")?,
-            dbid: r.try_get("dbid")?,
+            userid: col.get(r, C::USERID)?,
+            dbid: col.get(r, C::DBID)?,
             queryid,
-            toplevel: r.try_get("toplevel")?,
+            toplevel: col.get(r, C::TOPLEVEL)?,
         };
-        if let Some(text) = r.try_get::<_, Option<String>>("query")? {
-            texts.insert(key, text);
+        if let Some(text) = col.get::<Option<String>>(r, C::QUERY)? {
+            texts.push((key, text));
         }
         Ok(Some(StatementEntry {
             key,
             counters: StatementCounters {
-                calls: r.try_get("calls")?,
-                exec_ms: r.try_get("total_exec_time")?,
-                plan_ms: r.try_get("total_plan_time")?,
-                rows: r.try_get("rows")?,
-                shared_blks_hit: r.try_get("shared_blks_hit")?,
-                shared_blks_read: r.try_get("shared_blks_read")?,
-                shared_blks_dirtied: r.try_get("shared_blks_dirtied")?,
-                shared_blks_written: r.try_get("shared_blks_written")?,
-                temp_blks_read: r.try_get("temp_blks_read")?,
-                temp_blks_written: r.try_get("temp_blks_written")?,
-                read_ms: r.try_get("read_time")?,
-                wal_bytes: r.try_get::<_, Option<f64>>("wal_bytes")?.unwrap_or(0.0),
+                calls: col.get(r, C::CALLS)?,
+                exec_ms: col.get(r, C::TOTAL_EXEC_TIME)?,
+                plan_ms: col.get(r, C::TOTAL_PLAN_TIME)?,
+                rows: col.get(r, C::ROWS)?,
+                shared_blks_hit: col.get(r, C::SHARED_BLKS_HIT)?,
+                shared_blks_read: col.get(r, C::SHARED_BLKS_READ)?,
+                shared_blks_dirtied: col.get(r, C::SHARED_BLKS_DIRTIED)?,
+                shared_blks_written: col.get(r, C::SHARED_BLKS_WRITTEN)?,
+                temp_blks_read: col.get(r, C::TEMP_BLKS_READ)?,
+                temp_blks_written: col.get(r, C::TEMP_BLKS_WRITTEN)?,
+                read_ms: col.get(r, C::READ_TIME)?,
+                wal_records: col.get(r, C::WAL_RECORDS)?,
             },
-            stats_since_epoch: r.try_get("stats_since_epoch")?,
+            stats_since_epoch: col.get(r, C::STATS_SINCE_EPOCH)?,
         }))
     });
     let info_rows = async {
@@ -222,9 +304,13 @@ pub async fn texts(
     if !facts.texts.is_empty() {
         // The counters pass brought every entry's text: no second call. A key without a
         // text there has none to fetch (another role's entry without pg_read_all_stats).
-        return Ok(keys
+        let mut wanted = keys.to_vec();
+        wanted.sort_unstable();
+        return Ok(facts
+            .texts
             .iter()
-            .filter_map(|k| facts.texts.get(k).map(|t| (*k, cut(t, chars))))
+            .filter(|(k, _)| wanted.binary_search(k).is_ok())
+            .map(|(k, t)| (*k, cut(t, chars)))
             .collect());
     }
     let Some(sql) = pick(TEXTS, version) else {
@@ -334,7 +420,15 @@ mod tests {
             );
             // Texts only when asked ($1 > 0), cut on the server, in the same single call.
             assert!(body.contains("pg_stat_statements($1::int4 > 0)"), "{v}");
-            assert!(body.contains("left(query, $1::int4) as query"), "{v}");
+            // Cut only when longer: `left()` walks every character.
+            assert!(
+                body.contains("case when octet_length(query) <= $1::int4 then query"),
+                "{v}"
+            );
+            assert!(
+                body.contains("else left(query, $1::int4) end as query"),
+                "{v}"
+            );
             assert_eq!(body.matches("pg_stat_statements(").count(), 1, "{v}");
         }
         assert!(pick(TEXTS, (1, 8)).unwrap().contains("left(query, $1"));

@@ -31,5 +31,5 @@ pub async fn sample(
         ))
         .await
         .map_err(|e| query_error("the sampling transaction", &e))?;
-    collect_counters(client, true, false).await
+    collect_counters(client, true, false, false).await
 }

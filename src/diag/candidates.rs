@@ -91,22 +91,15 @@ fn eligible(e: &StatementEntry) -> bool {
     let c = &e.counters;
     c.calls >= MIN_CALLS
         && c.shared_blks_dirtied == 0
-        && c.wal_bytes <= 0.0
+        && c.wal_records == 0
         && (c.rows as f64 / c.calls as f64) <= MAX_ROWS_PER_CALL
 }
 
 /// The entries whose text decides whether they are candidates: the eligible ones with the
 /// most execution time, a few per listed statement.
 pub fn pool(entries: &[StatementEntry], limit: usize) -> impl Iterator<Item = &StatementEntry> {
-    let mut v: Vec<&StatementEntry> = entries.iter().filter(|e| eligible(e)).collect();
-    v.sort_by(|a, b| {
-        b.counters
-            .exec_ms
-            .total_cmp(&a.counters.exec_ms)
-            .then(a.key.cmp(&b.key))
-    });
     let n = (limit.max(1) * POOL_PER_LIMIT).max(MIN_POOL);
-    v.into_iter().take(n)
+    super::measured::top_by(entries.iter().filter(|e| eligible(e)), n, |c| c.exec_ms).into_iter()
 }
 
 /// Words that make a SELECT's result unfit for a cache (pgpool-II's list, in spirit).

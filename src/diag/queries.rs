@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{self, Candidate, Churn};
+use super::measured::top_by;
 pub use super::measured::{Measured, QueryWindow, Totals, WindowKind};
 use super::text::{format_count, format_ratio};
 use crate::facts::{
@@ -170,17 +171,21 @@ fn readable(snap: &StatsSnapshot) -> Result<&StatementsFacts, String> {
     }
 }
 
+/// The databases' names by OID (from the statements sample where it read them, else from
+/// the snapshot's databases) and the connected database's OID.
 fn databases(snap: &StatsSnapshot) -> (HashMap<u32, String>, Option<u32>) {
-    let names: HashMap<u32, String> = snap
-        .databases
+    let names: HashMap<u32, String> = match snap.statements.as_ref() {
+        Some(f) if !f.database_names.is_empty() => f.database_names.iter().cloned().collect(),
+        _ => snap
+            .databases
+            .iter()
+            .filter_map(|d| Some((d.datid?, d.name.clone())))
+            .collect(),
+    };
+    let connected = names
         .iter()
-        .filter_map(|d| Some((d.datid?, d.name.clone())))
-        .collect();
-    let connected = snap
-        .databases
-        .iter()
-        .find(|d| d.name == snap.server.database)
-        .and_then(|d| d.datid);
+        .find(|(_, name)| **name == snap.server.database)
+        .map(|(id, _)| *id);
     (names, connected)
 }
 
@@ -230,7 +235,7 @@ fn minus(after: &StatementCounters, before: &StatementCounters) -> Option<Statem
         temp_blks_read: after.temp_blks_read - before.temp_blks_read,
         temp_blks_written: after.temp_blks_written - before.temp_blks_written,
         read_ms: after.read_ms - before.read_ms,
-        wal_bytes: after.wal_bytes - before.wal_bytes,
+        wal_records: after.wal_records - before.wal_records,
     };
     let ints = [
         d.calls,
@@ -241,9 +246,10 @@ fn minus(after: &StatementCounters, before: &StatementCounters) -> Option<Statem
         d.shared_blks_written,
         d.temp_blks_read,
         d.temp_blks_written,
+        d.wal_records,
     ];
     // Float sums can wobble by rounding; only a clear step back is a reset.
-    let floats = [d.exec_ms, d.plan_ms, d.read_ms, d.wal_bytes];
+    let floats = [d.exec_ms, d.plan_ms, d.read_ms];
     (ints.iter().all(|v| *v >= 0) && floats.iter().all(|v| *v > -1e-6)).then_some(d)
 }
 
@@ -340,15 +346,18 @@ pub fn between(
     })
 }
 
-/// Entries ranked by `sort`, largest first; ties by queryid so the order is stable.
-fn ranked(entries: &[StatementEntry], sort: Sort) -> Vec<&StatementEntry> {
-    let mut v: Vec<&StatementEntry> = entries.iter().collect();
-    v.sort_by(|a, b| {
-        sort.key(&b.counters)
-            .total_cmp(&sort.key(&a.counters))
-            .then(a.key.cmp(&b.key))
-    });
-    v
+/// The first `limit` entries (0: all) by `sort`.
+fn ranked(entries: &[StatementEntry], sort: Sort, limit: usize) -> Vec<&StatementEntry> {
+    top_by(entries.iter(), limit, |c| sort.key(c))
+}
+
+/// The [`SPILLING_NAMED`] entries that wrote the most temp blocks.
+fn spillers(entries: &[StatementEntry]) -> Vec<&StatementEntry> {
+    top_by(
+        entries.iter().filter(|e| e.counters.temp_blks_written > 0),
+        SPILLING_NAMED,
+        |c| Sort::Temp.key(c),
+    )
 }
 
 /// The entries whose text the shell should fetch: the first `limit` by `sort` (0: all),
@@ -356,18 +365,10 @@ fn ranked(entries: &[StatementEntry], sort: Sort) -> Vec<&StatementEntry> {
 pub fn text_keys(m: &Measured, sort: Sort, limit: usize) -> Vec<StatementKey> {
     let mut keys = Vec::new();
     let mut seen = HashSet::new();
-    let shown = ranked(&m.entries, sort);
-    let shown = shown
-        .iter()
-        .take(if limit == 0 { usize::MAX } else { limit });
-    let spilling = ranked(&m.entries, Sort::Temp)
+    for e in ranked(&m.entries, sort, limit)
         .into_iter()
-        .filter(|e| e.counters.temp_blks_written > 0)
-        .take(SPILLING_NAMED);
-    for e in shown
-        .copied()
         .chain(candidates::pool(&m.entries, limit))
-        .chain(spilling)
+        .chain(spillers(&m.entries))
     {
         if seen.insert(e.key) {
             keys.push(e.key);
@@ -504,16 +505,12 @@ pub fn analyse(
     churn: &Churn,
 ) -> QueriesReport {
     let totals = Totals::of(&m.entries);
-    let take = if limit == 0 { usize::MAX } else { limit };
-    let queries = ranked(&m.entries, sort)
+    let queries = ranked(&m.entries, sort, limit)
         .into_iter()
-        .take(take)
         .map(|e| row(e, m, &totals, texts))
         .collect();
-    let spilling = ranked(&m.entries, Sort::Temp)
+    let spilling = spillers(&m.entries)
         .into_iter()
-        .filter(|e| e.counters.temp_blks_written > 0)
-        .take(SPILLING_NAMED)
         .map(|e| row(e, m, &totals, texts))
         .collect();
     let candidates = candidates::rank(m, &totals, texts, churn, limit);

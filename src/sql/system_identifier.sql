@@ -1,4 +1,4 @@
 -- The cluster's identity: tells snapshots of different clusters apart.
--- Run only when has_function_privilege('pg_control_system()', 'EXECUTE') is true.
+-- Run only when control_privilege.sql says the role may.
 select system_identifier::text as system_identifier
 from pg_control_system()

@@ -10,9 +10,11 @@
 #   - floor:      N psql -X -c 'select 1' to the same databases, all at once (what N
 #                 connections cost the servers and the machine, whatever the client)
 # each RUNS times, and prints a markdown table of median wall time, CPU time (user + sys,
-# children included) and peak RSS per N, with the verdict for the goal. Timing and memory
-# come from /usr/bin/time (GNU time's %e %U %S %M); for the sequential loop, %M is the
-# largest single process, which is what "peak" means for it.
+# children included) and peak RSS per N, with the verdict for the goal. Wall and CPU time
+# come from bash's `time`, peak RSS from GNU time's %M; for the sequential loop, %M is the
+# largest single process, which is what "peak" means for it. As root it also prints the
+# servers' CPU for each fleet run (from a cgroup holding the clusters) and the floor that
+# puts on the wall time: the fleet's client and server CPU divided by the machine's CPUs.
 #
 # Environment: PGCACHE_TUNE_PG_BIN (default /usr/lib/postgresql/15/bin), CLUSTERS (default 4),
 # DBS_PER_CLUSTER (default 4), RUNS (default 7), GOAL_RATIO (default 2), GOAL_RSS_MIB
@@ -29,6 +31,8 @@ PG_BIN="${PGCACHE_TUNE_PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the script runs from the repository root (cd above)
 
 [ -x "$PG_BIN/postgres" ] || die "no PostgreSQL server binaries in $PG_BIN (set PGCACHE_TUNE_PG_BIN, or run scripts/install-test-deps.sh)"
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is needed: apt-get install time"
@@ -53,6 +57,7 @@ cleanup() {
         rm -rf "$d"
     done
     rm -rf "$work"
+    [ -z "${cgroup:-}" ] || rmdir "$cgroup" 2>/dev/null || true
 }
 trap cleanup EXIT
 port=5432 # Unix sockets in our own directories only: no clash with any other server
@@ -70,6 +75,31 @@ for c in $(seq 1 "$CLUSTERS"); do
     done
 done
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE || true
+
+# The servers' CPU, exactly, as root: every postmaster goes into one cgroup of its own, which
+# the backends they fork from then on join, and the group's counter (ns in v1's
+# cpuacct.usage, µs in v2's cpu.stat) is read around each run once the backends are reaped.
+# Without root the column says "-".
+postmasters=()
+for d in "${dirs[@]}"; do postmasters+=("$(head -n 1 "$d/data/postmaster.pid")"); done
+sleep 0.5 # the helpers (checkpointer, walwriter, launchers) are started
+helpers=0
+for pm in "${postmasters[@]}"; do helpers=$((helpers + $(pgrep -c -P "$pm"))); done
+cgroup=$(cpu_cgroup_create "pgct-fleet-bench-$$")
+for pm in "${postmasters[@]}"; do
+    [ -z "$cgroup" ] || echo "$pm" >"$cgroup/cgroup.procs" || die "cannot move postmaster $pm into $cgroup"
+done
+server_cpu_ms() { if [ -n "$cgroup" ]; then cpu_cgroup_ms "$cgroup"; else echo 0; fi; }
+# Waits until the postmasters have reaped every backend (only their helpers are left).
+settle() {
+    local i n pm
+    for i in $(seq 100); do
+        n=0
+        for pm in "${postmasters[@]}"; do n=$((n + $(pgrep -c -P "$pm"))); done
+        [ "$n" -le "$helpers" ] && return 0
+        sleep 0.01
+    done
+}
 
 # Target k (1-based): cluster ((k-1) % CLUSTERS), database bench_(((k-1) / CLUSTERS) + 1).
 target_dir_of() { echo "${dirs[$(( ($1 - 1) % CLUSTERS ))]}"; }
@@ -106,16 +136,22 @@ fleet_args=()
 grep -q '"up": false' "$work/sanity.json" && die "a target is down: $(cat "$work/sanity.json")"
 
 # --- measurements ------------------------------------------------------------------------
-# One sample: "wall_s cpu_s maxrss_kb" of a command. Wall and CPU (user + sys, children
-# included) from bash's `time` at millisecond resolution; peak RSS from GNU time's %M (its
-# own %e/%U/%S have only 10 ms resolution). GNU time's own fork is in both columns alike.
+# One sample: "wall_s cpu_s maxrss_kb server_cpu_s" of a command. Wall and CPU (user + sys,
+# children included) from bash's `time` at millisecond resolution; peak RSS from GNU time's
+# %M (its own %e/%U/%S have only 10 ms resolution). GNU time's own fork is in both columns
+# alike. The servers' CPU from the cgroup (0 without root).
 sample() {
-    local rss="$work/rss.out" t="$work/time.out"
+    local rss="$work/rss.out" t="$work/time.out" s0 s1
+    settle
+    s0=$(server_cpu_ms)
     {
         TIMEFORMAT='%3R %3U %3S'
         time /usr/bin/time -o "$rss" -f '%M' "$@" >/dev/null 2>&1 || true
     } 2>"$t"
-    awk -v rss="$(tail -1 "$rss")" '{ printf "%s %.3f %s\n", $1, $2 + $3, rss }' "$t"
+    settle
+    s1=$(server_cpu_ms)
+    awk -v rss="$(tail -1 "$rss")" -v srv="$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.3f", (b - a) / 1000 }')" \
+        '{ printf "%s %.3f %s %s\n", $1, $2 + $3, rss, srv }' "$t"
 }
 for n in 1 4 16; do : >"$work/fleet-$n.samples"; : >"$work/seq-$n.samples"; : >"$work/floor-$n.samples"; done
 log "timing: $RUNS rounds of fleet and sequential runs for N = 1, 4, 16 (interleaved)"
@@ -136,13 +172,22 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo
 echo "check over N local targets (--jobs ${FLEET_JOBS:-default}; $CLUSTERS clusters x $DBS_PER_CLUSTER databases, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), $RUNS runs each, medians; $(nproc) CPUs)"
 echo
-echo "| N | fleet wall ms | sequential wall ms | N parallel psql 'select 1' wall ms | fleet CPU ms | sequential CPU ms | fleet peak RSS MiB | sequential peak RSS MiB |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| N | fleet wall ms | sequential wall ms | N parallel psql 'select 1' wall ms | fleet CPU ms | sequential CPU ms | fleet server CPU ms | fleet CPU floor ms | fleet peak RSS MiB | sequential peak RSS MiB |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+cpus=$(nproc)
 for n in 1 4 16; do
     f="$work/fleet-$n.samples"; s="$work/seq-$n.samples"; p="$work/floor-$n.samples"
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" \
+    if [ -n "$cgroup" ]; then
+        srv=$(ms "$(median "$f" 4)")
+        # The least wall time this machine can give the fleet run: its client's and the
+        # servers' CPU spread over every CPU.
+        floor=$(awk -v c="$(median "$f" 2)" -v s="$(median "$f" 4)" -v n="$cpus" 'BEGIN { printf "%.0f", (c + s) * 1000 / n }')
+    else
+        srv=- floor=-
+    fi
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" \
         "$(ms "$(median "$f" 1)")" "$(ms "$(median "$s" 1)")" "$(ms "$(median "$p" 1)")" \
-        "$(ms "$(median "$f" 2)")" "$(ms "$(median "$s" 2)")" \
+        "$(ms "$(median "$f" 2)")" "$(ms "$(median "$s" 2)")" "$srv" "$floor" \
         "$(mib "$(maxcol "$f" 3)")" "$(mib "$(maxcol "$s" 3)")"
 done
 one=$(median "$work/fleet-1.samples" 1)

@@ -48,6 +48,8 @@ GOAL_RSS_KB=$((64 * 1024))
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the script runs from the repository root (cd above)
 
 [ -x "$PG_BIN/postgres" ] || die "no PostgreSQL server binaries in $PG_BIN (set PG_BIN)"
 PSQL="$PG_BIN/psql"
@@ -163,27 +165,17 @@ EOF
 # too coarse for one run of a few tens of ms, so the output says which was used.
 postmaster_pid() { head -n 1 "$data/postmaster.pid"; }
 ticks=$(getconf CLK_TCK)
-cgroup=""
-if [ "$(id -u)" -eq 0 ]; then
-    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-        cgroup=/sys/fs/cgroup/pgct-bench-$$
-    elif [ -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then
-        cgroup=/sys/fs/cgroup/cpuacct/pgct-bench-$$
-    fi
-    if [ -n "$cgroup" ] && mkdir "$cgroup" 2>/dev/null \
-        && echo "$(postmaster_pid)" >"$cgroup/cgroup.procs" 2>/dev/null; then
-        server_cpu_source="the server's cgroup (exact)"
-    else
-        [ -z "$cgroup" ] || rmdir "$cgroup" 2>/dev/null || true
-        cgroup=""
-    fi
+cgroup=$(cpu_cgroup_create "pgct-bench-$$")
+if [ -n "$cgroup" ] && echo "$(postmaster_pid)" >"$cgroup/cgroup.procs" 2>/dev/null; then
+    server_cpu_source="the server's cgroup (exact)"
+else
+    [ -z "$cgroup" ] || rmdir "$cgroup" 2>/dev/null || true
+    cgroup=""
+    server_cpu_source="the postmaster's reaped-children times (10 ms ticks: coarse per run)"
 fi
-[ -n "$cgroup" ] || server_cpu_source="the postmaster's reaped-children times (10 ms ticks: coarse per run)"
 server_cpu_ms() {
-    if [ -f "$cgroup/cpu.stat" ]; then
-        awk '$1 == "usage_usec" { printf "%.0f", $2 / 1000 }' "$cgroup/cpu.stat"
-    elif [ -n "$cgroup" ]; then
-        awk '{ printf "%.0f", $1 / 1000000 }' "$cgroup/cpuacct.usage"
+    if [ -n "$cgroup" ]; then
+        printf '%.0f' "$(cpu_cgroup_ms "$cgroup")"
     else
         sed 's/.*) //' "/proc/$(postmaster_pid)/stat" | awk -v hz="$ticks" '{ printf "%.0f", ($14 + $15) * 1000 / hz }'
     fi
@@ -198,25 +190,27 @@ settle() {
     done
 }
 # Runs a command with stdout to /dev/null; prints "wall_ms peak_rss_kb client_cpu_ms
-# server_cpu_ms": the client's user+system CPU from bash's `time` (exact to the ms; GNU
-# time's own %U %S count in 10 ms steps, so it gives only the peak RSS, %M, and its own small
-# cost is in both commands' figures alike), the server's from server_cpu_ms. Their sum is the
-# work a run costs whatever else the machine is doing; wall time also holds the waits for a
-# CPU that the other processes cause.
+# server_cpu_ms": the client's user+system CPU from bash's `time` around the command alone
+# (exact to the ms, and none of a wrapper's own cost: GNU time around it adds 1-2 ms of its
+# own, and its %U %S count in 10 ms steps), the server's from server_cpu_ms, and the peak
+# RSS from a second, untimed run of the same command under GNU time (%M). CPU of client and
+# server together is the work a run costs whatever else the machine is doing; wall time
+# also holds the waits for a CPU that the other processes cause.
 measure() {
-    local rss="$base/rss" tm="$base/time" t0 t1 s0 s1
+    local tm="$base/time" t0 t1 s0 s1
     settle
     s0=$(server_cpu_ms)
     t0=$(date +%s%N)
     {
         TIMEFORMAT='%3U %3S'
-        time /usr/bin/time -f '%M' -o "$rss" "$@" >/dev/null 2>"$base/stderr" \
-            || die "failed: $* ($(head -c 300 "$base/stderr"))"
+        time "$@" >/dev/null 2>"$base/stderr" || die "failed: $* ($(head -c 300 "$base/stderr"))"
     } 2>"$tm"
     t1=$(date +%s%N)
     settle
     s1=$(server_cpu_ms)
-    echo "$(((t1 - t0) / 1000000)) $(tail -n 1 "$rss") $(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$tm") $((s1 - s0))"
+    /usr/bin/time -f '%M' -o "$base/rss" "$@" >/dev/null 2>&1 || die "failed: $*"
+    settle
+    echo "$(((t1 - t0) / 1000000)) $(tail -n 1 "$base/rss") $(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$tm") $((s1 - s0))"
 }
 # "min–max" of the numbers on stdin: the spread of the runs behind a median.
 spread() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }

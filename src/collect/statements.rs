@@ -200,11 +200,7 @@ pub async fn statements(client: &Client, text_chars: i32) -> anyhow::Result<Stat
     let chars = inline_text_chars(text_chars, d.max_entries);
     // A list, not a map: hashing every entry's key (SipHash) cost more than finding the
     // few dozen texts a run shows in it afterwards (`texts`).
-    let mut texts = Vec::with_capacity(
-        usize::try_from(d.max_entries.unwrap_or(0))
-            .unwrap_or(0)
-            .min(usize::try_from(INLINE_TEXTS_MAX_ENTRIES).unwrap_or(0)),
-    );
+    let mut texts = Vec::new();
     let params: [(&(dyn ToSql + Sync), Type); 1] = [(&chars, Type::INT4)];
     let mut col = Columns::new(COUNTER_COLUMNS);
     let rows = read(client, "pg_stat_statements", &counters, &params, |r| {
